@@ -1,0 +1,32 @@
+# The two commands of the README, and what they need.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test install lint bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip uv
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/uv pip install --python $(BIN)/python -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+## Train the iris LightGBM model, serve it, score it: the main job end to end.
+demo: install
+	$(BIN)/python examples/quickstart.py
+
+## The whole test suite (Docker and PostgreSQL must be running: .ci/run starts them).
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/lint-imports
+
+## Side-by-side benchmark of mlkube and its peers; writes BENCHMARKS.md.
+bench: install
+	$(BIN)/python bench/run.py

@@ -1,0 +1,1 @@
+"""The `mlkube` command line: thin Typer commands over the operations layer."""

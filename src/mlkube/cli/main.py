@@ -1,0 +1,85 @@
+"""Entry point of the `mlkube` command: assembles the command groups and turns errors
+into a message, a hint and exit code 1 (a traceback only with --debug).
+
+Each module in ``COMMAND_MODULES`` defines ``register(app)``. Modules import the heavy
+layers (mlflow, operations) inside their commands, so `mlkube serve` in a model's
+environment starts without the control plane installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+
+from mlkube.errors import MlkubeError
+
+COMMAND_MODULES = [
+    "mlkube.cli.serve",
+]
+
+app = typer.Typer(
+    name="mlkube",
+    help="Deploy MLflow models as authenticated online endpoints: local, Docker, Kubernetes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback when a command fails.", envvar="MLKUBE_DEBUG"
+    ),
+) -> None:
+    if debug:
+        os.environ["MLKUBE_DEBUG"] = "1"
+
+
+def _register_commands() -> None:
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(app)
+
+
+def print_error(error: BaseException) -> None:
+    """Print an error the way every mlkube command does: message, then hint."""
+    if isinstance(error, MlkubeError):
+        typer.secho(f"Error: {error.message}", fg=typer.colors.RED, err=True)
+        if error.hint:
+            typer.echo(f"Hint: {error.hint}", err=True)
+    else:
+        typer.secho(f"Error: {type(error).__name__}: {error}", fg=typer.colors.RED, err=True)
+        typer.echo("Hint: rerun with --debug for the traceback.", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    _register_commands()
+    debug = "--debug" in (argv or sys.argv[1:]) or os.environ.get("MLKUBE_DEBUG") == "1"
+    try:
+        app(args=argv, standalone_mode=False)
+    except typer.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - the one place every error is reported
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print_error(error)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

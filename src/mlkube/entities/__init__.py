@@ -1,0 +1,1 @@
+"""Spec entities (pydantic models) and their Azure ML v2 YAML form."""

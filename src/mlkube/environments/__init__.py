@@ -1,0 +1,1 @@
+"""Environments: resolve a spec to (python version, pip requirements); materialise it."""
