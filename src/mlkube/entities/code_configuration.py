@@ -1,0 +1,15 @@
+"""CodeConfiguration: the folder with a scoring script and the script's name."""
+
+from __future__ import annotations
+
+from mlkube.entities.base import Resource, SpecPath
+
+
+class CodeConfiguration(Resource):
+    """As in Azure ML v2: ``CodeConfiguration(code="./src", scoring_script="score.py")``.
+
+    Optional for MLflow models (mlkube scores them with no script).
+    """
+
+    code: SpecPath
+    scoring_script: str
