@@ -1,1 +1,1 @@
-"""TODO: module docstring."""
+"""Deployment targets (local processes, Docker, Kubernetes) behind one interface."""
