@@ -1,0 +1,145 @@
+"""`mlkube k8s render`: print an endpoint's Kubernetes manifests, for GitOps or review.
+
+Needs no cluster, no attached compute and no workspace: it reads the endpoint and
+deployment YAML files and prints what ``mlkube online-endpoint create`` would apply.
+Notes about what the user must still change (placeholder images, keys not rendered, no
+traffic) go to stderr, so stdout stays valid multi-document YAML.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlkube.errors import ValidationError
+
+#: Keys only a deployment spec has; a file with none of them is the endpoint.
+_DEPLOYMENT_KEYS = frozenset({
+    "endpoint_name", "model", "code_configuration", "environment", "instance_count",
+    "instance_type", "scale_settings", "request_settings", "resources", "liveness_probe",
+    "readiness_probe", "environment_variables",
+})
+
+k8s_app = typer.Typer(help="Kubernetes manifests of online endpoints (no cluster needed).",
+                      no_args_is_help=True)
+
+
+@k8s_app.command("render")
+def render(
+    files: Annotated[list[Path], typer.Option(
+        "--file", "-f", help="Endpoint YAML and deployment YAML files (Azure ML v2 shape).")],
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of every "
+                                           "object.")] = "mlkube",
+    image: Annotated[list[str] | None, typer.Option(
+        "--image", help="DEPLOYMENT=IMAGE, the image a deployment runs (repeatable).")] = None,
+    gateway_image: Annotated[str | None, typer.Option(
+        "--gateway-image", help="Image of the endpoint's gateway.")] = None,
+    registry: Annotated[str | None, typer.Option(
+        "--registry", help="Registry of images not named by --image / --gateway-image.")] = None,
+    service_type: Annotated[str, typer.Option(
+        "--service-type", help="Gateway Service type: ClusterIP, NodePort or LoadBalancer.",
+    )] = "ClusterIP",
+    node_port: Annotated[int | None, typer.Option(
+        "--node-port", help="Node port of a NodePort / LoadBalancer gateway Service.")] = None,
+    ingress_host: Annotated[str | None, typer.Option(
+        "--ingress-host", help="Host name of an Ingress in front of the gateway.")] = None,
+    tls_secret: Annotated[str | None, typer.Option(
+        "--tls-secret", help="TLS Secret of the Ingress (needs --ingress-host).")] = None,
+    ingress_class: Annotated[str | None, typer.Option(
+        "--ingress-class", help="ingressClassName of the Ingress.")] = None,
+    gateway_replicas: Annotated[int, typer.Option(
+        "--gateway-replicas", help="Gateway pods (2 survive a node drain).")] = 2,
+    show_secrets: Annotated[bool, typer.Option(
+        "--show-secrets", help="Generate fresh endpoint keys and print them in the Secret.",
+    )] = False,
+) -> None:
+    """Print the endpoint's manifests as multi-document YAML (`kubectl apply -f -` ready).
+
+    Images not named by --image run <registry>/<endpoint>-<deployment>:latest.
+
+    Without --registry that registry is the placeholder mlkube.local: replace it.
+
+    The keys Secret has no values unless --show-secrets generates fresh ones.
+
+    On a cluster, `mlkube online-endpoint create` fills it.
+
+    For GitOps, create it from your secret store: one key, keys.json, as --show-secrets has it.
+    """
+    from mlkube.entities.online_deployment import OnlineDeployment, load_online_deployment
+    from mlkube.entities.online_endpoint import OnlineEndpoint, load_online_endpoint
+    from mlkube.gateway.auth import generate_keys
+    from mlkube.targets.kubernetes.gateway_manifests import IngressSettings
+    from mlkube.targets.kubernetes.render import (
+        dump_manifests,
+        render_manifests,
+        uses_default_images,
+    )
+
+    endpoints: list[OnlineEndpoint] = []
+    deployments: list[OnlineDeployment] = []
+    for file in files:
+        if _is_deployment(file):
+            deployments.append(load_online_deployment(file))
+        else:
+            endpoints.append(load_online_endpoint(file))
+    if len(endpoints) != 1:
+        found = ", ".join(str(f) for f in files if not _is_deployment(f)) or "none"
+        raise ValidationError(
+            f"Give exactly one endpoint YAML file; found {len(endpoints)} ({found}).",
+            hint="Pass -f endpoint.yml once and -f deployment.yml for each deployment; a "
+                 "deployment file is one with model:, code_configuration: or endpoint_name:.")
+    if tls_secret and not ingress_host:
+        raise ValidationError("--tls-secret needs --ingress-host.",
+                              hint="Add --ingress-host HOST (the name clients use).")
+    images = dict(_image_assignment(item) for item in image or [])
+    ingress = (IngressSettings(host=ingress_host, tls_secret=tls_secret,
+                               class_name=ingress_class) if ingress_host else None)
+    endpoint = endpoints[0]
+    manifests = render_manifests(
+        endpoint, deployments, namespace=namespace, images=images,
+        gateway_image=gateway_image, registry=registry,
+        service_type=service_type,  # type: ignore[arg-type] - checked by render_manifests
+        node_port=node_port, ingress=ingress, keys=generate_keys() if show_secrets else None,
+        gateway_replicas=gateway_replicas,
+    )
+    typer.echo(dump_manifests(manifests), nl=False)
+
+    placeholders = uses_default_images(deployments, images=images, gateway_image=gateway_image,
+                                       registry=registry)
+    if placeholders:
+        _note(f"images of {', '.join(placeholders)} are placeholders (mlkube.local/...): "
+              "pass --registry REGISTRY or --image DEPLOYMENT=IMAGE / --gateway-image IMAGE.")
+    if not show_secrets:
+        _note("the keys Secret has no values; `mlkube online-endpoint create` fills it, or "
+              "rerun with --show-secrets to print fresh keys in it.")
+    if not deployments:
+        _note("no deployment files given: only the endpoint's gateway was rendered.")
+    elif not any(endpoint.traffic.values()):
+        _note(f"traffic is empty: requests reach a deployment only with the "
+              f"azureml-model-deployment header; set traffic: {{{deployments[0].name}: 100}} "
+              "in the endpoint YAML.")
+
+
+def _is_deployment(file: Path) -> bool:
+    from mlkube.entities.base import load_yaml_mapping
+
+    data = load_yaml_mapping(file)
+    return bool(_DEPLOYMENT_KEYS & set(data))
+
+
+def _image_assignment(item: str) -> tuple[str, str]:
+    name, sep, reference = item.partition("=")
+    if not sep or not name.strip() or not reference.strip():
+        raise ValidationError(f"--image {item!r} is not DEPLOYMENT=IMAGE.",
+                              hint="Write --image blue=registry.example.com/iris-blue:1.")
+    return name.strip(), reference.strip()
+
+
+def _note(text: str) -> None:
+    typer.echo(f"Note: {text}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(k8s_app, name="k8s")

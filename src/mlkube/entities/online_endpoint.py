@@ -1,0 +1,191 @@
+"""Online endpoints: a stable scoring URI with its auth mode, traffic split and mirror.
+
+As in Azure ML v2, ``ManagedOnlineEndpoint`` and ``KubernetesOnlineEndpoint`` share one
+base; ``load_online_endpoint`` reads the CLI v2 YAML (``$schema`` line and all) and picks
+the class. mlkube also reads ``compute`` to choose where the endpoint runs: ``local``,
+``docker``, or the name of an attached Kubernetes compute (``azureml:`` prefix accepted).
+Fields Azure ML accepts but mlkube has no use for (``identity``, ``location``,
+``public_network_access``) load without complaint, so Azure YAML needs no edit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from mlkube.entities.base import apply_set, load_yaml_mapping
+from mlkube.entities.sdk_resource import SdkResource, rule_error
+
+#: Azure ML's rule for endpoint names (3-32 characters).
+NAME_PATTERN = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
+#: Targets mlkube runs on this machine; any other ``compute`` names a Kubernetes compute.
+MACHINE_COMPUTES = ("local", "docker")
+#: Azure ML caps the share of traffic copied to a mirror deployment.
+MAX_MIRROR_PERCENT = 50
+
+
+def check_resource_name(value: str, *, kind: str, min_length: int = 3,
+                        max_length: int = 32) -> str:
+    """``value`` if it follows Azure ML's name rule for endpoints and deployments."""
+    if not min_length <= len(value) <= max_length:
+        raise rule_error(f"{kind} name {value!r} has {len(value)} characters; use "
+                         f"{min_length} to {max_length}")
+    if not NAME_PATTERN.match(value):
+        raise rule_error(f"{kind} name {value!r} must start with a letter, hold only letters, "
+                         "digits and '-', and end with a letter or digit")
+    return value
+
+
+def _percent_map(value: dict[str, Any], *, field: str) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for name, percent in value.items():
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+            raise rule_error(f"{field}[{name!r}] is {percent!r}; give a whole percent 0-100")
+        check_resource_name(str(name), kind="deployment", min_length=1)
+        result[str(name)] = percent
+    return result
+
+
+class OnlineEndpoint(SdkResource):
+    """What both kinds of endpoint share (Azure ML's ``OnlineEndpoint``)."""
+
+    name: str
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    properties: dict[str, str] = Field(default_factory=dict)
+    auth_mode: Literal["key", "aml_token"] = "key"
+    #: Percent of unpinned requests each deployment gets: 0 everywhere, or a sum of 100.
+    traffic: dict[str, int] = Field(default_factory=dict)
+    #: At most one deployment that gets a copy of up to 50 % of requests.
+    mirror_traffic: dict[str, int] = Field(default_factory=dict)
+    #: Where the endpoint runs: "local", "docker" or an attached Kubernetes compute.
+    compute: str | None = None
+    # Accepted for Azure ML YAML; mlkube has no use for them.
+    identity: dict[str, Any] | None = None
+    kind: str | None = None
+    location: str | None = None
+    # Read-only, filled in by the target that runs the endpoint.
+    scoring_uri: str | None = None
+    openapi_uri: str | None = None
+    provisioning_state: str | None = None
+    id: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_rule(cls, value: str) -> str:
+        return check_resource_name(value, kind="endpoint")
+
+    @field_validator("auth_mode", mode="before")
+    @classmethod
+    def _auth_mode_rule(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        lowered = value.lower()
+        if lowered == "aad_token":
+            raise rule_error("auth_mode 'aad_token' (Microsoft Entra tokens) needs Azure; use "
+                             "'key' (primary/secondary keys) or 'aml_token' (expiring tokens "
+                             "that mlkube signs)")
+        return lowered
+
+    @field_validator("compute", mode="before")
+    @classmethod
+    def _compute_name(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.startswith("azureml:"):
+            return value[len("azureml:"):]
+        return value
+
+    @field_validator("traffic", mode="before")
+    @classmethod
+    def _traffic_rule(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            return value
+        traffic = _percent_map(value, field="traffic")
+        total = sum(traffic.values())
+        if total not in (0, 100):
+            raise rule_error(f"traffic adds up to {total} %; make the percentages add up to "
+                             "100 (or all 0 to route only by the azureml-model-deployment "
+                             "header)")
+        return traffic
+
+    @field_validator("mirror_traffic", mode="before")
+    @classmethod
+    def _mirror_rule(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            return value
+        mirror = {name: pct for name, pct in _percent_map(value, field="mirror_traffic").items()
+                  if pct > 0}
+        if len(mirror) > 1:
+            raise rule_error(f"mirror_traffic names {len(mirror)} deployments "
+                             f"({', '.join(sorted(mirror))}); mirror to one deployment only")
+        for name, pct in mirror.items():
+            if pct > MAX_MIRROR_PERCENT:
+                raise rule_error(f"mirror_traffic[{name!r}] is {pct} %; mirror at most "
+                                 f"{MAX_MIRROR_PERCENT} % of requests")
+        return mirror
+
+    @property
+    def target(self) -> str:
+        """Where the endpoint runs: "local", "docker", or "kubernetes"."""
+        if self.compute is None or self.compute in MACHINE_COMPUTES:
+            return self.compute or "local"
+        return "kubernetes"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<spec>",
+                  base_path: str | None = None) -> Any:
+        """Validate ``data``; on the base class, pick the subclass as Azure ML does."""
+        if cls is OnlineEndpoint:
+            return endpoint_class(data).from_dict(data, source=source, base_path=base_path)
+        if str(data.get("type") or "").lower() in ("online", "managed", "kubernetes"):
+            # Old Azure YAML says "type: online"; the class already says which kind it is.
+            data = {k: v for k, v in data.items() if k != "type"}
+        return super().from_dict(data, source=source, base_path=base_path)
+
+
+class ManagedOnlineEndpoint(OnlineEndpoint):
+    """An endpoint on this machine (compute ``local`` or ``docker``) or any target."""
+
+    type: Literal["managed"] = "managed"
+    public_network_access: Literal["enabled", "disabled"] | None = None
+
+
+class KubernetesOnlineEndpoint(OnlineEndpoint):
+    """An endpoint on an attached Kubernetes cluster, named by ``compute``."""
+
+    type: Literal["kubernetes"] = "kubernetes"
+
+
+def endpoint_class(data: dict[str, Any]) -> type[OnlineEndpoint]:
+    """The entity class a YAML mapping describes: ``type: kubernetes`` or a cluster compute
+    make a ``KubernetesOnlineEndpoint``, anything else a ``ManagedOnlineEndpoint``."""
+    kind = str(data.get("type") or "").lower()
+    compute = str(data.get("compute") or "").removeprefix("azureml:")
+    if kind == "kubernetes" or (not kind and compute and compute not in MACHINE_COMPUTES):
+        return KubernetesOnlineEndpoint
+    return ManagedOnlineEndpoint
+
+
+def load_online_endpoint(
+    source: str | os.PathLike[str], *, overrides: list[str] | None = None,
+    params_override: list[dict[str, Any]] | None = None,
+) -> OnlineEndpoint:
+    """Read an endpoint YAML file (Azure ML's ``load_online_endpoint``).
+
+    ``overrides`` are CLI ``--set field=value`` strings; ``params_override`` is Azure ML's
+    list of ``{field: value}`` mappings.
+    """
+    data = load_yaml_mapping(source)
+    data.pop("$schema", None)
+    for assignment in overrides or []:
+        apply_set(data, assignment)
+    for override in params_override or []:
+        data.update(override)
+    return OnlineEndpoint.from_dict(data, source=str(source), base_path=str(Path(source).parent))

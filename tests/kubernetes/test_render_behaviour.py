@@ -1,0 +1,242 @@
+"""What an operator relies on in the rendered manifests, beyond their exact text."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+
+from mlkube.entities.online_deployment import KubernetesOnlineDeployment
+from mlkube.entities.online_endpoint import KubernetesOnlineEndpoint
+from mlkube.errors import ValidationError
+from mlkube.gateway.auth import load_endpoint_keys
+from mlkube.gateway.config import load_gateway_config
+from mlkube.targets.kubernetes.names import deployment_object_name, endpoint_object_name
+from mlkube.targets.kubernetes.render import dump_manifests, render_manifests
+from tests.kubernetes.scenarios import FAKE_KEYS, SCENARIOS
+
+DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _by_kind(manifests: list[dict], kind: str) -> list[dict]:
+    return [m for m in manifests if m["kind"] == kind]
+
+
+def _one(manifests: list[dict], kind: str, *, component: str) -> dict:
+    [found] = [m for m in _by_kind(manifests, kind)
+               if m["metadata"]["labels"]["app.kubernetes.io/component"] == component]
+    return found
+
+
+def _pod(deployment: dict) -> dict:
+    return deployment["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_object_carries_the_mlkube_labels_and_a_dns_label_name(name: str) -> None:
+    endpoint, deployments = SCENARIOS[name].load()
+    for manifest in SCENARIOS[name].render():
+        labels = manifest["metadata"]["labels"]
+        assert labels["app.kubernetes.io/managed-by"] == "mlkube"
+        assert labels["app.kubernetes.io/name"].startswith("mlkube-")
+        assert labels["mlkube.io/endpoint"] == endpoint.name
+        if labels["app.kubernetes.io/component"] == "inference-server":
+            assert labels["mlkube.io/deployment"] in {d.name for d in deployments}
+        assert DNS_LABEL.match(manifest["metadata"]["name"])
+        assert len(manifest["metadata"]["name"]) <= 63
+
+
+def test_names_stay_valid_and_distinct_whatever_the_user_typed() -> None:
+    long_endpoint = "Fraud-Detection-" + "X" * 16
+    names = {
+        deployment_object_name("ab-c", "d"),
+        deployment_object_name("ab", "c-d"),
+        deployment_object_name(long_endpoint, "Blue-" + "9" * 27),
+        deployment_object_name(long_endpoint, "blue-" + "9" * 27),
+        endpoint_object_name("Iris"),
+        endpoint_object_name("iris"),
+    }
+    assert len(names) == 6
+    for name in names:
+        assert DNS_LABEL.match(name) and len(name) <= 63, name
+    assert endpoint_object_name("iris") == "iris"  # a valid name is kept as typed
+
+
+def test_rendering_is_deterministic_and_independent_of_deployment_order() -> None:
+    endpoint, deployments = SCENARIOS["canary-with-mirror"].load()
+    first = dump_manifests(render_manifests(endpoint, deployments, keys=FAKE_KEYS))
+    again = dump_manifests(render_manifests(endpoint, list(reversed(deployments)),
+                                            keys=FAKE_KEYS))
+    assert first == again
+
+
+def test_secret_holds_no_key_unless_keys_are_passed() -> None:
+    endpoint, deployments = SCENARIOS["canary-with-mirror"].load()
+    without = render_manifests(endpoint, deployments)
+    [secret] = _by_kind(without, "Secret")
+    assert "data" not in secret and "stringData" not in secret
+    assert "mlkube.io/keys" in secret["metadata"]["annotations"]
+    text = dump_manifests(without)
+    assert FAKE_KEYS.primary_key not in text
+
+    [secret] = _by_kind(render_manifests(endpoint, deployments, keys=FAKE_KEYS), "Secret")
+    keys = load_endpoint_keys(base64.b64decode(secret["data"]["keys.json"]).decode())
+    assert keys == FAKE_KEYS
+
+
+def test_gateway_config_map_routes_the_endpoint_traffic_to_each_deployment_service() -> None:
+    manifests = SCENARIOS["canary-with-mirror"].render()
+    [config_map] = _by_kind(manifests, "ConfigMap")
+    config = load_gateway_config(config_map["data"]["config.json"])
+    assert config.auth_mode == "aml_token"
+    assert dict(config.traffic) == {"blue": 90, "green": 10}
+    assert dict(config.mirror_traffic) == {"green": 20}
+    services = {s["metadata"]["labels"].get("mlkube.io/deployment"): s["metadata"]["name"]
+                for s in _by_kind(manifests, "Service")}
+    blue, green = config.deployments["blue"], config.deployments["green"]
+    assert set(blue.instances) == {f"http://{services['blue']}.mlkube.svc:5001"}
+    # Admission limit as in Azure ML: max concurrent requests x instances.
+    assert blue.capacity == 3
+    assert green.request_timeout_ms == 10000
+
+
+def test_gateway_reads_config_and_keys_from_whole_folder_mounts_without_a_config_hash() -> None:
+    manifests = SCENARIOS["canary-with-mirror"].render()
+    gateway = _one(manifests, "Deployment", component="gateway")
+    pod = _pod(gateway)
+    [container] = pod["containers"]
+    assert not any("subPath" in mount for mount in container["volumeMounts"])
+    assert "annotations" not in gateway["spec"]["template"]["metadata"]
+    args = container["args"]
+    assert args[:2] == ["gateway", "run"]
+    assert args[args.index("--config") + 1].startswith("/etc/mlkube/gateway/")
+    assert args[args.index("--keys") + 1].startswith("/etc/mlkube/keys/")
+    [account] = _by_kind(manifests, "ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    assert pod["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_pod_runs_hardened_and_drains_before_it_stops(name: str) -> None:
+    _, deployments = SCENARIOS[name].load()
+    timeout_s = {d.name: d.request_settings.request_timeout_ms / 1000 for d in deployments}
+    for deployment in _by_kind(SCENARIOS[name].render(), "Deployment"):
+        pod = _pod(deployment)
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] == 1000
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        [container] = pod["containers"]
+        context = container["securityContext"]
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+        sleep, seconds = container["lifecycle"]["preStop"]["exec"]["command"]
+        assert sleep == "sleep"
+        # The gateway waits for its slowest deployment; a server for its own requests.
+        owner = deployment["metadata"]["labels"].get("mlkube.io/deployment")
+        longest = timeout_s[owner] if owner else max(timeout_s.values())
+        assert pod["terminationGracePeriodSeconds"] > int(seconds) + longest
+
+
+def test_inference_server_gets_azure_ml_layout_probes_and_request_timeout() -> None:
+    manifests = SCENARIOS["score-py"].render()
+    pod = _pod(_one(manifests, "Deployment", component="inference-server"))
+    [container] = pod["containers"]
+    assert container["name"] == "inference-server"
+    assert container["command"] + container["args"] == ["mlkube", "serve", "--host", "0.0.0.0"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert env["AZUREML_MODEL_DIR"] == "/var/azureml-app/azureml-models/model/1"
+    assert env["AML_APP_ROOT"] == "/var/azureml-app/seed"
+    assert env["AZUREML_ENTRY_SCRIPT"] == "score.py"
+    assert env["SCORING_TIMEOUT_MS"] == "3000"
+    assert env["LOG_LEVEL"] == "debug"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    # The startup probe holds liveness's initial delay and budget: a slow load is not killed.
+    startup = container["startupProbe"]
+    assert (startup["initialDelaySeconds"], startup["failureThreshold"]) == (5, 6)
+    assert container["readinessProbe"]["initialDelaySeconds"] == 10
+    assert container["resources"] == {"requests": {"cpu": "0.5", "memory": "1Gi"},
+                                      "limits": {"cpu": "1", "memory": "2Gi"}}
+
+
+def test_no_code_mlflow_deployment_sets_no_entry_script() -> None:
+    pod = _pod(_one(SCENARIOS["mlflow-no-code"].render(), "Deployment",
+                    component="inference-server"))
+    env = {item["name"]: item["value"] for item in pod["containers"][0]["env"]}
+    assert "AZUREML_ENTRY_SCRIPT" not in env
+    assert env["AZUREML_MODEL_DIR"] == "/var/azureml-app/azureml-models/iris-lgbm/1"
+
+
+def test_gpu_request_is_also_a_limit_and_two_instances_get_a_disruption_budget() -> None:
+    manifests = SCENARIOS["gpu"].render()
+    inference = _one(manifests, "Deployment", component="inference-server")
+    resources = _pod(inference)["containers"][0]["resources"]
+    assert resources["limits"]["nvidia.com/gpu"] == resources["requests"]["nvidia.com/gpu"] == "1"
+    assert inference["spec"]["replicas"] == 2
+    budget = _one(manifests, "PodDisruptionBudget", component="inference-server")
+    assert budget["spec"] == {"maxUnavailable": 1,
+                              "selector": inference["spec"]["selector"]}
+
+
+def test_target_utilization_leaves_replicas_to_the_autoscaler() -> None:
+    manifests = SCENARIOS["target-utilization"].render()
+    inference = _one(manifests, "Deployment", component="inference-server")
+    assert "replicas" not in inference["spec"]
+    [hpa] = _by_kind(manifests, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == inference["metadata"]["name"]
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
+    target = hpa["spec"]["metrics"][0]["resource"]["target"]
+    assert target == {"type": "Utilization", "averageUtilization": 60}
+    # One gateway replica: no gateway disruption budget (it could only block drains).
+    assert _by_kind(manifests, "PodDisruptionBudget")[0]["metadata"]["labels"][
+        "app.kubernetes.io/component"] == "inference-server"
+
+
+def test_single_instance_deployment_gets_no_disruption_budget() -> None:
+    manifests = SCENARIOS["mlflow-no-code"].render()
+    budgets = _by_kind(manifests, "PodDisruptionBudget")
+    assert [b["metadata"]["labels"]["app.kubernetes.io/component"] for b in budgets] == [
+        "gateway"]
+
+
+def _endpoint(**fields) -> KubernetesOnlineEndpoint:
+    return KubernetesOnlineEndpoint(name="iris", compute="k8s", **fields)
+
+
+def test_traffic_to_a_deployment_not_given_is_refused_with_a_fix() -> None:
+    blue = KubernetesOnlineDeployment(name="blue", model="iris:1")
+    with pytest.raises(ValidationError, match="'green'") as caught:
+        render_manifests(_endpoint(traffic={"blue": 90, "green": 10}), [blue])
+    assert "Add that deployment" in caught.value.hint
+
+
+def test_cpu_autoscaling_without_a_cpu_request_is_refused_with_a_fix() -> None:
+    deployment = KubernetesOnlineDeployment(
+        name="blue", model="iris:1", resources={"requests": {"memory": "1Gi"}},
+        scale_settings={"type": "target_utilization", "max_instances": 3})
+    with pytest.raises(ValidationError, match="requests.cpu") as caught:
+        render_manifests(_endpoint(), [deployment])
+    assert "cpu" in caught.value.hint
+
+
+@pytest.mark.parametrize(("options", "fragment"), [
+    ({"namespace": "ML_Serving"}, "Namespace"),
+    ({"service_type": "ExternalName"}, "Service type"),
+    ({"service_type": "NodePort", "node_port": 80}, "Node port"),
+    ({"images": {"green": "x:1"}}, "'green'"),
+])
+def test_bad_render_options_are_refused_with_a_fix(options: dict, fragment: str) -> None:
+    blue = KubernetesOnlineDeployment(name="blue", model="iris:1")
+    with pytest.raises(ValidationError, match=fragment) as caught:
+        render_manifests(_endpoint(), [blue], **options)
+    assert caught.value.hint
+
+
+def test_deployment_of_another_endpoint_is_refused() -> None:
+    other = KubernetesOnlineDeployment(name="blue", endpoint_name="churn", model="iris:1")
+    with pytest.raises(ValidationError, match="belongs to endpoint 'churn'"):
+        render_manifests(_endpoint(), [other])
