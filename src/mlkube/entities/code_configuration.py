@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from mlkube.entities.base import Resource, SpecPath
+from mlkube.entities.base import SpecPath
+from mlkube.entities.sdk_resource import SdkResource
 
 
-class CodeConfiguration(Resource):
+class CodeConfiguration(SdkResource):
     """As in Azure ML v2: ``CodeConfiguration(code="./src", scoring_script="score.py")``.
 
     Optional for MLflow models (mlkube scores them with no script).

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from mlkube.entities.base import Resource, SpecPath
+from mlkube.entities.base import SpecPath
+from mlkube.entities.sdk_resource import SdkResource
 
 
-class BuildContext(Resource):
+class BuildContext(SdkResource):
     """A Docker build context (Azure ML's ``build``): a folder with a Dockerfile."""
 
     path: SpecPath
     dockerfile_path: str = "Dockerfile"
 
 
-class Environment(Resource):
+class Environment(SdkResource):
     """An environment, as in Azure ML v2: ``Environment(image=..., conda_file=...)``.
 
     mlkube resolves it to a Python version and a pip requirement set (conda-only
@@ -41,3 +42,9 @@ class Environment(Resource):
     # Read-only, set by the workspace.
     id: str | None = None
     creation_context: dict[str, str] | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: object) -> object:
+        # YAML writes `version: 1`; versions are strings everywhere else.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value

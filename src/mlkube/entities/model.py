@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from mlkube.entities.base import Resource, SpecPath
+from mlkube.entities.base import SpecPath
+from mlkube.entities.sdk_resource import SdkResource
 
 
-class Model(Resource):
+class Model(SdkResource):
     """A model, as in Azure ML v2: ``Model(path=..., type="mlflow_model", name=...)``.
 
     ``path`` is a local folder or file, a job output (``jobs:/<job>/outputs/artifacts/
@@ -34,3 +35,9 @@ class Model(Resource):
     def reference(self) -> str:
         """``name:version``, the way deployments refer to a registered model."""
         return f"{self.name}:{self.version}"
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: object) -> object:
+        # YAML writes `version: 1`; versions are strings everywhere else.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
