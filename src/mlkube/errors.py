@@ -60,6 +60,12 @@ class ConflictError(MlkubeError):
 # --- environments, jobs, targets ---------------------------------------------------------
 
 
+class WorkspaceUnavailableError(MlkubeError):
+    """The workspace's store (database, tracking server) cannot be reached."""
+
+    http_status = 503
+
+
 class EnvironmentResolutionError(MlkubeError):
     """An environment cannot be turned into a python version and pip requirements."""
 
@@ -117,3 +123,41 @@ class ScoringTimeoutError(MlkubeError):
     """Scoring took longer than the configured timeout."""
 
     http_status = 504
+
+
+# --- the endpoint gateway -----------------------------------------------------------------
+
+
+class UnauthorizedError(MlkubeError):
+    """A scoring request has no credential, or a wrong or expired one."""
+
+    http_status = 401
+
+
+class TooManyRequestsError(MlkubeError):
+    """A deployment already has max_concurrent_requests_per_instance x instances in flight."""
+
+    http_status = 429
+
+
+class ModelContainerError(MlkubeError):
+    """The deployment's inference server is not running (failed, updating, no instance)."""
+
+    http_status = 424
+
+
+class BadGatewayError(MlkubeError):
+    """The deployment's inference server refused the connection or broke it mid-request."""
+
+    http_status = 502
+
+
+class ClusterApiError(TargetError):
+    """The Kubernetes API server answered with an error; keeps its ``Status`` code and
+    reason (``Forbidden``, ``NotFound``, ``Invalid``, ...) for callers that branch on them."""
+
+    def __init__(self, message: str, *, hint: str | None = None, code: int | None = None,
+                 reason: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+        self.reason = reason

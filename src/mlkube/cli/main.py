@@ -18,6 +18,16 @@ from mlkube.errors import MlkubeError
 
 COMMAND_MODULES = [
     "mlkube.cli.serve",
+    "mlkube.cli.gateway",
+    "mlkube.cli.k8s",
+    "mlkube.cli.environment",
+    "mlkube.cli.doctor",
+    "mlkube.cli.workspace",
+    "mlkube.cli.model",
+    "mlkube.cli.job",
+    "mlkube.cli.compute",
+    "mlkube.cli.online_endpoint",
+    "mlkube.cli.online_deployment",
 ]
 
 app = typer.Typer(
@@ -59,7 +69,11 @@ def main(argv: list[str] | None = None) -> None:
     _register_commands()
     debug = "--debug" in (argv or sys.argv[1:]) or os.environ.get("MLKUBE_DEBUG") == "1"
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, click returns a command's typer.Exit(code) instead of
+        # exiting with it.
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exit_:
         sys.exit(exit_.exit_code)
     except typer.Abort:

@@ -1,0 +1,265 @@
+"""A lean, pooled HTTP/1.1 client for talking to inference servers.
+
+The gateway's added latency is on every scoring request, so this client does only what
+the gateway needs: buffered request and response bodies, keep-alive connections pooled
+per host, one timer per request for the timeout, and httptools (the parser uvicorn
+uses) for responses. On this machine it adds well under half of httpx.AsyncClient's
+per-request cost (see ``tests/gateway/test_upstream.py`` and BENCHMARKS.md).
+
+Failures are reported so the gateway can answer the right status:
+``UpstreamConnectError`` (nothing was sent: another instance may be tried),
+``UpstreamBrokenError`` (the server took the request and then failed to answer),
+``UpstreamTimeoutError`` (no full answer before the deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httptools
+
+
+class UpstreamError(Exception):
+    """Base of the failures of one upstream exchange (internal to the gateway)."""
+
+
+class UpstreamConnectError(UpstreamError):
+    """The connection could not be opened; the request was not sent."""
+
+
+class UpstreamBrokenError(UpstreamError):
+    """The connection broke, or the answer was not valid HTTP, after sending the request."""
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """The full answer did not arrive before the deadline."""
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One inference-server instance, parsed once per config load."""
+
+    url: str
+    host: str
+    port: int
+    prefix: bytes
+    host_header: bytes
+
+    @classmethod
+    def from_url(cls, url: str) -> Instance:
+        parts = urlsplit(url)
+        host = parts.hostname or "127.0.0.1"
+        port = parts.port or 80
+        return cls(url=url, host=host, port=port, prefix=parts.path.rstrip("/").encode(),
+                   host_header=parts.netloc.encode())
+
+
+@dataclass(frozen=True)
+class UpstreamResponse:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; at most one exchange at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self.reused = False
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[UpstreamResponse] | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+        self._got_bytes = False
+        self._headers_done = False
+        self._sized = False
+
+    # --- asyncio.Protocol ------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._got_bytes = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as error:
+            self._fail(UpstreamBrokenError(f"invalid HTTP from the inference server: {error}"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if self._headers_done and not self._sized:
+            # A body delimited by the end of the connection is complete now.
+            self.on_message_complete()
+            return
+        detail = "before answering" if not self._got_bytes else "in the middle of its answer"
+        self._fail(UpstreamBrokenError(f"the inference server closed the connection {detail}"))
+
+    # --- httptools callbacks ---------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name in (b"content-length", b"transfer-encoding"):
+            self._sized = True
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self._headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if 100 <= self._parser.get_status_code() < 200:
+            # An interim answer (100 Continue, 103 Early Hints): the real one follows.
+            self._headers, self._body = [], []
+            self._headers_done = self._sized = False
+            return
+        if not self._parser.should_keep_alive():
+            self.close()
+        waiter.set_result(UpstreamResponse(
+            status=self._parser.get_status_code(),
+            headers=self._headers,
+            body=b"".join(self._body),
+        ))
+
+    # --- the exchange ----------------------------------------------------------------
+    async def exchange(self, request: bytes, *, deadline: float) -> UpstreamResponse:
+        self._got_bytes = self._headers_done = self._sized = False
+        if self.closed:
+            raise UpstreamBrokenError("the inference server closed the idle connection")
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        self._headers, self._body = [], []
+        assert self.transport is not None
+        self.transport.write(request)
+        timer = loop.call_at(deadline, self._fail, UpstreamTimeoutError("deadline passed"))
+        try:
+            return await waiter
+        except BaseException:
+            # A half-finished exchange leaves the connection unusable.
+            self.close()
+            raise
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def _fail(self, error: UpstreamError) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(error)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class UpstreamClient:
+    """Keep-alive connections to every instance, reused across requests."""
+
+    def __init__(self, *, max_idle_per_instance: int = 64, idle_timeout_s: float = 3.0) -> None:
+        # Idle connections are dropped before uvicorn's 5 s keep-alive closes them, so a
+        # reused connection is almost never one the server is closing.
+        self._idle: dict[tuple[str, int], list[_Connection]] = {}
+        self._max_idle = max_idle_per_instance
+        self._idle_timeout = idle_timeout_s
+
+    async def request(
+        self, instance: Instance, method: str, target: bytes,
+        headers: Sequence[tuple[bytes, bytes]], body: bytes, *, timeout_s: float,
+    ) -> UpstreamResponse:
+        """Send one request and return the whole answer, or raise an ``UpstreamError``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        request = _serialize(instance, method, target, headers, body)
+        connection = self._idle_connection(instance)
+        if connection is not None:
+            try:
+                return await self._exchange(instance, connection, request, deadline)
+            except UpstreamBrokenError:
+                if connection._got_bytes:
+                    raise
+                # The server closed this idle connection as we reused it: resend once, on a
+                # fresh connection. Any failure there is reported as broken, never as
+                # "not sent", so a request that crashes servers is not spread to others.
+                try:
+                    fresh = await self._connect(instance, deadline)
+                except UpstreamConnectError as error:
+                    raise UpstreamBrokenError(str(error)) from None
+                return await self._exchange(instance, fresh, request, deadline)
+        connection = await self._connect(instance, deadline)
+        return await self._exchange(instance, connection, request, deadline)
+
+    async def _exchange(self, instance: Instance, connection: _Connection, request: bytes,
+                        deadline: float) -> UpstreamResponse:
+        response = await connection.exchange(request, deadline=deadline)
+        if not connection.closed:
+            idle = self._idle.setdefault((instance.host, instance.port), [])
+            if len(idle) < self._max_idle:
+                connection.idle_since = time.monotonic()
+                connection.reused = True
+                idle.append(connection)
+            else:
+                connection.close()
+        return response
+
+    def _idle_connection(self, instance: Instance) -> _Connection | None:
+        idle = self._idle.get((instance.host, instance.port))
+        if not idle:
+            return None
+        now = time.monotonic()
+        while idle:
+            connection = idle.pop()
+            if not connection.closed and now - connection.idle_since < self._idle_timeout:
+                return connection
+            connection.close()
+        return None
+
+    async def _connect(self, instance: Instance, deadline: float) -> _Connection:
+        loop = asyncio.get_running_loop()
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise UpstreamTimeoutError("deadline passed before connecting")
+        try:
+            _, connection = await asyncio.wait_for(
+                loop.create_connection(_Connection, instance.host, instance.port),
+                timeout=remaining,
+            )
+        except asyncio.TimeoutError:
+            raise UpstreamTimeoutError(f"connecting to {instance.url} timed out") from None
+        except OSError as error:
+            raise UpstreamConnectError(
+                f"cannot connect to {instance.url}: {error.strerror or error}"
+            ) from None
+        return connection
+
+    async def aclose(self) -> None:
+        for idle in self._idle.values():
+            for connection in idle:
+                connection.close()
+        self._idle.clear()
+
+
+def _serialize(instance: Instance, method: str, target: bytes,
+               headers: Sequence[tuple[bytes, bytes]], body: bytes) -> bytes:
+    lines = [method.encode(), b" ", instance.prefix, target, b" HTTP/1.1\r\nhost: ",
+             instance.host_header, b"\r\n"]
+    for name, value in headers:
+        lines += [name, b": ", value, b"\r\n"]
+    if body or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
+        lines += [b"content-length: ", str(len(body)).encode(), b"\r\n"]
+    lines.append(b"\r\n")
+    lines.append(body)
+    return b"".join(lines)

@@ -1,0 +1,138 @@
+"""`mlkube gateway run` as every target starts it, in front of a real `mlkube serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mlkube.gateway import (
+    DeploymentRoute,
+    GatewayConfig,
+    dump_endpoint_keys,
+    dump_gateway_config,
+    generate_keys,
+)
+from tests.gateway.conftest import dead_url
+from tests.gateway.servers import wait_until
+
+MLKUBE = [sys.executable, "-c", "from mlkube.cli.main import main; main()"]
+
+
+def _free_port() -> int:
+    return int(dead_url().rsplit(":", 1)[1])
+
+
+def _start(args: list[str], log: Path, **env: str) -> subprocess.Popen:
+    return subprocess.Popen([*MLKUBE, *args], stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            env={**os.environ, **env})
+
+
+@pytest.fixture(scope="module")
+def served_endpoint(iris_lgbm_model_root: Path, tmp_path_factory) -> Iterator[dict]:
+    """The iris model behind `mlkube serve`, behind `mlkube gateway run`."""
+    folder = tmp_path_factory.mktemp("cli-gateway")
+    serve_port, gateway_port = _free_port(), _free_port()
+    keys = generate_keys()
+    (folder / "keys.json").write_text(dump_endpoint_keys(keys))
+    os.chmod(folder / "keys.json", 0o600)
+    config = GatewayConfig(endpoint="iris", traffic={"blue": 100}, deployments={
+        "blue": DeploymentRoute("blue", (f"http://127.0.0.1:{serve_port}",),
+                                request_timeout_ms=10000)})
+    (folder / "gateway.json").write_text(dump_gateway_config(config))
+    processes = [
+        _start(["serve", "--model-dir", str(iris_lgbm_model_root), "--port", str(serve_port)],
+               folder / "serve.log"),
+        _start(["gateway", "run", "--config", str(folder / "gateway.json"),
+                "--keys", str(folder / "keys.json"), "--port", str(gateway_port)],
+               folder / "gateway.log"),
+    ]
+    url = f"http://127.0.0.1:{gateway_port}"
+    client = httpx.Client(base_url=url, timeout=15,
+                          headers={"Authorization": f"Bearer {keys.primary_key}"})
+
+    def model_ready() -> bool:
+        for process in processes:
+            assert process.poll() is None, (folder / "serve.log").read_text()[-2000:] + \
+                (folder / "gateway.log").read_text()[-2000:]
+        try:
+            return client.get("/ready").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(model_ready, what="the model to be ready behind the gateway", timeout=90,
+                   interval=0.2)
+        yield {"client": client, "url": url, "keys": keys, "log": folder / "gateway.log"}
+    finally:
+        client.close()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=15)
+
+
+def test_gateway_scores_the_seed_request_on_a_real_inference_server(served_endpoint):
+    client = served_endpoint["client"]
+
+    response = client.post("/score", json={"data": [[1, 2, 3, 4]]})
+
+    assert response.status_code == 200, response.text
+    assert response.headers["azureml-model-deployment"] == "blue"
+    [probabilities] = response.json()
+    assert len(probabilities) == 3 and abs(sum(probabilities) - 1) < 1e-6
+    invocations = client.post("/invocations", json={"dataframe_split": {
+        "columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
+        "data": [[5.1, 3.5, 1.4, 0.2]]}})
+    assert invocations.status_code == 200, invocations.text
+    assert "predictions" in invocations.json()
+    assert httpx.post(served_endpoint["url"] + "/score", json={"data": [[1, 2, 3, 4]]}
+                      ).status_code == 401
+
+
+def test_gateway_process_logs_each_request_without_the_key(served_endpoint):
+    client = served_endpoint["client"]
+    client.post("/score", json={"data": [[1, 2, 3, 4]]}, headers={"x-request-id": "cli-log-1"})
+
+    log = served_endpoint["log"]
+    wait_until(lambda: "cli-log-1" in log.read_text(), what="the access log line")
+    line = next(ln for ln in log.read_text().splitlines() if "cli-log-1" in ln)
+    assert "deployment=blue" in line and "status=200" in line
+    assert served_endpoint["keys"].primary_key not in log.read_text()
+
+
+def test_gateway_run_without_keys_file_exits_1_with_a_hint(tmp_path):
+    config = tmp_path / "gateway.json"
+    config.write_text(json.dumps({"endpoint": "iris", "deployments": {}}))
+
+    result = subprocess.run([*MLKUBE, "gateway", "run", "--config", str(config), "--keys",
+                             str(tmp_path / "missing.json"), "--port", str(_free_port())],
+                            capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 1
+    assert "Error: The gateway's keys file" in result.stderr
+    assert "Hint:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_gateway_check_validates_a_config_file(tmp_path):
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps({"endpoint": "iris", "traffic": {"blue": 100},
+                                "deployments": {"blue": {"instances": ["http://h:1"]}}}))
+    bad.write_text(json.dumps({"endpoint": "iris", "traffic": {"blue": 50},
+                               "deployments": {"blue": {"instances": ["http://h:1"]}}}))
+
+    ok = subprocess.run([*MLKUBE, "gateway", "check", str(good)], capture_output=True,
+                        text=True, timeout=60)
+    refused = subprocess.run([*MLKUBE, "gateway", "check", str(bad)], capture_output=True,
+                             text=True, timeout=60)
+
+    assert ok.returncode == 0 and "digest" in ok.stdout
+    assert refused.returncode == 1
+    assert "traffic adds up to 50" in refused.stderr and "Hint:" in refused.stderr
