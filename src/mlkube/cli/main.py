@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "mlkube.cli.model",
     "mlkube.cli.job",
     "mlkube.cli.compute",
+    "mlkube.cli.cluster",
     "mlkube.cli.online_endpoint",
     "mlkube.cli.online_deployment",
 ]

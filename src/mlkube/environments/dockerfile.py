@@ -1,0 +1,388 @@
+"""The image of a deployment, as a Dockerfile and the files of its build context.
+
+Rendering is apart from building (``targets/docker_engine.py`` builds): this module only
+decides what goes where, so the same image is produced for the ``docker`` target and for
+Kubernetes, and the layout is tested without a Docker engine.
+
+The layout is Azure ML's (``CONTRACTS.md``): the model folder or file keeps its own name
+inside ``AZUREML_MODEL_DIR`` (``/var/azureml-app/azureml-models/<name>/<version>``), the
+code folder is ``/var/azureml-app/<code folder>``, and the server is configured only
+through Azure ML's environment variables, so ``mlkube serve --host 0.0.0.0`` is all the
+image runs.
+
+Layers are ordered from the slowest and most shared to the fastest and most specific:
+base image, the environment's virtualenv (minutes of pip: shared by every deployment of
+the same environment), mlkube's server wheel (seconds: changes with mlkube's source),
+then model, code and settings (copies: change with every deployment).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import stat
+import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from mlkube.environments.resolved import ResolvedEnvironment
+from mlkube.environments.server_package import is_server_requirement, server_requirement
+from mlkube.errors import RequiredLocalArtifactsNotFoundError, ValidationError
+
+#: The base image used when the environment names none (built by .ci/base-image.sh).
+DEFAULT_BASE_IMAGE = "mlkube-base:bookworm"
+#: Azure ML's app root inside the container.
+APP_ROOT = PurePosixPath("/var/azureml-app")
+#: Where the environment's virtualenv lives inside the image.
+VENV_DIR = PurePosixPath("/opt/mlkube/env")
+#: The inference server's port inside the container (Azure ML's SERVER_PORT).
+SERVER_PORT = 5001
+#: The unprivileged user the server runs as (Kubernetes' runAsNonRoot needs a uid).
+RUN_AS_UID = 1000
+#: What the container runs: everything else comes from the environment variables.
+SERVER_COMMAND = ("mlkube", "serve", "--host", "0.0.0.0")
+
+_BUILD_DIR = PurePosixPath("/opt/mlkube/build")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SKIPPED_NAMES = {"__pycache__", ".git", ".ipynb_checkpoints", ".DS_Store"}
+
+#: A file of the build context: its bytes, or the file on disk to read them from.
+ContextFile = bytes | Path
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """A Dockerfile and the files beside it, keyed by POSIX path inside the context."""
+
+    dockerfile: str
+    files: Mapping[str, ContextFile] = field(default_factory=dict)
+    #: The environment variables the image sets, for callers that show or check them.
+    environment: Mapping[str, str] = field(default_factory=dict)
+    #: What each Dockerfile instruction is for, in order (the engine's "Step N/M"), so
+    #: that a failed build names the part of the image that broke.
+    steps: tuple[str, ...] = ()
+
+    def all_files(self) -> dict[str, ContextFile]:
+        """Every file of the context, the Dockerfile included."""
+        return {"Dockerfile": self.dockerfile.encode(), **self.files}
+
+    @property
+    def content_hash(self) -> str:
+        """A digest of everything in the context (reads the files on disk): the image's
+        tag, so an unchanged deployment is never rebuilt."""
+        digest = hashlib.sha256()
+        for name, content in sorted(self.all_files().items()):
+            executable = isinstance(content, Path) and _is_executable(content)
+            digest.update(f"{name}\0{_size(content)}\0{int(executable)}\0".encode())
+            if isinstance(content, bytes):
+                digest.update(content)
+            else:
+                with content.open("rb") as source:  # models can be gigabytes: stream
+                    for block in iter(lambda: source.read(1 << 20), b""):
+                        digest.update(block)
+        return digest.hexdigest()[:20]
+
+    def write_tar(self, fileobj: IO[bytes]) -> None:
+        """Write the context as the tar stream the Docker Engine's build API takes.
+
+        Metadata is normalised (owner root, fixed mtime) so that the same content always
+        gives the same archive and the engine's layer cache recognises it.
+        """
+        with tarfile.open(fileobj=fileobj, mode="w|") as archive:
+            for name, content in sorted(self.all_files().items()):
+                info = tarfile.TarInfo(name)
+                info.size = _size(content)
+                executable = isinstance(content, Path) and _is_executable(content)
+                info.mode = 0o755 if executable else 0o644
+                info.mtime = 0
+                info.uid = info.gid = 0
+                info.uname = info.gname = "root"
+                if isinstance(content, bytes):
+                    archive.addfile(info, io.BytesIO(content))
+                else:
+                    with content.open("rb") as source:
+                        archive.addfile(info, source)
+
+
+def render_build_context(
+    environment: ResolvedEnvironment,
+    server_wheel: Path,
+    *,
+    model_path: Path | None = None,
+    model_name: str = "model",
+    model_version: str = "1",
+    code_path: Path | None = None,
+    scoring_script: str | None = None,
+    ca_bundle: Path | None = None,
+    environment_variables: Mapping[str, str] | None = None,
+) -> BuildContext:
+    """The build context of one deployment's image.
+
+    ``model_path`` is the model's folder (or file) as registered; it appears under its
+    own name inside ``AZUREML_MODEL_DIR``. ``code_path`` + ``scoring_script`` (relative
+    to the code folder) select entry-script mode; without them the server scores the
+    MLflow model directly. ``ca_bundle`` is trusted by pip during the build only (for
+    TLS-intercepting proxies); it is not the image's trust store at run time.
+    ``environment_variables`` are baked into the image: configuration, never secrets
+    (pass those when the container is started).
+
+    Reads the folders' listings but writes nothing.
+    """
+    variables = dict(environment_variables or {})
+    _check_variables(variables)
+    if scoring_script and code_path is None:
+        raise ValidationError(
+            f"A scoring script ({scoring_script}) was given without a code folder.",
+            hint="Set code_configuration.code to the folder that holds the script.",
+        )
+    files: dict[str, ContextFile] = {}
+    requirements_text = _requirements_file(environment)
+    files["mlkube-build/requirements.txt"] = requirements_text.encode()
+    if ca_bundle is not None:
+        files["mlkube-build/ca-bundle.pem"] = _existing(ca_bundle, what="CA bundle")
+    files[f"mlkube-build/{server_wheel.name}"] = _existing(server_wheel, what="server wheel")
+
+    model_dir = APP_ROOT / "azureml-models" / _path_segment(model_name) / _path_segment(
+        model_version
+    )
+    image_env: dict[str, str] = {"AZUREML_MODEL_DIR": str(model_dir)}
+    copies: list[tuple[str, PurePosixPath]] = []
+    if model_path is not None:
+        model_path = _existing(model_path, what="model")
+        copies.append((f"model/{model_path.name}", model_dir / model_path.name))
+        model_files = _tree(model_path, f"model/{model_path.name}")
+        if not model_files:
+            raise RequiredLocalArtifactsNotFoundError(
+                f"The model folder {model_path} holds no files.",
+                hint="Point the model at the folder that holds the model's files (for an "
+                "MLflow model, the folder with the MLmodel file).",
+            )
+        files.update(model_files)
+        if (model_path / "MLmodel").is_file():
+            image_env["MLFLOW_MODEL_FOLDER"] = model_path.name
+
+    if code_path is not None:
+        code_path = _existing(code_path, what="code folder")
+        if not code_path.is_dir():
+            raise RequiredLocalArtifactsNotFoundError(
+                f"The code folder {code_path} is a file, not a folder.",
+                hint="Set code_configuration.code to the folder holding the scoring script.",
+            )
+        code_dir = APP_ROOT / code_path.name
+        copies.append((f"code/{code_path.name}", code_dir))
+        files.update(_tree(code_path, f"code/{code_path.name}"))
+        image_env["AZUREML_SOURCE_DIRECTORY"] = str(code_dir)
+        image_env["AML_APP_ROOT"] = str(code_dir)
+        if scoring_script:
+            script = PurePosixPath(scoring_script.replace("\\", "/"))
+            if script.is_absolute() or ".." in script.parts:
+                raise ValidationError(
+                    f"The scoring script path {scoring_script} leaves the code folder.",
+                    hint="Give the script relative to the code folder, e.g. score.py.",
+                )
+            if not (code_path / script).is_file():
+                raise RequiredLocalArtifactsNotFoundError(
+                    f"The scoring script {scoring_script} is not in the code folder "
+                    f"{code_path}.",
+                    hint="Check code_configuration.scoring_script: it is relative to "
+                    "code_configuration.code.",
+                )
+            # As Azure ML does: the script's own folder is the app root (and the working
+            # directory), and the script is named relative to it.
+            image_env["AML_APP_ROOT"] = str(code_dir / script.parent)
+            image_env["AZUREML_ENTRY_SCRIPT"] = script.name
+    else:
+        image_env["AML_APP_ROOT"] = str(APP_ROOT)
+        image_env["AZUREML_SOURCE_DIRECTORY"] = str(APP_ROOT)
+    image_env["SERVER_PORT"] = str(SERVER_PORT)
+    image_env.update(variables)
+
+    dockerfile, steps = _dockerfile(
+        base_image=environment.image or DEFAULT_BASE_IMAGE,
+        python_version=environment.python_version,
+        wheel_name=server_wheel.name,
+        has_ca_bundle=ca_bundle is not None,
+        copies=copies,
+        image_env=image_env,
+        workdir=image_env["AML_APP_ROOT"],
+    )
+    return BuildContext(dockerfile=dockerfile, files=files, environment=image_env, steps=steps)
+
+
+def _dockerfile(
+    *,
+    base_image: str,
+    python_version: str | None,
+    wheel_name: str,
+    has_ca_bundle: bool,
+    copies: list[tuple[str, PurePosixPath]],
+    image_env: Mapping[str, str],
+    workdir: str,
+) -> tuple[str, tuple[str, ...]]:
+    """The Dockerfile's text and one title per instruction (the engine's "Step N/M"),
+    so a failed build can say which part of the image broke."""
+    pip_env = (
+        f"PIP_CERT={_BUILD_DIR}/ca-bundle.pem SSL_CERT_FILE={_BUILD_DIR}/ca-bundle.pem "
+        if has_ca_bundle
+        else ""
+    )
+    lines: list[str] = []
+    titles: list[str] = []
+
+    def add(instruction: str, title: str) -> None:
+        lines.append(instruction)
+        titles.append(title)
+
+    lines.append("# Rendered by mlkube: re-rendered on every deployment, do not edit.")
+    add(f"FROM {base_image}", f"start from the base image {base_image}")
+    add("ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8 \\\n"
+        "    PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1",
+        "set Python's build settings")
+    lines.append("# The server runs unprivileged; Kubernetes' runAsNonRoot checks the numeric uid.")
+    add(f"RUN id -u {RUN_AS_UID} >/dev/null 2>&1 || useradd --uid {RUN_AS_UID} --user-group "
+        "--create-home --shell /bin/sh mlkube",
+        f"create the unprivileged user {RUN_AS_UID} (the base image needs useradd)")
+    add(f"RUN {_python_check(python_version)}",
+        "check the base image's Python"
+        + (f" (the environment needs {_major_minor(python_version)})" if python_version else ""))
+    lines += ["", "# The environment: shared by every deployment that uses it."]
+    if has_ca_bundle:
+        add(f"COPY mlkube-build/ca-bundle.pem {_BUILD_DIR}/ca-bundle.pem",
+            "copy the CA bundle for pip")
+    add(f"COPY mlkube-build/requirements.txt {_BUILD_DIR}/requirements.txt",
+        "copy the environment's requirements")
+    add(f"RUN python3 -m venv {VENV_DIR} \\\n"
+        f"    && {pip_env}{VENV_DIR}/bin/pip install -r {_BUILD_DIR}/requirements.txt",
+        "install the environment's requirements (pip install -r requirements.txt)")
+    add(f"ENV VIRTUAL_ENV={VENV_DIR} PATH={VENV_DIR}/bin:/usr/local/sbin:/usr/local/bin:"
+        "/usr/sbin:/usr/bin:/sbin:/bin", "put the environment on PATH")
+    lines += ["", "# mlkube's inference server: changes with mlkube's source only."]
+    add(f"COPY mlkube-build/{wheel_name} {_BUILD_DIR}/{wheel_name}",
+        "copy mlkube's server wheel")
+    add(f"RUN {pip_env}pip install " + _shell_quote(server_requirement(_BUILD_DIR / wheel_name)),
+        "install mlkube's inference server (pip install mlkube[server])")
+    lines += ["", "# The model and code of this deployment."]
+    for source, destination in copies:
+        # The JSON form: folder names are the user's and may hold spaces.
+        add(f"COPY {json.dumps([source, str(destination)])}",
+            f"copy the {source.split('/', 1)[0]} to {destination}")
+    add("ENV " + " \\\n    ".join(f"{k}={_env_value(v)}" for k, v in image_env.items()),
+        "set the Azure ML environment variables")
+    add(f"USER {RUN_AS_UID}:{RUN_AS_UID}", "switch to the unprivileged user")
+    add(f"WORKDIR {workdir}", f"set the working directory {workdir}")
+    add(f"EXPOSE {SERVER_PORT}", f"expose port {SERVER_PORT}")
+    add(f"CMD {json.dumps(list(SERVER_COMMAND))}", "set the command")
+    return "\n".join(lines) + "\n", tuple(titles)
+
+
+def _major_minor(python_version: str) -> str:
+    return ".".join(python_version.split(".")[:2])
+
+
+def _python_check(python_version: str | None) -> str:
+    """A shell command failing with a readable message when the base image's Python is
+    not the environment's (compared on major.minor: patch releases are compatible)."""
+    if not python_version:
+        return "python3 --version"
+    wanted = _major_minor(python_version)
+    program = (
+        f'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(None if v == "{wanted}" '
+        f'else "The environment needs Python {wanted} but the base image has Python " + v)'
+    )
+    return f"python3 -c {_shell_quote(program)}"
+
+
+def _requirements_file(environment: ResolvedEnvironment) -> str:
+    """The environment's requirements without mlkube itself: the server is installed in
+    its own layer so that a change to mlkube does not reinstall the whole environment."""
+    kept = []
+    for requirement in environment.requirements:
+        line = requirement.strip()
+        if not line or line.startswith("#") or is_server_requirement(line):
+            continue
+        if line.startswith(("-e", "--editable")) or "file:" in line or line.startswith(
+            ("./", "../", "/")
+        ):
+            raise ValidationError(
+                f"The requirement {line!r} refers to a file on this machine, which an "
+                "image build cannot reach.",
+                hint="Publish the package to an index (or build a wheel) and require it by "
+                "name and version.",
+            )
+        kept.append(line)
+    return "".join(f"{line}\n" for line in kept)
+
+
+def _tree(source: Path, prefix: str) -> dict[str, ContextFile]:
+    """The files under ``source`` (a folder or one file) keyed under ``prefix``."""
+    if source.is_file():
+        return {prefix: source}
+    files: dict[str, ContextFile] = {}
+    for folder, dirnames, filenames in os.walk(source, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIPPED_NAMES)
+        relative = Path(folder).relative_to(source).as_posix()
+        for filename in sorted(filenames):
+            if filename in _SKIPPED_NAMES or filename.endswith(".pyc"):
+                continue
+            key = f"{prefix}/{filename}" if relative == "." else f"{prefix}/{relative}/{filename}"
+            files[key] = Path(folder) / filename
+    return files
+
+
+def _existing(path: Path, *, what: str) -> Path:
+    resolved = Path(path).expanduser().resolve()
+    if not resolved.exists():
+        raise RequiredLocalArtifactsNotFoundError(
+            f"The {what} {path} does not exist.",
+            hint=f"Check the {what}'s path (relative paths in YAML are relative to the "
+            "YAML file's folder).",
+        )
+    return resolved
+
+
+def _check_variables(variables: Mapping[str, str]) -> None:
+    for name, value in variables.items():
+        if not _ENV_NAME.match(name):
+            raise ValidationError(
+                f"environment_variables has an invalid name {name!r}.",
+                hint="Use letters, digits and underscores, not starting with a digit.",
+            )
+        if not isinstance(value, str) or "\n" in value or "\r" in value:
+            raise ValidationError(
+                f"environment_variables.{name} must be a one-line string.",
+                hint="Quote the value in YAML and keep it on one line.",
+            )
+
+
+def _path_segment(value: str) -> str:
+    if not value or "/" in value or "\\" in value or value in (".", ".."):
+        raise ValidationError(
+            f"{value!r} cannot be used as a folder name in the image.",
+            hint="Model names and versions must not be empty or contain slashes.",
+        )
+    return value
+
+
+def _env_value(value: str) -> str:
+    """A Dockerfile ENV value: double-quoted, with the characters the builder would
+    interpret (quote, backslash, $ substitution) escaped."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'"{escaped}"'
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def _size(content: ContextFile) -> int:
+    return len(content) if isinstance(content, bytes) else content.stat().st_size
+
+
+def _is_executable(path: Path) -> bool:
+    return bool(path.stat().st_mode & stat.S_IXUSR)
+
