@@ -34,8 +34,11 @@ from mlkube.environments.resolved import ResolvedEnvironment
 from mlkube.environments.server_package import is_server_requirement, server_requirement
 from mlkube.errors import RequiredLocalArtifactsNotFoundError, ValidationError
 
-#: The base image used when the environment names none (built by .ci/base-image.sh).
+#: The base image used when the environment names none: Debian with python3 and venv,
+#: made from Debian packages by .ci/base-image.sh (it is on no registry).
+#: ``MLKUBE_BASE_IMAGE`` names another (any image with python3 and its venv module).
 DEFAULT_BASE_IMAGE = "mlkube-base:bookworm"
+BASE_IMAGE_VARIABLE = "MLKUBE_BASE_IMAGE"
 #: Azure ML's app root inside the container.
 APP_ROOT = PurePosixPath("/var/azureml-app")
 #: Where the environment's virtualenv lives inside the image.
@@ -66,6 +69,10 @@ class BuildContext:
     #: What each Dockerfile instruction is for, in order (the engine's "Step N/M"), so
     #: that a failed build names the part of the image that broke.
     steps: tuple[str, ...] = ()
+    #: The image the Dockerfile starts FROM.
+    base_image: str = ""
+    #: True when the base image is mlkube's own default, which no registry serves.
+    default_base_image: bool = False
 
     def all_files(self) -> dict[str, ContextFile]:
         """Every file of the context, the Dockerfile included."""
@@ -202,8 +209,9 @@ def render_build_context(
     image_env["SERVER_PORT"] = str(SERVER_PORT)
     image_env.update(variables)
 
+    base_image = environment.image or default_base_image()
     dockerfile, steps = _dockerfile(
-        base_image=environment.image or DEFAULT_BASE_IMAGE,
+        base_image=base_image,
         python_version=environment.python_version,
         wheel_name=server_wheel.name,
         has_ca_bundle=ca_bundle is not None,
@@ -211,7 +219,14 @@ def render_build_context(
         image_env=image_env,
         workdir=image_env["AML_APP_ROOT"],
     )
-    return BuildContext(dockerfile=dockerfile, files=files, environment=image_env, steps=steps)
+    return BuildContext(dockerfile=dockerfile, files=files, environment=image_env, steps=steps,
+                        base_image=base_image, default_base_image=not environment.image)
+
+
+def default_base_image() -> str:
+    """The base image of environments that name none (``MLKUBE_BASE_IMAGE`` or
+    ``mlkube-base:bookworm``)."""
+    return os.environ.get(BASE_IMAGE_VARIABLE, "").strip() or DEFAULT_BASE_IMAGE
 
 
 def _dockerfile(
