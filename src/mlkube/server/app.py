@@ -1,0 +1,504 @@
+"""The HTTP side of the inference server: a raw ASGI app with a small router.
+
+No web framework: the scoring hot path is one dict lookup, one body read, the
+scorer's decode, a hop to the scoring thread, one encode and two ``send`` calls.
+HTTP concerns live here only (routes, headers, status codes, the one JSON error
+shape); what a request means is the scorer's business (``scorers/``), and how bodies
+look is ``formats.py``'s.
+
+One error shape serves all three protocols at once: ``{"error", "error_code",
+"message", "hint"}`` (v2 clients read ``error``, MLflow clients ``error_code`` and
+``message``). Errors never echo the payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from random import getrandbits
+from typing import Any
+
+from mlkube.errors import (
+    InvalidInputError,
+    MlkubeError,
+    ModelNotReadyError,
+    PayloadTooLargeError,
+    ResourceNotFoundError,
+    ScoringFailedError,
+    ScoringTimeoutError,
+    UnsupportedMediaTypeError,
+)
+from mlkube.server import formats
+from mlkube.server.metrics import Metrics
+from mlkube.server.scorers.base import Scorer
+from mlkube.server.scoring_threads import ScoringThreads
+from mlkube.server.settings import ServerSettings
+
+logger = logging.getLogger("mlkube.server")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+HEADER_LIMIT = 100
+_JSON = (b"content-type", b"application/json")
+_TEXT = (b"content-type", b"text/plain; charset=utf-8")
+_RUN_FAILED = (b"x-ms-run-function-failed", b"True")
+
+_V2_LABELS = frozenset({"/v2/models/infer", "/v2/models", "/v2/models/ready"})
+_ERROR_CODES: dict[type[MlkubeError], str] = {
+    InvalidInputError: "BAD_REQUEST",
+    UnsupportedMediaTypeError: "UNSUPPORTED_MEDIA_TYPE",
+    PayloadTooLargeError: "PAYLOAD_TOO_LARGE",
+    ModelNotReadyError: "MODEL_NOT_READY",
+    ScoringFailedError: "SCORING_FAILED",
+    ScoringTimeoutError: "SCORING_TIMEOUT",
+    ResourceNotFoundError: "RESOURCE_DOES_NOT_EXIST",
+}
+
+
+def new_request_id() -> bytes:
+    """A random RFC 4122 version-4 UUID, as bytes for a header.
+
+    ``uuid.uuid4()`` reads os.urandom (a syscall) per call, which showed up as a sixth
+    of a one-row request's CPU in profiles; a request id needs uniqueness, not secrecy,
+    so Python's seeded PRNG does."""
+    value = getrandbits(128) & ~(0xF000 << 64) | (0x4000 << 64)
+    value = value & ~(0xC000 << 48) | (0x8000 << 48)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}".encode()
+
+
+class HttpError(MlkubeError):
+    """An HTTP-level refusal with its own status (404 route, 405, 431)."""
+
+    def __init__(self, status: int, code: str, message: str, *, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.http_status = status
+        self.code = code
+
+
+def error_body(error: MlkubeError) -> bytes:
+    """The one JSON error shape every route answers with."""
+    code = getattr(error, "code", None)
+    if code is None:
+        code = next((c for cls, c in _ERROR_CODES.items() if isinstance(error, cls)),
+                    "INTERNAL_ERROR")
+    return formats.dumps({"error": error.message, "error_code": code,
+                          "message": error.message, "hint": error.hint})
+
+
+class LoadState:
+    """Where the model load stands: loading, ready, or failed with a cause."""
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.error: ModelNotReadyError | None = None
+        self.started = False
+
+    def not_ready_error(self) -> ModelNotReadyError:
+        if self.error is not None:
+            return self.error
+        return ModelNotReadyError("The model is still loading.",
+                                  hint="Retry when GET /ready answers 200.")
+
+
+class InferenceApp:
+    """The ASGI application. Build it with ``create_app``."""
+
+    def __init__(self, scorer: Scorer, settings: ServerSettings) -> None:
+        self.scorer = scorer
+        self.settings = settings
+        self.metrics = Metrics()
+        self.state = LoadState()
+        self.threads = ScoringThreads(settings.scoring_threads)
+        self.batcher: Any = None
+        self._timeout = settings.scoring_timeout_ms / 1000.0
+        self._max_body = settings.max_request_bytes
+        self._cors = settings.cors_origins
+        self._post_routes = {
+            "/score": formats.encode_score,
+            "/invocations": formats.encode_invocations,
+        }
+        self._get_routes: dict[str, Callable[[Scope], Awaitable[tuple[int, bytes, list]]]] = {
+            "/": self._liveness,
+            "/ping": self._readiness,
+            "/health": self._readiness,
+            "/ready": self._readiness,
+            "/swagger.json": self._swagger,
+            "/metrics": self._metrics,
+            "/version": self._version,
+            "/v2": self._v2_server,
+            "/v2/health/live": self._v2_live,
+            "/v2/health/ready": self._v2_ready,
+        }
+
+    # -- loading -------------------------------------------------------------------------
+
+    def start_loading(self) -> None:
+        """Load the model in a background thread (idempotent)."""
+        if self.state.started:
+            return
+        self.state.started = True
+        threading.Thread(target=self._load, name="mlkube-load", daemon=True).start()
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            self.scorer.load()
+        except BaseException as error:  # noqa: BLE001 - the process must keep serving
+            cause = error if isinstance(error, ModelNotReadyError) else ModelNotReadyError(
+                f"Loading the model failed: {type(error).__name__}: {error}",
+                hint="See the traceback in the server log; fix the model or environment.",
+            )
+            self.state.error = cause
+            logger.error("Model load failed; the server keeps running but is not ready.\n%s",
+                         "".join(traceback.format_exception(error)).rstrip())
+            return
+        if self.settings.batching and self.scorer.mode == "mlflow":
+            from mlkube.server.batching import MicroBatcher
+
+            self.batcher = MicroBatcher(
+                self._timed_batch, self.scorer.predict, threads=self.threads,
+                max_batch_size=self.settings.max_batch_size,
+                max_wait_ms=self.settings.max_batch_wait_ms,
+                on_batch=self.metrics.observe_batch,
+            )
+        self.state.ready = True
+        logger.info("Ready to score (%s mode, loaded in %.2f s, batching %s)",
+                    self.scorer.mode, time.perf_counter() - started,
+                    "on" if self.batcher else "off")
+
+    def _timed_predict(self, decoded: Any) -> tuple[Any, float]:
+        started = time.perf_counter()
+        output = self.scorer.predict(decoded)
+        elapsed = time.perf_counter() - started
+        self.metrics.observe_predict(elapsed)
+        return output, elapsed
+
+    def _timed_batch(self, decoded: list[Any]) -> list[Any]:
+        started = time.perf_counter()
+        outputs = self.scorer.predict_batch(decoded)
+        self.metrics.observe_predict(time.perf_counter() - started)
+        return outputs
+
+    # -- ASGI ----------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.start_loading()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.threads.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        path: str = scope["path"]
+        method: str = scope["method"]
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        response_headers = [(b"x-ms-request-id", new_request_id())]
+        content_type: str | None = None
+        content_length = -1
+        origin: bytes | None = None
+        for name, value in headers:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                content_length = int(value) if value.isdigit() else -1
+            elif name == b"x-request-id" or name == b"x-ms-client-request-id":
+                response_headers.append((name, value))
+                if len(value) > HEADER_LIMIT:
+                    await self._error(send, HttpError(
+                        431, "REQUEST_HEADER_TOO_LARGE",
+                        f"Header {name.decode()} is longer than {HEADER_LIMIT} characters.",
+                        hint=f"Send a request id of at most {HEADER_LIMIT} characters."),
+                        response_headers[:1], self._route_label(path), started)
+                    return
+            elif name == b"origin":
+                origin = value
+        if self._cors and origin is not None:
+            response_headers += self._cors_headers(origin)
+        route = path
+        try:
+            if method == "POST":
+                encoder = self._post_routes.get(path)
+                if encoder is not None:
+                    await self._score(receive, send, encoder, response_headers,
+                                      content_type, content_length, path, started, headers)
+                    return
+                if path.startswith("/v2/models/") and path.endswith("/infer"):
+                    route = "/v2/models/infer"
+                    name, version = self._v2_model(path[len("/v2/models/"):-len("/infer")])
+                    await self._score(receive, send, self._v2_encoder(version),
+                                      response_headers, content_type, content_length,
+                                      route, started, headers)
+                    return
+            elif method in ("GET", "HEAD"):
+                handler = self._get_routes.get(path)
+                if handler is None and path.startswith("/v2/models/"):
+                    handler, route = self._v2_get_route(path)
+                if handler is not None:
+                    status, body, extra = await handler(scope)
+                    await self._respond(send, status, body, response_headers + extra,
+                                        route, started)
+                    return
+            elif method == "OPTIONS" and self._cors:
+                await self._respond(send, 200, b"", response_headers, route, started)
+                return
+            raise self._unknown_route(method, path)
+        except MlkubeError as error:
+            await self._error(send, error, response_headers, self._route_label(route), started)
+        except Exception as error:  # noqa: BLE001 - a bug must still answer in our shape
+            logger.error("Unexpected error on %s %s:\n%s", method, path,
+                         "".join(traceback.format_exception(error)).rstrip())
+            internal = HttpError(500, "INTERNAL_ERROR",
+                                 f"The server failed: {type(error).__name__}: {error}",
+                                 hint="See the server log; this is a bug in mlkube.")
+            await self._error(send, internal, response_headers, self._route_label(route),
+                              started)
+
+    def _route_label(self, route: str) -> str:
+        """A metrics label with bounded values: known routes, else ``other``."""
+        if route in self._post_routes or route in self._get_routes or route in _V2_LABELS:
+            return route
+        return "other"
+
+    def _unknown_route(self, method: str, path: str) -> HttpError:
+        known = path in self._post_routes or path in self._get_routes or path.startswith("/v2/")
+        if known:
+            return HttpError(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on {path}.",
+                             hint="Scoring routes take POST; health and metadata routes GET.")
+        return HttpError(404, "ENDPOINT_NOT_FOUND", f"There is no route {path}.",
+                         hint="Score with POST /score, /invocations or "
+                         "/v2/models/<name>/infer; see GET /swagger.json.")
+
+    async def _score(self, receive: Receive, send: Send, encoder: Callable[..., bytes],
+                     response_headers: list[tuple[bytes, bytes]], content_type: str | None,
+                     content_length: int, route: str, started: float,
+                     request_headers: list[tuple[bytes, bytes]]) -> None:
+        if not self.state.ready:
+            raise self.state.not_ready_error()
+        if content_length > self._max_body:
+            raise self._too_large(content_length)
+        body = await self._read_body(receive)
+        decoded = self.scorer.decode(body, content_type=content_type,
+                                     headers=request_headers)
+        fn_started = time.perf_counter()
+        try:
+            if self.batcher is not None and self.scorer.can_batch(decoded):
+                output = await self._with_timeout(self.batcher.submit(decoded))
+            else:
+                output, _ = await self._with_timeout(
+                    self.threads.run(self._timed_predict, decoded))
+        except asyncio.TimeoutError:
+            raise ScoringTimeoutError(
+                f"Scoring took longer than SCORING_TIMEOUT_MS={self.settings.scoring_timeout_ms}.",
+                hint="Raise SCORING_TIMEOUT_MS (--scoring-timeout-ms) or send smaller requests.",
+            ) from None
+        except MlkubeError:
+            raise
+        except Exception as error:
+            logger.error("Scoring failed on %s:\n%s", route,
+                         "".join(traceback.format_exception(error)).rstrip())
+            what = "run()" if self.scorer.mode == "entry-script" else "The model's predict"
+            raise ScoringFailedError(
+                f"{what} raised {type(error).__name__}: {error}",
+                hint="See the traceback in the server log.",
+            ) from None
+        exec_ms = (time.perf_counter() - fn_started) * 1000.0
+        try:
+            if encoder is formats.encode_score or encoder is formats.encode_invocations:
+                payload = encoder(output)
+            else:
+                payload = encoder(output, self.scorer.request_id(decoded))
+        except TypeError as error:
+            raise ScoringFailedError(
+                f"The prediction cannot be written as JSON: {error}.",
+                hint="Return lists, dicts, numbers, strings, numpy arrays or pandas objects.",
+            ) from None
+        response_headers.append((b"x-ms-run-fn-exec-ms", f"{exec_ms:.3f}".encode()))
+        await self._respond(send, 200, payload, response_headers, route, started, json=True)
+
+    if sys.version_info >= (3, 11):
+
+        async def _with_timeout(self, awaitable: Awaitable[Any]) -> Any:
+            # One timer handle; wait_for would wrap the awaitable in another task.
+            async with asyncio.timeout(self._timeout):
+                return await awaitable
+
+    else:  # pragma: no cover - Python 3.10
+
+        async def _with_timeout(self, awaitable: Awaitable[Any]) -> Any:
+            return await asyncio.wait_for(awaitable, self._timeout)
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            if len(body) > self._max_body:
+                raise self._too_large(len(body))
+            return body
+        chunks = [body]
+        size = len(body)
+        while message.get("more_body", False):
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                raise self._too_large(size)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, size: int) -> PayloadTooLargeError:
+        return PayloadTooLargeError(
+            f"The request body ({size} bytes) is over the limit of {self._max_body} bytes.",
+            hint="Send fewer rows per request, or raise --max-request-mb "
+            "(MLKUBE_MAX_REQUEST_BYTES).",
+        )
+
+    async def _respond(self, send: Send, status: int, body: bytes,
+                       headers: list[tuple[bytes, bytes]], route: str, started: float,
+                       *, json: bool = False) -> None:
+        if json:
+            headers.append(_JSON)
+        elif not any(name == b"content-type" for name, _ in headers):
+            headers.append(_TEXT)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self.metrics.observe_request(route, status, time.perf_counter() - started)
+
+    async def _error(self, send: Send, error: MlkubeError,
+                     headers: list[tuple[bytes, bytes]], route: str, started: float) -> None:
+        if isinstance(error, ScoringFailedError | ScoringTimeoutError):
+            headers.append(_RUN_FAILED)
+        await self._respond(send, error.http_status, error_body(error), headers, route,
+                            started, json=True)
+
+    def _cors_headers(self, origin: bytes) -> list[tuple[bytes, bytes]]:
+        allowed = "*" in self._cors or origin.decode("latin-1") in self._cors
+        if not allowed:
+            return []
+        return [(b"access-control-allow-origin", origin),
+                (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+                (b"access-control-allow-headers", b"*"),
+                (b"vary", b"Origin")]
+
+    # -- GET routes ----------------------------------------------------------------------
+
+    async def _liveness(self, scope: Scope) -> tuple[int, bytes, list]:
+        return 200, b"Healthy", []
+
+    async def _readiness(self, scope: Scope) -> tuple[int, bytes, list]:
+        if self.state.ready:
+            return 200, b"Ready", []
+        error = self.state.not_ready_error()
+        return 503, error_body(error), [_JSON]
+
+    async def _swagger(self, scope: Scope) -> tuple[int, bytes, list]:
+        if not self.state.ready:
+            error = self.state.not_ready_error()
+            return 503, error_body(error), [_JSON]
+        from urllib.parse import parse_qs
+
+        from mlkube.server.openapi import build_document
+
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        version = (query.get("version") or ["3"])[0]
+        request, example, response = self.scorer.openapi_parts()
+        document = build_document(title=f"{self.scorer.name} scoring API", request=request,
+                                  example=example, response=response, version=version)
+        return 200, formats.dumps(document), [_JSON]
+
+    async def _metrics(self, scope: Scope) -> tuple[int, bytes, list]:
+        return 200, self.metrics.render(), [
+            (b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
+
+    async def _version(self, scope: Scope) -> tuple[int, bytes, list]:
+        from mlkube import __version__ as version
+
+        return 200, formats.dumps({"mlkube": version, "mode": self.scorer.mode}), [_JSON]
+
+    # -- Open Inference Protocol v2 ------------------------------------------------------
+
+    async def _v2_server(self, scope: Scope) -> tuple[int, bytes, list]:
+        from mlkube import __version__ as version
+
+        return 200, formats.dumps({"name": "mlkube", "version": version,
+                                   "extensions": []}), [_JSON]
+
+    async def _v2_live(self, scope: Scope) -> tuple[int, bytes, list]:
+        return 200, formats.dumps({"live": True}), [_JSON]
+
+    async def _v2_ready(self, scope: Scope) -> tuple[int, bytes, list]:
+        if self.state.ready:
+            return 200, formats.dumps({"ready": True}), [_JSON]
+        return 503, error_body(self.state.not_ready_error()), [_JSON]
+
+    def _v2_model(self, rest: str) -> tuple[str, str | None]:
+        """Check ``<name>[/versions/<v>]`` against the served model."""
+        name, _, version_part = rest.partition("/versions/")
+        version = version_part or None
+        if not self.state.ready:
+            raise self.state.not_ready_error()
+        if name != self.scorer.name or (
+            version is not None and self.scorer.version is not None
+            and version != self.scorer.version
+        ):
+            served = self.scorer.name + (f" version {self.scorer.version}"
+                                         if self.scorer.version else "")
+            raise HttpError(404, "RESOURCE_DOES_NOT_EXIST",
+                            f"Model {rest} is not served here.",
+                            hint=f"This server serves the model {served}: use "
+                            f"/v2/models/{self.scorer.name}/... .")
+        return name, version
+
+    def _v2_get_route(self, path: str) -> tuple[Any, str]:
+        rest = path[len("/v2/models/"):]
+        if rest.endswith("/ready"):
+            model = rest[:-len("/ready")]
+
+            async def ready(scope: Scope) -> tuple[int, bytes, list]:
+                if not self.state.ready:
+                    return 503, error_body(self.state.not_ready_error()), [_JSON]
+                self._v2_model(model)
+                return 200, formats.dumps({"name": self.scorer.name, "ready": True}), [_JSON]
+
+            return ready, "/v2/models/ready"
+
+        async def metadata(scope: Scope) -> tuple[int, bytes, list]:
+            self._v2_model(rest)
+            return 200, formats.dumps(self.scorer.v2_metadata()), [_JSON]
+
+        return metadata, "/v2/models"
+
+    def _v2_encoder(self, version: str | None) -> Callable[[Any, str | None], bytes]:
+        name = self.scorer.name
+        model_version = version or self.scorer.version
+
+        def encode(output: Any, request_id: str | None) -> bytes:
+            return formats.encode_v2(output, model_name=name, model_version=model_version,
+                                     request_id=request_id)
+
+        return encode
+
+
+def create_app(scorer: Scorer, settings: ServerSettings) -> InferenceApp:
+    """The ASGI app serving ``scorer``; the model loads on lifespan startup (or on
+    ``start_loading()``) in a background thread."""
+    return InferenceApp(scorer, settings)

@@ -1,0 +1,294 @@
+"""Request and response formats: Azure ML, MLflow, the Open Inference Protocol v2, CSV.
+
+Every scoring route accepts every request format; the format is detected from the
+body, never from the route, so a body that works locally works on the cluster. The
+route only picks the response shape (``/score`` bare JSON, ``/invocations``
+``{"predictions": ...}``, v2 ``{"outputs": [...]}``).
+
+Decoding stops at a neutral ``ScoringRequest`` (rows, records, columns, a tensor,
+CSV cells or v2 inputs); turning that into model input is the signature's job
+(``signature.py``). All functions here are pure.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from typing import Any
+
+import orjson
+
+from mlkube.errors import InvalidInputError, UnsupportedMediaTypeError
+
+ACCEPTED_FORMATS = (
+    '{"data": [[...], ...]} (rows, values in signature column order)',
+    '{"data": [{"column": value, ...}, ...]}',
+    '{"input_data": {"columns": [...], "index": [...], "data": [[...]]}}',
+    '{"input_data": [...]} (rows or a tensor)',
+    '{"input_data": {"name": [...], ...}} (named columns or tensors)',
+    '{"dataframe_split": {"columns": [...], "data": [[...]]}}',
+    '{"dataframe_records": [{"column": value, ...}]}',
+    '{"instances": [...]}',
+    '{"inputs": [...] or {"name": [...]}}',
+    '{"inputs": [{"name", "shape", "datatype", "data"}]} (Open Inference Protocol v2)',
+    "text/csv with a header row",
+)
+ACCEPTED_HINT = "Send one of: " + "; ".join(ACCEPTED_FORMATS) + '; each may add "params": {...}.'
+
+_ENVELOPES = ("data", "input_data", "dataframe_split", "dataframe_records", "instances", "inputs")
+# Keys that may sit beside the envelope without being one.
+_SIDE_KEYS = frozenset({"params", "parameters", "id", "outputs"})
+_SPLIT_KEYS = frozenset({"columns", "index", "data"})
+# curl -d sends form-urlencoded by default; its body is the JSON the user typed.
+_JSON_TYPES = frozenset({"", "application/json", "text/json", "text/plain",
+                         "application/x-www-form-urlencoded"})
+_CSV_TYPES = frozenset({"text/csv", "application/csv"})
+
+V2_DATATYPES = {
+    "BOOL": "bool",
+    "INT8": "int8",
+    "INT16": "int16",
+    "INT32": "int32",
+    "INT64": "int64",
+    "UINT8": "uint8",
+    "UINT16": "uint16",
+    "UINT32": "uint32",
+    "UINT64": "uint64",
+    "FP16": "float16",
+    "FP32": "float32",
+    "FP64": "float64",
+    "BYTES": "object",
+}
+_NUMPY_TO_V2 = {v: k for k, v in V2_DATATYPES.items()}
+
+
+@dataclasses.dataclass(slots=True)
+class ScoringRequest:
+    """One decoded scoring request, before it meets the model's signature.
+
+    ``kind`` is ``array`` (rows or a tensor), ``split`` (rows with ``columns``),
+    ``records``, ``columns`` (name -> values), ``csv`` (header in ``columns``, string
+    cells) or ``v2`` (a list of v2 input objects).
+    """
+
+    kind: str
+    data: Any
+    columns: list[str] | None = None
+    params: dict[str, Any] | None = None
+    format: str = ""
+    request_id: str | None = None
+
+
+def media_type(content_type: str | None) -> str:
+    """``"application/json"`` from ``"Application/JSON; charset=utf-8"``."""
+    if not content_type:
+        return ""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def is_json_media_type(media: str) -> bool:
+    return media in _JSON_TYPES or media.endswith("+json")
+
+
+def parse_json(body: bytes) -> Any:
+    """The body as JSON, or a 400 saying where the JSON breaks."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidInputError(
+            f"The request body is not valid JSON: {error.msg} at line {error.lineno} "
+            f"column {error.colno} (char {error.pos}).",
+            hint="Check the JSON near that position (quotes, commas, brackets).",
+        ) from None
+
+
+def parse_request(body: bytes, content_type: str | None) -> ScoringRequest:
+    """Detect the format of a no-code scoring request and decode it."""
+    media = media_type(content_type)
+    if media in _CSV_TYPES:
+        return parse_csv(body)
+    if not is_json_media_type(media):
+        raise UnsupportedMediaTypeError(
+            f"Content type {media!r} is not supported.",
+            hint="Send application/json (any of the JSON formats) or text/csv.",
+        )
+    if not body.strip():
+        raise InvalidInputError("The request body is empty.", hint=ACCEPTED_HINT)
+    return detect_format(parse_json(body))
+
+
+def detect_format(document: Any) -> ScoringRequest:
+    """Which of the accepted formats a parsed JSON body is, decoded to a request."""
+    if not isinstance(document, dict):
+        raise InvalidInputError(
+            f"The request body is a JSON {_kind(document)}, not an object with one of "
+            f"the keys {', '.join(_ENVELOPES)}.",
+            hint=ACCEPTED_HINT,
+        )
+    found = [k for k in _ENVELOPES if k in document]
+    if not found:
+        keys = [k for k in document if k not in _SIDE_KEYS]
+        raise InvalidInputError(
+            "The request body matches no accepted format"
+            + (f" (its keys: {', '.join(map(repr, keys[:10]))})." if keys else "."),
+            hint=ACCEPTED_HINT,
+        )
+    if len(found) > 1:
+        raise InvalidInputError(
+            f"The request body has more than one input key: {', '.join(found)}.",
+            hint="Send exactly one of them.",
+        )
+    key = found[0]
+    value = document[key]
+    params = document.get("params")
+    request = _decode_envelope(key, value)
+    if key == "inputs" and request.kind == "v2":
+        request.request_id = document.get("id")
+        if params is None and isinstance(document.get("parameters"), dict):
+            params = {k: v for k, v in document["parameters"].items()
+                      if k not in ("content_type", "headers")} or None
+    request.params = params
+    return request
+
+
+def _decode_envelope(key: str, value: Any) -> ScoringRequest:
+    if key in ("data", "input_data", "instances", "inputs"):
+        if isinstance(value, list):
+            if key == "inputs" and value and all(_is_v2_input(v) for v in value):
+                return ScoringRequest("v2", value, format="v2")
+            if value and isinstance(value[0], dict):
+                return ScoringRequest("records", value, format=key)
+            return ScoringRequest("array", value, format=key)
+        if isinstance(value, dict):
+            if key in ("data", "input_data") and "data" in value and set(value) <= _SPLIT_KEYS:
+                return _split(value, key)
+            return ScoringRequest("columns", value, format=key)
+        raise InvalidInputError(
+            f'"{key}" must be a JSON array or object, not a {_kind(value)}.', hint=ACCEPTED_HINT
+        )
+    if key == "dataframe_split":
+        if not isinstance(value, dict) or "data" not in value:
+            raise InvalidInputError(
+                '"dataframe_split" must be an object with "data" (and usually "columns").',
+                hint='Send {"dataframe_split": {"columns": [...], "data": [[...]]}}.',
+            )
+        return _split(value, key)
+    # dataframe_records
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise InvalidInputError(
+            '"dataframe_records" must be a JSON array of objects.',
+            hint='Send {"dataframe_records": [{"column": value, ...}]}.',
+        )
+    return ScoringRequest("records", value, format=key)
+
+
+def _split(value: dict[str, Any], key: str) -> ScoringRequest:
+    columns = value.get("columns")
+    if columns is not None and not isinstance(columns, list):
+        raise InvalidInputError(f'"{key}.columns" must be a JSON array of column names.')
+    return ScoringRequest("split" if columns is not None else "array", value["data"],
+                          columns=columns, format=key)
+
+
+def _is_v2_input(value: Any) -> bool:
+    return isinstance(value, dict) and "name" in value and "data" in value and (
+        "datatype" in value or "shape" in value
+    )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
+
+
+def parse_csv(body: bytes) -> ScoringRequest:
+    """CSV with a header row: column names in ``columns``, string cells in ``data``."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InvalidInputError(f"The CSV body is not UTF-8: {error}.") from None
+    rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    if not rows:
+        raise InvalidInputError("The CSV body is empty.", hint="Send a header row, then rows.")
+    return ScoringRequest("csv", rows[1:], columns=[c.strip() for c in rows[0]], format="csv")
+
+
+# --- responses ---------------------------------------------------------------------------
+
+_DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def _default(value: Any) -> Any:
+    """What orjson cannot write itself: pandas objects, odd numpy arrays and scalars."""
+    if hasattr(value, "to_dict") and hasattr(value, "columns"):
+        return value.to_dict(orient="records")  # a DataFrame, as MLflow writes it
+    if hasattr(value, "tolist"):
+        return value.tolist()  # Series, non-contiguous arrays, numpy scalars
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise a {type(value).__name__} as JSON")
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=_default, option=_DUMPS_OPTIONS)
+
+
+def encode_score(output: Any) -> bytes:
+    """``/score``: the bare prediction, as Azure ML answers."""
+    return dumps(output)
+
+
+def encode_invocations(output: Any) -> bytes:
+    """``/invocations``: ``{"predictions": ...}``, as MLflow's scoring server answers."""
+    return dumps({"predictions": output})
+
+
+def encode_v2(output: Any, *, model_name: str, model_version: str | None,
+              request_id: str | None) -> bytes:
+    """The Open Inference Protocol v2 response for a prediction."""
+    body = {
+        "model_name": model_name,
+        "model_version": model_version,
+        "id": request_id,
+        "parameters": {},
+        "outputs": v2_outputs(output),
+    }
+    return dumps(body)
+
+
+def v2_outputs(output: Any) -> list[dict[str, Any]]:
+    import numpy as np
+
+    if hasattr(output, "columns") and hasattr(output, "to_numpy"):
+        return [_v2_tensor(str(c), output[c].to_numpy()) for c in output.columns]
+    if isinstance(output, dict):
+        return [_v2_tensor(str(k), np.asarray(v)) for k, v in output.items()]
+    if hasattr(output, "to_numpy"):
+        output = output.to_numpy()
+    return [_v2_tensor("predict", np.asarray(output))]
+
+
+def _v2_tensor(name: str, array: Any) -> dict[str, Any]:
+    datatype = _NUMPY_TO_V2.get(array.dtype.name)
+    if datatype is None:
+        datatype = "BYTES"
+        array = array.astype(object)
+    data = array.ravel()
+    return {
+        "name": name,
+        "shape": list(array.shape),
+        "datatype": datatype,
+        "data": data.tolist() if datatype == "BYTES" or not data.flags.c_contiguous else data,
+    }

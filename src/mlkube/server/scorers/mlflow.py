@@ -1,0 +1,244 @@
+"""No-code scoring of an MLflow model: no score.py, the signature drives everything.
+
+At load the signature is compiled once (``signature.py``) and a predictor is chosen:
+where the flavor's own model gives output provably identical to pyfunc's ``predict``
+on the validated input, it is called directly (LightGBM ``Booster.predict`` on a
+float matrix in signature column order; scikit-learn ``predict`` on a DataFrame
+with the signature's dtypes), skipping pyfunc's per-call DataFrame building and
+schema enforcement that dominate a one-row predict. Anything else (custom pyfunc,
+params, other flavors) goes through ``pyfunc.predict``. Tests pin the equality.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from mlkube.errors import ModelNotReadyError
+from mlkube.server import formats
+from mlkube.server.batching import concat_inputs, split_output
+from mlkube.server.scorers.base import RawHeaders, Scorer
+from mlkube.server.signature import CompiledSignature, InputSignature, ModelInput, Table
+
+logger = logging.getLogger("mlkube.server")
+
+# Requests up to this many rows are predicted by LightGBM on one thread.
+_SINGLE_THREAD_ROWS = 512
+
+
+@dataclasses.dataclass(slots=True)
+class PreparedInput:
+    """A validated request: model input plus checked params."""
+
+    model_input: ModelInput
+    params: dict[str, Any] | None = None
+    request_id: str | None = None
+
+
+def find_model_folder(model_dir: str, mlflow_model_folder: str | None = None) -> str:
+    """The folder holding ``MLmodel``: ``model_dir`` itself, its ``mlflow_model_folder``,
+    or its one subfolder with an ``MLmodel`` (Azure ML's ``$AZUREML_MODEL_DIR/model``)."""
+    if not os.path.isdir(model_dir):
+        raise ModelNotReadyError(
+            f"Model folder {model_dir} does not exist.",
+            hint="Pass --model-dir (or AZUREML_MODEL_DIR) pointing at an MLflow model folder.",
+        )
+    if mlflow_model_folder:
+        path = os.path.join(model_dir, mlflow_model_folder)
+        if not os.path.isfile(os.path.join(path, "MLmodel")):
+            raise ModelNotReadyError(
+                f"No MLmodel file in {path} (MLFLOW_MODEL_FOLDER={mlflow_model_folder}).",
+                hint="Set MLFLOW_MODEL_FOLDER to the subfolder that holds the MLmodel file.",
+            )
+        return path
+    if os.path.isfile(os.path.join(model_dir, "MLmodel")):
+        return model_dir
+    candidates = sorted(
+        entry.path for entry in os.scandir(model_dir)
+        if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "MLmodel"))
+    )
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise ModelNotReadyError(
+            f"No MLmodel file in {model_dir} or its subfolders, so there is no MLflow "
+            "model to serve without a scoring script.",
+            hint="Point --model-dir at an MLflow model folder, or pass --entry-script.",
+        )
+    raise ModelNotReadyError(
+        f"{model_dir} holds several MLflow models: "
+        + ", ".join(os.path.basename(c) for c in candidates) + ".",
+        hint="Set MLFLOW_MODEL_FOLDER to the one to serve.",
+    )
+
+
+class MlflowScorer(Scorer):
+    """Serves the MLflow model in ``settings.model_dir`` through its pyfunc flavor."""
+
+    mode = "mlflow"
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self.model_path: str | None = None
+        self.signature = CompiledSignature(InputSignature())
+        self.signature_dict: dict[str, Any] | None = None
+        self.predictor_name = "pyfunc"
+        self.input_example: Any = None
+        self._pyfunc: Any = None
+        self._predictor: Callable[[ModelInput, dict[str, Any] | None], Any] | None = None
+
+    # -- load ----------------------------------------------------------------------------
+
+    def load(self) -> None:
+        if not self.settings.model_dir:
+            raise ModelNotReadyError(
+                "No model folder is set.", hint="Pass --model-dir or set AZUREML_MODEL_DIR."
+            )
+        self.model_path = find_model_folder(self.settings.model_dir,
+                                            self.settings.mlflow_model_folder)
+        flavors = _read_flavors(self.model_path)
+        if "python_function" not in flavors:
+            raise ModelNotReadyError(
+                f"The MLflow model in {self.model_path} has no python_function flavor "
+                f"(flavors: {', '.join(flavors) or 'none'}), so it cannot be served "
+                "without a scoring script.",
+                hint="Log the model with a flavor that adds python_function, or pass "
+                "--entry-script with a score.py that loads it.",
+            )
+        try:
+            import mlflow.pyfunc
+        except ImportError as error:
+            raise ModelNotReadyError(
+                f"Serving an MLflow model without a script needs mlflow, which is not "
+                f"installed in this environment ({error}).",
+                hint="Add mlflow to the model's environment, or pass --entry-script.",
+            ) from error
+        self._pyfunc = mlflow.pyfunc.load_model(self.model_path)
+        metadata = self._pyfunc.metadata
+        self.signature_dict = metadata.signature.to_dict() if metadata.signature else None
+        self.signature = CompiledSignature(InputSignature.from_mlflow_dict(self.signature_dict))
+        self.input_example = _read_input_example(self.model_path, metadata)
+        self._predictor, self.predictor_name = self._choose_predictor(flavors)
+        logger.info("Loaded MLflow model %s (signature: %s, predictor: %s)",
+                    self.model_path, self.signature.signature.kind, self.predictor_name)
+
+    def _choose_predictor(
+        self, flavors: dict[str, Any]
+    ) -> tuple[Callable[[ModelInput, dict[str, Any] | None], Any], str]:
+        pyfunc_conf = flavors.get("python_function", {})
+        loader = pyfunc_conf.get("loader_module")
+        signature = self.signature
+        no_params = not signature.signature.params
+        raw: Any = None
+        if loader in ("mlflow.lightgbm", "mlflow.sklearn"):
+            try:
+                raw = self._pyfunc.get_raw_model()
+            except NotImplementedError:
+                raw = None
+        if loader == "mlflow.lightgbm" and raw is not None and signature.all_double and no_params:
+            import lightgbm
+
+            if isinstance(raw, lightgbm.Booster):
+                # pyfunc calls booster.predict(DataFrame); LightGBM turns the float64
+                # frame into the same float64 matrix we build, so outputs are identical.
+                # Rows are scored independently, so the thread count cannot change them;
+                # for small requests OpenMP's fork/join (and its spinning on a busy
+                # machine) costs far more than the trees, so they run on one thread.
+                booster = raw
+
+                def predict_booster(data: Any, _params: Any) -> Any:
+                    if data.n_rows <= _SINGLE_THREAD_ROWS:
+                        return booster.predict(data.matrix, num_threads=1)
+                    return booster.predict(data.matrix)
+
+                return predict_booster, "lightgbm-booster"
+        if (loader == "mlflow.sklearn" and raw is not None and no_params
+                and signature.signature.kind == "columns" and signature.fully_checked
+                and pyfunc_conf.get("predict_fn", "predict") == "predict"):
+            # pyfunc calls model.predict(frame) on the schema-enforced frame; ours has the
+            # same columns, order and dtypes.
+            model = raw
+            return (lambda data, _params: model.predict(data.to_frame())), "sklearn"
+        pyfunc = self._pyfunc
+
+        def predict(data: ModelInput, params: dict[str, Any] | None) -> Any:
+            value = data.to_frame() if isinstance(data, Table) else data.value
+            if params is None:
+                return pyfunc.predict(value)
+            return pyfunc.predict(value, params=params)
+
+        return predict, "pyfunc"
+
+    # -- per request ---------------------------------------------------------------------
+
+    def decode(self, body: bytes, *, content_type: str | None, headers: RawHeaders) -> Any:
+        request = formats.parse_request(body, content_type)
+        return PreparedInput(
+            self.signature.decode(request),
+            self.signature.check_params(request.params),
+            request.request_id,
+        )
+
+    def predict(self, decoded: PreparedInput) -> Any:
+        assert self._predictor is not None
+        return self._predictor(decoded.model_input, decoded.params)
+
+    def can_batch(self, decoded: PreparedInput) -> bool:
+        return decoded.params is None
+
+    def predict_batch(self, decoded: list[PreparedInput]) -> list[Any]:
+        if len(decoded) == 1:
+            return [self.predict(decoded[0])]
+        assert self._predictor is not None
+        inputs = [d.model_input for d in decoded]
+        merged = concat_inputs(inputs)
+        output = self._predictor(merged, None)
+        return split_output(output, [len(i) for i in inputs])
+
+    # -- descriptions --------------------------------------------------------------------
+
+    def v2_metadata(self) -> dict[str, Any]:
+        from mlkube.server.openapi import v2_tensor_metadata
+
+        metadata = super().v2_metadata()
+        sig = self.signature_dict or {}
+        metadata["inputs"] = v2_tensor_metadata(sig.get("inputs"))
+        metadata["outputs"] = v2_tensor_metadata(sig.get("outputs"))
+        if self.signature.signature.params:
+            metadata["parameters"] = {
+                p.name: {"type": p.type, "default": p.default}
+                for p in self.signature.signature.params
+            }
+        return metadata
+
+    def openapi_parts(self) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
+        from mlkube.server.openapi import request_example, request_schema, response_schema
+
+        return (request_schema(self.signature.signature),
+                request_example(self.signature.signature, self.input_example),
+                response_schema())
+
+
+def _read_flavors(model_path: str) -> dict[str, Any]:
+    import yaml
+
+    with open(os.path.join(model_path, "MLmodel"), encoding="utf-8") as handle:
+        document = yaml.safe_load(handle) or {}
+    return dict(document.get("flavors") or {})
+
+
+def _read_input_example(model_path: str, metadata: Any) -> Any:
+    """The saved input example as plain JSON (``{"columns", "data"}`` or a list)."""
+    info = getattr(metadata, "saved_input_example_info", None) or {}
+    artifact = info.get("artifact_path")
+    if not artifact:
+        return None
+    try:
+        with open(os.path.join(model_path, artifact), encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,3 @@
+# An entry script that forgot run().
+def init():
+    pass

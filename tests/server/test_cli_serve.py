@@ -1,0 +1,80 @@
+"""``mlkube serve`` and ``azmlinfsrv`` as real subprocesses, started the ways users and
+containers start them. The servers start together (startup is the slow part)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import httpx
+import pytest
+
+from tests.models import SEED_DIR
+from tests.server.conftest import SCRIPTS, wait_until
+
+
+@pytest.fixture(scope="module")
+def processes(serve_process, iris_lgbm_model_root, tmp_path_factory):
+    # The seed container layout: code under AML_APP_ROOT, model under AZUREML_MODEL_DIR,
+    # nothing on the command line.
+    app_root = tmp_path_factory.mktemp("azureml-app")
+    shutil.copy(SEED_DIR / "score.py", app_root / "score.py")
+    seed = serve_process(["serve"], env={
+        "AZUREML_MODEL_DIR": str(iris_lgbm_model_root),
+        "AML_APP_ROOT": str(app_root),
+        "AZUREML_ENTRY_SCRIPT": "score.py",
+    })
+    # A light script: two workers must each import it and call init().
+    workers = serve_process(["serve", "--entry-script", str(SCRIPTS / "pid.py"),
+                             "--workers", "2"])
+    broken = serve_process(["--entry_script", str(SCRIPTS / "failing_init.py")],
+                           command="azmlinfsrv")
+    return {"seed": seed, "workers": workers, "broken": broken}
+
+
+def test_env_only_invocation_serves_the_seed_container_layout(processes):
+    seed = processes["seed"].wait_ready()
+    sample = json.loads((SEED_DIR / "sample-request.json").read_text())
+    response = httpx.post(seed.url + "/score", json=sample, timeout=10)
+    assert response.status_code == 200
+    assert len(response.json()) == 1 and len(response.json()[0]) == 3
+
+
+def test_two_workers_each_load_the_script_and_serve(processes):
+    server = processes["workers"].wait_ready()
+    wait_until(lambda: processes["workers"].log().count("Ready to score") == 2,
+               timeout=90, what="both workers loaded")
+    pids: set[int] = set()
+    for _ in range(40):  # a new connection each time, so the kernel spreads them
+        response = httpx.post(server.url + "/score", content=b"{}", timeout=10)
+        assert response.status_code == 200
+        pids.add(response.json()["pid"])
+    assert server.process.pid not in pids  # the parent supervises, workers serve
+    assert 1 <= len(pids) <= 2
+
+
+def test_azmlinfsrv_with_failing_init_stays_up_and_logs_the_traceback(processes):
+    broken = processes["broken"]
+    wait_until(lambda: "Model load failed" in broken.log(), timeout=60, what="init failure")
+    assert broken.process.poll() is None
+    assert httpx.get(broken.url + "/", timeout=5).status_code == 200
+    ready = httpx.get(broken.url + "/ready", timeout=5)
+    assert ready.status_code == 503
+    assert "checksum mismatch" in ready.json()["message"]
+    log = broken.log()
+    assert "Traceback (most recent call last)" in log
+    assert 'raise RuntimeError("model file corrupt: checksum mismatch")' in log
+
+
+def test_serve_without_a_model_exits_with_a_hint(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "mlkube"
+    result = subprocess.run([str(exe), "serve"], capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert result.returncode == 1
+    assert "Nothing to serve" in result.stderr
+    assert "--model-dir" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,94 @@
+"""Format detection and response encoding, in-process (pure functions)."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+
+from mlkube.errors import InvalidInputError, UnsupportedMediaTypeError
+from mlkube.server import formats
+
+
+def parse(document: object, content_type: str = "application/json") -> formats.ScoringRequest:
+    return formats.parse_request(orjson.dumps(document), content_type)
+
+
+@pytest.mark.parametrize(("document", "kind", "fmt"), [
+    ({"data": [[1, 2]]}, "array", "data"),
+    ({"data": [{"a": 1}]}, "records", "data"),
+    ({"input_data": {"columns": ["a"], "index": [0], "data": [[1]]}}, "split", "input_data"),
+    ({"input_data": [[1, 2]]}, "array", "input_data"),
+    ({"input_data": {"a": [1, 2]}}, "columns", "input_data"),
+    ({"dataframe_split": {"columns": ["a"], "data": [[1]]}}, "split", "dataframe_split"),
+    ({"dataframe_split": {"data": [[1]]}}, "array", "dataframe_split"),
+    ({"dataframe_records": [{"a": 1}]}, "records", "dataframe_records"),
+    ({"instances": [[1, 2]]}, "array", "instances"),
+    ({"instances": [{"a": 1}]}, "records", "instances"),
+    ({"inputs": {"a": [1]}}, "columns", "inputs"),
+    ({"inputs": [[1, 2]]}, "array", "inputs"),
+    ({"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}]}, "v2", "v2"),
+])
+def test_every_format_is_detected_from_the_body(document, kind, fmt):
+    request = parse(document)
+    assert (request.kind, request.format) == (kind, fmt)
+
+
+def test_params_ride_along_with_any_format():
+    assert parse({"instances": [[1]], "params": {"k": 2}}).params == {"k": 2}
+    assert parse({"data": [[1]]}).params is None
+
+
+def test_csv_gives_header_and_string_cells():
+    request = formats.parse_request(b"a,b\n1,x\n2,y\n", "text/csv; charset=utf-8")
+    assert (request.kind, request.columns, request.data) == ("csv", ["a", "b"],
+                                                             [["1", "x"], ["2", "y"]])
+
+
+def test_malformed_json_error_gives_line_and_column():
+    with pytest.raises(InvalidInputError) as caught:
+        formats.parse_request(b'{"data":\n [1, 2,, 3]}', "application/json")
+    assert "line 2 column" in caught.value.message
+    assert "char" in caught.value.message
+
+
+def test_two_envelopes_are_refused_naming_both():
+    with pytest.raises(InvalidInputError, match="data, instances"):
+        parse({"data": [[1]], "instances": [[1]]})
+
+
+def test_unknown_content_type_is_415():
+    with pytest.raises(UnsupportedMediaTypeError):
+        formats.parse_request(b"x", "application/octet-stream")
+
+
+def test_empty_body_is_refused_with_the_accepted_formats():
+    with pytest.raises(InvalidInputError) as caught:
+        formats.parse_request(b"  ", "application/json")
+    assert "dataframe_split" in (caught.value.hint or "")
+
+
+def test_route_encoders_shape_the_same_prediction_three_ways():
+    prediction = np.array([[0.1, 0.9], [0.7, 0.3]])
+    assert orjson.loads(formats.encode_score(prediction)) == [[0.1, 0.9], [0.7, 0.3]]
+    assert orjson.loads(formats.encode_invocations(prediction)) == {
+        "predictions": [[0.1, 0.9], [0.7, 0.3]]}
+    v2 = orjson.loads(formats.encode_v2(prediction, model_name="m", model_version="1",
+                                        request_id="r"))
+    assert v2["outputs"] == [{"name": "predict", "shape": [2, 2], "datatype": "FP64",
+                              "data": [0.1, 0.9, 0.7, 0.3]}]
+    assert (v2["model_name"], v2["model_version"], v2["id"]) == ("m", "1", "r")
+
+
+def test_dataframe_predictions_are_records_and_v2_columns():
+    frame = pd.DataFrame({"label": ["a", "b"], "p": [0.25, 0.75]})
+    assert orjson.loads(formats.encode_invocations(frame)) == {
+        "predictions": [{"label": "a", "p": 0.25}, {"label": "b", "p": 0.75}]}
+    outputs = formats.v2_outputs(frame)
+    assert [(o["name"], o["datatype"]) for o in outputs] == [("label", "BYTES"), ("p", "FP64")]
+
+
+def test_non_contiguous_and_float32_arrays_are_written_exactly():
+    array = np.arange(6, dtype=np.float32).reshape(2, 3).T
+    assert orjson.loads(formats.encode_score(array)) == array.tolist()
