@@ -282,9 +282,11 @@ class DockerEngine:
         tmpfs: Mapping[str, str] | None = None,
         mem_limit: str | None = None,
         replace: bool = False,
+        host_ports: Mapping[int, int] | None = None,
     ) -> ContainerState:
         """Start a container of ``image`` named ``name``; each of ``ports`` is published
-        on a free port of 127.0.0.1 (read the choice from the returned state's ``ports``).
+        on a free port of 127.0.0.1 (read the choice from the returned state's ``ports``),
+        or on the port ``host_ports`` gives it (for a URL that must outlive the container).
 
         ``replace`` removes an existing container of that name first; otherwise an
         existing one is a ``ConflictError``.
@@ -293,8 +295,10 @@ class DockerEngine:
 
         if replace:
             self.remove_container(name)
+        chosen = host_ports or {}
         host_config = self._client.create_host_config(
-            port_bindings={port: (PUBLISH_HOST,) for port in ports},
+            port_bindings={port: (PUBLISH_HOST, chosen[port]) if port in chosen
+                           else (PUBLISH_HOST,) for port in ports},
             read_only=read_only,
             tmpfs=dict(tmpfs) if tmpfs else None,
             mem_limit=mem_limit,
@@ -377,6 +381,28 @@ class DockerEngine:
         except docker.errors.APIError as error:
             raise self._engine_error(f"reading logs of {container}", error) from None
         return raw.decode("utf-8", errors="replace")
+
+    def follow_logs(self, container: str) -> Iterator[bytes]:
+        """The container's stdout and stderr as they are written, from its start until
+        it exits (the iterator then ends)."""
+        import docker
+
+        try:
+            yield from self._client.logs(container, stdout=True, stderr=True, stream=True,
+                                         follow=True)
+        except docker.errors.NotFound:
+            raise ResourceNotFoundError(
+                f"There is no container {container} to read logs from.",
+                hint="It was removed; recreate the deployment to see new logs.",
+            ) from None
+        except docker.errors.APIError as error:
+            raise self._engine_error(f"reading logs of {container}", error) from None
+        except docker.errors.DockerException as error:
+            raise TargetError(
+                f"Docker is not running: following the logs of {container} lost the engine "
+                f"({error}).",
+                hint=NOT_RUNNING_HINT,
+            ) from None
 
     def stop_container(self, container: str, *, timeout_s: int = 10) -> None:
         """Stop ``container`` (SIGTERM, then SIGKILL after ``timeout_s``), keeping it."""

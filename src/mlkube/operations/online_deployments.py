@@ -1,0 +1,104 @@
+"""``ml_client.online_deployments``: run a model behind an endpoint, inspect it, read its
+logs, delete it.
+
+Shaped like Azure ML v2's ``OnlineDeploymentOperations`` (``begin_create_or_update``,
+``get``, ``list``, ``get_logs``, ``begin_delete``, ``local=True`` accepted). Creating a
+deployment prepares it on this machine (``deployment_preparation``: model fetched, code
+checked, environment resolved) and hands it to the endpoint's target, which builds the
+environment, starts the instances and waits for them to be ready.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from mlkube.entities.online_deployment import OnlineDeployment
+from mlkube.errors import ValidationError
+from mlkube.operations.deployment_preparation import prepare_deployment
+from mlkube.operations.endpoint_targets import EndpointTargets, workspace_folder
+from mlkube.operations.poller import LROPoller, ProgressCallback, print_progress
+from mlkube.targets.base import Progress
+
+_CONTAINER_TYPES = ("inference-server", "storage-initializer")
+
+
+class OnlineDeploymentOperations:
+    """Online deployments of one workspace (Azure ML's ``ml_client.online_deployments``)."""
+
+    def __init__(self, workspace: Any, *, models: Any = None, environments: Any = None) -> None:
+        root = workspace_folder(workspace)
+        self._targets = EndpointTargets(root)
+        self._cache_dir = root / "cache"
+        self._models = models
+        self._environments = environments
+
+    def begin_create_or_update(
+        self, deployment: OnlineDeployment, *, local: bool = False,
+        progress: ProgressCallback | None = print_progress, **_azure_kwargs: Any,
+    ) -> LROPoller[OnlineDeployment]:
+        """Create or replace the deployment; the poller's result is the deployment in
+        state ``Succeeded``, or ``DeploymentFailedError`` with the cause from its log.
+
+        Replacing an existing deployment starts the new instances beside the old ones
+        and switches traffic only once all are ready, so callers see no failed request.
+        """
+        if not isinstance(deployment, OnlineDeployment):
+            raise ValidationError(
+                f"begin_create_or_update takes an OnlineDeployment, not "
+                f"{type(deployment).__name__}.",
+                hint="Pass ManagedOnlineDeployment(...) or load_online_deployment(path).")
+        if not deployment.endpoint_name:
+            raise ValidationError(
+                f"Deployment {deployment.name} has no endpoint_name.",
+                hint="Set endpoint_name= (YAML: endpoint_name:, CLI: --endpoint-name).")
+        target = self._targets.for_endpoint(deployment.endpoint_name, local=local)
+        target.get_endpoint(deployment.endpoint_name)  # fail now if the endpoint is missing
+
+        def operation(report: Progress) -> OnlineDeployment:
+            report(f"preparing deployment {deployment.name} of {deployment.endpoint_name}")
+            local_deployment, prepared = prepare_deployment(
+                deployment, cache_dir=self._cache_dir, models=self._models,
+                environments=self._environments, progress=report)
+            return target.apply_deployment(local_deployment, prepared, progress=report)
+
+        return LROPoller(operation, progress=progress,
+                         description=f"deployment {deployment.name} update")
+
+    def get(self, name: str, endpoint_name: str, *, local: bool = False) -> OnlineDeployment:
+        return self._targets.for_endpoint(endpoint_name, local=local).get_deployment(
+            endpoint_name, name)
+
+    def list(self, endpoint_name: str, *, local: bool = False) -> builtins.list[OnlineDeployment]:
+        return self._targets.for_endpoint(endpoint_name, local=local).list_deployments(
+            endpoint_name)
+
+    def get_logs(self, name: str, endpoint_name: str, lines: int | None = None, *,
+                 container_type: str | None = None, local: bool = False) -> str:
+        """The last ``lines`` lines (all with None) of the deployment's inference-server
+        log, or of its ``storage-initializer`` log (model, code and environment setup)."""
+        kind = container_type or "inference-server"
+        kind = kind.lower().replace("_", "-")
+        if kind not in _CONTAINER_TYPES:
+            raise ValidationError(
+                f"container_type {container_type!r} is not a log source.",
+                hint="Use 'inference-server' (default) or 'storage-initializer'.")
+        if lines is not None and lines < 1:
+            raise ValidationError(f"lines is {lines}; ask for at least 1 line.",
+                                  hint="Pass lines=100, or None for the whole log.")
+        target = self._targets.for_endpoint(endpoint_name, local=local)
+        return target.deployment_logs(endpoint_name, name, lines=lines,
+                                      container_type=kind)  # type: ignore[arg-type]
+
+    def begin_delete(self, name: str, endpoint_name: str, *, local: bool = False,
+                     progress: ProgressCallback | None = print_progress) -> LROPoller[None]:
+        """Stop the deployment's instances once the gateway no longer routes to them.
+
+        A deployment that still has traffic or mirror traffic is refused (ConflictError):
+        move its traffic first, as Azure ML requires.
+        """
+        target = self._targets.for_endpoint(endpoint_name, local=local)
+        target.get_deployment(endpoint_name, name)
+        return LROPoller(
+            lambda report: target.delete_deployment(endpoint_name, name, progress=report),
+            progress=progress, description=f"deployment {name} deletion")

@@ -1,0 +1,1 @@
+"""The docker target: the local target's endpoints with each instance in a container."""

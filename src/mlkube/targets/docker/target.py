@@ -1,0 +1,178 @@
+"""The docker target: an endpoint on this machine whose instances are containers.
+
+Everything an endpoint is besides its instances is the local target's, reused as is: the
+gateway process (auth, keys, traffic, mirror), the state folder, the supervisor, the
+readiness probe and the failure report with the instance log's tail. Only how an
+instance runs differs, at the local target's one seam (``_instance_factory``): the
+deployment's image is built once (rendered from its environment, model and code, and
+tagged by content, so an unchanged deployment is not rebuilt), and each instance is a
+supervised program (``instance.py``) that runs one container of it with the server port
+published on 127.0.0.1 at the instance's port. So a killed container is restarted with
+the supervisor's backoff, stopping an instance removes its container, and the instance
+log is the container's output.
+
+Containers carry the endpoint's labels (``containers.py``); any the instance programs
+could not remove (a program killed outright, a machine restart) are removed by label on
+the next apply or delete.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mlkube.entities.online_deployment import OnlineDeployment
+from mlkube.entities.online_endpoint import OnlineEndpoint
+from mlkube.environments.server_package import build_server_wheel
+from mlkube.errors import TargetError
+from mlkube.targets.base import PreparedDeployment, Progress
+from mlkube.targets.docker.containers import (
+    CONTAINER_ENV_VARIABLE,
+    build_ca_bundle,
+    container_environment,
+    container_name,
+    deployment_labels,
+    endpoint_labels,
+    image_repository,
+)
+from mlkube.targets.docker_engine import DockerEngine
+from mlkube.targets.kubernetes.images import deployment_build_context
+from mlkube.targets.local.state import EndpointFolder, Instance
+from mlkube.targets.local.target import LocalTarget
+
+#: Seconds a container gets to stop before it is killed when cleaning up by label.
+CLEANUP_STOP_TIMEOUT_S = 5
+#: How long removing an endpoint's or deployment's containers may take in all.
+CLEANUP_WAIT_S = 30.0
+_POLL_S = 0.2
+
+
+class DockerTarget(LocalTarget):
+    """Endpoints of one workspace whose deployments run in Docker containers."""
+
+    kind = "docker"
+
+    def __init__(self, workspace_root: Path, *, ca_bundle: Path | None = None,
+                 docker_url: str | None = None) -> None:
+        super().__init__(workspace_root)
+        #: Trusted by pip during image builds; default: MLKUBE_CA_BUNDLE or the host's.
+        self.ca_bundle = ca_bundle if ca_bundle is not None else build_ca_bundle()
+        self.docker_url = docker_url
+
+    # --- endpoints -----------------------------------------------------------------------
+
+    def apply_endpoint(self, endpoint: OnlineEndpoint, *, progress: Progress) -> OnlineEndpoint:
+        with self._engine() as engine:  # Docker not running: say so before creating anything
+            self._remove_orphans(engine, self._folder(endpoint.name), progress=progress)
+        return super().apply_endpoint(endpoint, progress=progress)
+
+    def delete_endpoint(self, name: str, *, progress: Progress) -> None:
+        state_dir = self._existing(name).path
+        super().delete_endpoint(name, progress=progress)
+        with self._engine() as engine:
+            _remove_containers(engine, endpoint_labels(state_dir, name))
+
+    # --- deployments ---------------------------------------------------------------------
+
+    def apply_deployment(self, deployment: OnlineDeployment, prepared: PreparedDeployment, *,
+                         progress: Progress) -> OnlineDeployment:
+        if deployment.endpoint_name:
+            folder = self._existing(deployment.endpoint_name)
+            with self._engine() as engine:
+                self._remove_orphans(engine, folder, progress=progress)
+        return super().apply_deployment(deployment, prepared, progress=progress)
+
+    def delete_deployment(self, endpoint_name: str, name: str, *, progress: Progress) -> None:
+        state_dir = self._existing(endpoint_name).path
+        super().delete_deployment(endpoint_name, name, progress=progress)
+        with self._engine() as engine:
+            _remove_containers(engine, deployment_labels(state_dir, endpoint_name, name))
+
+    # --- the seam ------------------------------------------------------------------------
+
+    def _instance_factory(self, folder: EndpointFolder, deployment: OnlineDeployment,
+                          prepared: PreparedDeployment, *, log: Progress,
+                          progress: Progress) -> Callable[[str, int], Instance]:
+        """Build the deployment's image (output to ``log``: the storage-initializer log
+        and the progress), then make instances that each run one container of it."""
+        endpoint = folder.name
+        context = deployment_build_context(prepared, build_server_wheel(),
+                                           ca_bundle=self.ca_bundle)
+        repository = image_repository(endpoint, deployment.name)
+        progress(f"building image {repository}:{context.content_hash} (environment "
+                 f"{prepared.environment.content_hash})")
+        with self._engine() as engine:
+            built = engine.build_image(context, repository=repository, on_output=log)
+        log(f"image {built.reference} ({'reused' if built.reused else 'built'})")
+        labels = deployment_labels(folder.path, endpoint, deployment.name)
+        env = {CONTAINER_ENV_VARIABLE: json.dumps(container_environment(prepared)),
+               "PYTHONUNBUFFERED": "1"}
+        if self.docker_url:
+            env["DOCKER_HOST"] = self.docker_url
+
+        def make_instance(program: str, port: int) -> Instance:
+            argv = (sys.executable, "-m", "mlkube.targets.docker.instance",
+                    "--image", built.reference,
+                    "--container", container_name(folder.path, endpoint, program),
+                    *(f"--label={key}={value}" for key, value in labels.items()))
+            return Instance(program, port, argv=argv, env=env, cwd=str(folder.path))
+
+        return make_instance
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _engine(self) -> _EngineSession:
+        return _EngineSession(self.docker_url)
+
+    def _remove_orphans(self, engine: DockerEngine, folder: EndpointFolder, *,
+                        progress: Progress) -> None:
+        """Remove this endpoint's containers that no instance of its records runs (left
+        by an instance program that was killed before it could remove its container)."""
+        with folder.lock():
+            expected = {
+                container_name(folder.path, folder.name, instance.program)
+                for record in folder.read_deployments().values()
+                for instance in (*record.instances, *record.pending, *record.draining)
+            }
+            for state in engine.list_containers(endpoint_labels(folder.path, folder.name)):
+                if state.name not in expected and engine.remove_container(
+                        state.id, timeout_s=CLEANUP_STOP_TIMEOUT_S):
+                    progress(f"removed orphan container {state.name}")
+
+
+def _remove_containers(engine: DockerEngine, labels: dict[str, str]) -> None:
+    """Return once no container carries ``labels``: the instance programs remove their
+    own as they stop (possibly right now); any left over are removed here."""
+    deadline = time.monotonic() + CLEANUP_WAIT_S
+    while True:
+        remaining = engine.list_containers(labels)
+        if not remaining:
+            return
+        if time.monotonic() > deadline:
+            names = " ".join(sorted(state.name for state in remaining))
+            raise TargetError(
+                f"Containers {names} could not be removed within {CLEANUP_WAIT_S:.0f}s.",
+                hint=f"Remove them with `docker rm -f {names}`; check `docker info`.")
+        for state in remaining:
+            engine.remove_container(state.id, timeout_s=CLEANUP_STOP_TIMEOUT_S)
+        time.sleep(_POLL_S)
+
+
+class _EngineSession:
+    """``with``: a connection to the Docker engine, closed on exit; connecting fails
+    with "Docker is not running" and how to start it."""
+
+    def __init__(self, base_url: str | None) -> None:
+        self._base_url = base_url
+        self._engine: DockerEngine | None = None
+
+    def __enter__(self) -> DockerEngine:
+        self._engine = DockerEngine.connect(base_url=self._base_url)
+        return self._engine
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._engine is not None:
+            self._engine.close()

@@ -1,0 +1,449 @@
+"""The local target: an endpoint as supervised processes on 127.0.0.1.
+
+Each endpoint gets a gateway process on a port fixed for the endpoint's lifetime (so its
+``scoring_uri`` never changes) and each deployment ``instance_count`` inference servers
+(``mlkube serve``) in its environment's cached virtualenv, all kept running by the
+endpoint's detached supervisor (``supervisor.py``), which outlives the CLI and restarts
+crashed processes. State is the endpoint's folder (``state.py``).
+
+Changes never interrupt traffic: a deployment's new instances start beside the old ones
+and are routed to only once all are ready; the old ones stop only after the gateway has
+confirmed (by the config digest it serves) that it no longer sends them requests.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mlkube.atomic_files import write_bytes_atomic
+from mlkube.entities.online_deployment import OnlineDeployment
+from mlkube.entities.online_endpoint import NAME_PATTERN, OnlineEndpoint
+from mlkube.environments.venv_cache import materialize
+from mlkube.errors import (
+    ConflictError,
+    DeploymentFailedError,
+    LocalEndpointNotFoundError,
+    ValidationError,
+)
+from mlkube.gateway.auth import (
+    EndpointKeys,
+    dump_endpoint_keys,
+    generate_keys,
+    load_endpoint_keys,
+    regenerate_key,
+)
+from mlkube.gateway.config import dump_gateway_config
+from mlkube.targets.base import ContainerType, PreparedDeployment, Progress
+from mlkube.targets.local.gateway_sync import wait_for_config, wait_for_key
+from mlkube.targets.local.processes import (
+    read_status,
+    set_programs,
+    stop_supervisor,
+    supervisor_pid,
+    tail_log,
+)
+from mlkube.targets.local.readiness import NotReadyError, probe_budget_seconds, wait_until_ready
+from mlkube.targets.local.state import (
+    STORAGE_INITIALIZER_LOG,
+    DeploymentRecord,
+    EndpointFolder,
+    Instance,
+    endpoints_root,
+    render_gateway_config,
+    render_programs,
+)
+
+#: How long stopping a deployment's processes may take (the supervisor's grace is 10 s).
+STOP_WAIT_SECONDS = 30.0
+_POLL_SECONDS = 0.1
+# Read-only fields of an endpoint: the target fills them in, they are never stored.
+_READ_ONLY = ("scoring_uri", "openapi_uri", "provisioning_state", "id")
+
+
+class LocalTarget:
+    """Endpoints of one workspace as processes on this machine."""
+
+    kind = "local"
+
+    def __init__(self, workspace_root: Path, *, env_cache_dir: Path | None = None,
+                 allow_other_python: bool = False) -> None:
+        self.root = endpoints_root(workspace_root)
+        self.env_cache_dir = env_cache_dir
+        self.allow_other_python = allow_other_python
+
+    # --- endpoints -----------------------------------------------------------------------
+
+    def apply_endpoint(self, endpoint: OnlineEndpoint, *, progress: Progress) -> OnlineEndpoint:
+        folder = self._folder(endpoint.name)
+        with folder.lock():
+            existing = folder.read_endpoint()
+            deployments = folder.read_deployments()
+            spec = _endpoint_spec(endpoint, previous=existing)
+            _check_traffic_names(spec, deployments)
+            if existing is None:
+                progress(f"creating local endpoint {endpoint.name}")
+                port = _free_port()
+                if not folder.keys_file.is_file():
+                    _write_keys(folder, generate_keys())
+            else:
+                progress(f"updating local endpoint {endpoint.name}")
+                port = int(existing["port"])
+            # This target runs it, whatever compute the spec named (local=True wins).
+            record = {"spec": spec, "port": port, "compute": self.kind,
+                      "created_at": (existing or {}).get("created_at", time.time())}
+            folder.write_endpoint(record)
+            digest = self._publish(folder)
+        wait_for_config(folder, digest)
+        return self.get_endpoint(endpoint.name)
+
+    def get_endpoint(self, name: str) -> OnlineEndpoint:
+        folder = self._existing(name)
+        record = folder.read_endpoint() or {}
+        running = supervisor_pid(folder.path) is not None
+        return _endpoint_entity(record, scoring_uri=self.scoring_uri(name),
+                                state="Succeeded" if running else "Failed")
+
+    def list_endpoints(self) -> list[OnlineEndpoint]:
+        if not self.root.is_dir():
+            return []
+        found = []
+        for path in sorted(self.root.iterdir()):
+            if EndpointFolder(path).exists():
+                try:
+                    found.append(self.get_endpoint(path.name))
+                except LocalEndpointNotFoundError:
+                    continue  # deleted meanwhile
+        return found
+
+    def delete_endpoint(self, name: str, *, progress: Progress) -> None:
+        folder = self._existing(name)
+        with folder.lock():
+            progress(f"stopping the gateway and every deployment of {name}")
+            stop_supervisor(folder.path)
+            shutil.rmtree(folder.path, ignore_errors=True)
+        progress(f"deleted local endpoint {name}")
+
+    def scoring_uri(self, name: str) -> str:
+        record = self._existing(name).read_endpoint() or {}
+        return f"http://127.0.0.1:{record['port']}/score"
+
+    def endpoint_keys(self, name: str) -> EndpointKeys:
+        folder = self._existing(name)
+        return load_endpoint_keys(folder.keys_file.read_text(), source=str(folder.keys_file))
+
+    def regenerate_key(self, name: str, key_type: str, *, progress: Progress) -> None:
+        folder = self._existing(name)
+        with folder.lock():
+            spec = (folder.read_endpoint() or {}).get("spec", {})
+            if spec.get("auth_mode", "key") != "key":
+                raise ValidationError(
+                    f"Endpoint {name} uses auth_mode {spec.get('auth_mode')}; only key-mode "
+                    "endpoints have keys to regenerate.",
+                    hint="Tokens expire by themselves: get a fresh one with get_keys / "
+                    "`mlkube online-endpoint get-credentials`.")
+            keys = regenerate_key(self.endpoint_keys(name), key_type)
+            _write_keys(folder, keys)
+        progress(f"regenerated the {key_type} key; waiting for the gateway to use it")
+        new_key = keys.primary_key if key_type == "primary" else keys.secondary_key
+        wait_for_key(folder, new_key)
+
+    # --- deployments ---------------------------------------------------------------------
+
+    def apply_deployment(self, deployment: OnlineDeployment, prepared: PreparedDeployment, *,
+                         progress: Progress) -> OnlineDeployment:
+        endpoint_name = _endpoint_name(deployment)
+        folder = self._existing(endpoint_name)
+        name = deployment.name
+        logs_dir = folder.deployment_logs_dir(name)
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        storage_log = logs_dir / STORAGE_INITIALIZER_LOG
+        storage_log.write_text("".join(f"{line}\n" for line in prepared.notes))
+
+        def log_and_report(line: str) -> None:
+            with storage_log.open("a") as handle:
+                handle.write(f"environment: {line}\n")
+            progress(f"environment: {line}")
+
+        make_instance = self._instance_factory(folder, deployment, prepared,
+                                               log=log_and_report, progress=progress)
+        with folder.lock():
+            previous = folder.read_deployment(name)
+            generation = (previous.generation if previous else 0) + 1
+            pending = tuple(make_instance(f"{name}-{generation}-{index}", _free_port())
+                            for index in range(deployment.instance_count))
+            fields: dict[str, Any] = dict(
+                spec=deployment.to_dict(), generation=generation, pending=pending, reason=None)
+            if previous is None:
+                record = DeploymentRecord(name=name, state="Creating", **fields)
+            else:
+                record = previous.with_changes(state="Updating", **fields)
+            folder.write_deployment(record.with_changes())
+            self._publish(folder)
+        progress(f"starting {len(pending)} instance(s) of {name} "
+                 f"on port(s) {', '.join(str(i.port) for i in pending)}")
+        probe = deployment.readiness_probe
+        try:
+            seconds = wait_until_ready(
+                {i.program: i.url for i in pending}, state_dir=folder.path,
+                logs={i.program: folder.instance_log(name, i.program) for i in pending},
+                budget_s=probe_budget_seconds(probe), probe_timeout_s=float(probe.timeout),
+                progress=progress)
+        except NotReadyError as failure:
+            self._fail(folder, name, failure.cause)
+            log = folder.instance_log(name, failure.program)
+            raise DeploymentFailedError(
+                f"Deployment {name} of endpoint {endpoint_name} failed: instance "
+                f"{failure.program} {_cause_phrase(failure.cause)}.\n"
+                f"Last lines of its log ({log}):\n{failure.log_tail}",
+                hint=f"Fix the cause above, then create the deployment again; the whole "
+                f"log: `mlkube online-deployment get-logs -n {name} -e {endpoint_name}`.",
+            ) from None
+        with folder.lock():
+            record = folder.read_deployment(name) or record
+            record = record.with_changes(state="Succeeded", reason=None, instances=pending,
+                                         pending=(), draining=record.instances)
+            folder.write_deployment(record)
+            digest = self._publish(folder)
+        wait_for_config(folder, digest)
+        with folder.lock():
+            current = folder.read_deployment(name)
+            if current is not None:
+                folder.write_deployment(current.with_changes(draining=()))
+            self._publish(folder)
+        progress(f"deployment {name} is ready ({seconds:.1f}s to ready)")
+        return self.get_deployment(endpoint_name, name)
+
+    def get_deployment(self, endpoint_name: str, name: str) -> OnlineDeployment:
+        record = self._existing(endpoint_name).read_deployment(name)
+        if record is None:
+            raise _deployment_not_found(endpoint_name, name)
+        return _deployment_entity(record)
+
+    def list_deployments(self, endpoint_name: str) -> list[OnlineDeployment]:
+        records = self._existing(endpoint_name).read_deployments()
+        return [_deployment_entity(record) for record in records.values()]
+
+    def delete_deployment(self, endpoint_name: str, name: str, *, progress: Progress) -> None:
+        folder = self._existing(endpoint_name)
+        with folder.lock():
+            record = folder.read_deployment(name)
+            if record is None:
+                raise _deployment_not_found(endpoint_name, name)
+            spec = (folder.read_endpoint() or {}).get("spec", {})
+            for field in ("traffic", "mirror_traffic"):
+                if (spec.get(field) or {}).get(name, 0) > 0:
+                    raise ConflictError(
+                        f"Deployment {name} still gets {spec[field][name]} % of endpoint "
+                        f"{endpoint_name}'s {field.replace('_', ' ')}.",
+                        hint=f"Move its {field.replace('_', ' ')} to another deployment "
+                        f"first (endpoint {field}), or delete the whole endpoint.")
+            folder.write_deployment(record.with_changes(state="Deleting"))
+            digest = self._publish(folder)
+        progress(f"removing {name} from the gateway")
+        wait_for_config(folder, digest)
+        with folder.lock():
+            folder.remove_deployment(name)
+            self._publish(folder)
+        progress(f"stopping the instances of {name}")
+        programs = {i.program for i in (*record.instances, *record.pending, *record.draining)}
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        while set(read_status(folder.path)) & programs and time.monotonic() < deadline:
+            time.sleep(_POLL_SECONDS)
+        shutil.rmtree(folder.deployment_logs_dir(name), ignore_errors=True)
+        progress(f"deleted deployment {name}")
+
+    def deployment_logs(self, endpoint_name: str, name: str, *, lines: int | None,
+                        container_type: ContainerType) -> str:
+        folder = self._existing(endpoint_name)
+        record = folder.read_deployment(name)
+        if record is None:
+            raise _deployment_not_found(endpoint_name, name)
+        logs_dir = folder.deployment_logs_dir(name)
+        if container_type == "storage-initializer":
+            return _tail(logs_dir / STORAGE_INITIALIZER_LOG, lines)
+        if container_type != "inference-server":
+            raise ValidationError(
+                f"container_type {container_type!r} is not a log source.",
+                hint="Use 'inference-server' or 'storage-initializer'.")
+        programs = [i.program for i in (record.instances or record.pending)]
+        if not programs:  # failed: show the generation that was tried last
+            programs = _latest_generation_logs(logs_dir, name, record.generation)
+        parts = []
+        for program in programs:
+            text = _tail(folder.instance_log(name, program), lines)
+            parts.append(text if len(programs) == 1 else f"==> {program} <==\n{text}")
+        return "\n".join(parts)
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _instance_factory(self, folder: EndpointFolder, deployment: OnlineDeployment,
+                          prepared: PreparedDeployment, *, log: Progress,
+                          progress: Progress) -> Callable[[str, int], Instance]:
+        """How this target runs instances: make what every instance of the deployment
+        needs (here, the environment's virtualenv; ``log`` keeps the storage-initializer
+        log), and return the function making one instance from its program name and
+        port. The seam other targets on this machine (docker) override."""
+        progress(f"building environment {prepared.environment.content_hash}")
+        python = materialize(prepared.environment, cache_dir=self.env_cache_dir,
+                             progress=log, allow_other_python=self.allow_other_python)
+        argv = (str(python), "-m", "mlkube.cli.main", "serve")
+        env = _server_environment(prepared, venv=python.parent.parent)
+        cwd = str(prepared.code_dir) if prepared.code_dir else str(folder.path)
+        return lambda program, port: Instance(program, port, argv=argv, env=env, cwd=cwd)
+
+    def _folder(self, name: str) -> EndpointFolder:
+        # Names become folder names: anything but Azure's name rule is refused here.
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise ValidationError(
+                f"{name!r} is not an endpoint name.",
+                hint="Endpoint names start with a letter and hold letters, digits and '-'.")
+        return EndpointFolder(self.root / name)
+
+    def _existing(self, name: str) -> EndpointFolder:
+        folder = self._folder(name)
+        if not folder.exists():
+            raise LocalEndpointNotFoundError(
+                f"Local endpoint {name} does not exist (no state in {folder.path}).",
+                hint="List endpoints with `mlkube online-endpoint list --local`, or create it "
+                "with `mlkube online-endpoint create --local -n NAME`.")
+        return folder
+
+    def _publish(self, folder: EndpointFolder) -> str:
+        """Write the gateway config and the process list implied by the records; return
+        the config's digest. Called with the endpoint's lock held."""
+        endpoint = folder.read_endpoint() or {}
+        deployments = folder.read_deployments()
+        config = render_gateway_config(endpoint, deployments)
+        write_bytes_atomic(folder.gateway_config_file, dump_gateway_config(config).encode())
+        set_programs(folder.path, render_programs(folder, endpoint, deployments))
+        return config.digest
+
+    def _fail(self, folder: EndpointFolder, name: str, cause: str) -> None:
+        """Record the failure and stop the new instances; the previous ones (if any) keep
+        serving, and a request pinned to a deployment with none gets 424 with the cause."""
+        with folder.lock():
+            record = folder.read_deployment(name)
+            if record is not None:
+                folder.write_deployment(record.with_changes(state="Failed", reason=cause,
+                                                            pending=()))
+            digest = self._publish(folder)
+        wait_for_config(folder, digest)
+
+
+# --- pure helpers ---------------------------------------------------------------------------
+
+
+def _endpoint_spec(endpoint: OnlineEndpoint, *, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """The spec to store: read-only fields dropped; traffic and mirror kept from the
+    previous spec when the caller did not set them (as Azure ML does on update)."""
+    spec = {k: v for k, v in endpoint.to_dict().items() if k not in _READ_ONLY}
+    old = (previous or {}).get("spec", {})
+    for field in ("traffic", "mirror_traffic"):
+        if field not in endpoint.model_fields_set and old.get(field):
+            spec[field] = old[field]
+    return spec
+
+
+def _check_traffic_names(spec: dict[str, Any], deployments: dict[str, DeploymentRecord]) -> None:
+    for field in ("traffic", "mirror_traffic"):
+        for name, percent in (spec.get(field) or {}).items():
+            if name not in deployments and percent > 0:
+                known = ", ".join(sorted(deployments)) or "none yet"
+                raise ValidationError(
+                    f"Endpoint {spec['name']}'s {field} names deployment {name}, which does "
+                    f"not exist (deployments: {known}).",
+                    hint="Create the deployment first, then give it traffic (or use "
+                    "`mlkube online-deployment create --all-traffic`).")
+
+
+def _endpoint_entity(record: dict[str, Any], *, scoring_uri: str, state: str) -> OnlineEndpoint:
+    data = dict(record.get("spec") or {})
+    data.setdefault("compute", record.get("compute") or "local")
+    entity = OnlineEndpoint.from_dict(data, source="local endpoint state")
+    entity.scoring_uri = scoring_uri
+    entity.openapi_uri = scoring_uri.removesuffix("/score") + "/swagger.json"
+    entity.provisioning_state = state
+    return entity
+
+
+def _deployment_entity(record: DeploymentRecord) -> OnlineDeployment:
+    data = {k: v for k, v in record.spec.items() if k not in ("provisioning_state", "id")}
+    entity = OnlineDeployment.from_dict(data, source="local deployment state")
+    entity.provisioning_state = record.state
+    return entity
+
+
+def _endpoint_name(deployment: OnlineDeployment) -> str:
+    if not deployment.endpoint_name:
+        raise ValidationError(
+            f"Deployment {deployment.name} has no endpoint_name.",
+            hint="Set endpoint_name in the deployment (or pass --endpoint-name).")
+    return deployment.endpoint_name
+
+
+def _deployment_not_found(endpoint_name: str, name: str) -> LocalEndpointNotFoundError:
+    return LocalEndpointNotFoundError(
+        f"Deployment {name} does not exist in local endpoint {endpoint_name}.",
+        hint=f"List them with `mlkube online-deployment list -e {endpoint_name}`.")
+
+
+def _server_environment(prepared: PreparedDeployment, *, venv: Path) -> dict[str, str]:
+    """The variables an instance runs with: the Azure ML ones the server reads, set or
+    blanked (so nothing leaks in from the supervisor's own environment)."""
+    env = dict(prepared.environment_variables)
+    script = Path(prepared.scoring_script) if prepared.scoring_script else None
+    if prepared.code_dir is not None and script is not None:
+        app_root = str((prepared.code_dir / script.parent).resolve())
+        entry = script.name
+    else:
+        app_root, entry = str(prepared.model_dir or ""), ""
+    env.update({
+        "AZUREML_MODEL_DIR": str(prepared.model_dir or ""),
+        "MLFLOW_MODEL_FOLDER": (prepared.model_folder or "") if prepared.mlflow_model else "",
+        "AML_APP_ROOT": app_root,
+        "AZUREML_ENTRY_SCRIPT": entry,
+        "AZUREML_SOURCE_DIRECTORY": str(prepared.code_dir or ""),
+        "MLKUBE_MODEL_NAME": prepared.model_name or "",
+        "MLKUBE_MODEL_VERSION": prepared.model_version or "",
+        "VIRTUAL_ENV": str(venv),
+        "PYTHONPATH": "",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONUNBUFFERED": "1",
+        # Empty means unset: the venv keeps compiled bytecode, so the second instance
+        # imports MLflow in a third of the time of the first.
+        "PYTHONDONTWRITEBYTECODE": "",
+    })
+    return env
+
+
+def _cause_phrase(cause: str) -> str:
+    return cause if cause.startswith(("not ready", "the ")) else f"failed: {cause}"
+
+
+def _write_keys(folder: EndpointFolder, keys: EndpointKeys) -> None:
+    write_bytes_atomic(folder.keys_file, dump_endpoint_keys(keys).encode(), mode=0o600)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tail(path: Path, lines: int | None) -> str:
+    if lines is None:
+        try:
+            return path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+    return tail_log(path, lines)
+
+
+def _latest_generation_logs(logs_dir: Path, name: str, generation: int) -> list[str]:
+    prefix = f"{name}-{generation}-"
+    return sorted(p.stem for p in logs_dir.glob(f"{prefix}*.log"))
