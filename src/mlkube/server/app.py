@@ -36,6 +36,7 @@ from mlkube.errors import (
 from mlkube.server import formats
 from mlkube.server.metrics import Metrics
 from mlkube.server.scorers.base import Scorer
+from mlkube.server.scorers.raw_response import is_http_response, response_parts
 from mlkube.server.scoring_threads import ScoringThreads
 from mlkube.server.settings import ServerSettings
 
@@ -50,6 +51,9 @@ _JSON = (b"content-type", b"application/json")
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
 _RUN_FAILED = (b"x-ms-run-function-failed", b"True")
 
+# Methods a @rawhttp entry script answers on /score besides POST (Azure's routes; HEAD
+# as Flask adds it to GET).
+_RAW_EXTRA_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _V2_LABELS = frozenset({"/v2/models/infer", "/v2/models", "/v2/models/ready"})
 _ERROR_CODES: dict[type[MlkubeError], str] = {
     InvalidInputError: "BAD_REQUEST",
@@ -121,6 +125,9 @@ class InferenceApp:
         self._timeout = settings.scoring_timeout_ms / 1000.0
         self._max_body = settings.max_request_bytes
         self._cors = settings.cors_origins
+        # Set when a @rawhttp entry script has loaded: its /score takes every method.
+        self._raw = False
+        self._entry_script = scorer.mode == "entry-script"
         self._post_routes = {
             "/score": formats.encode_score,
             "/invocations": formats.encode_invocations,
@@ -169,6 +176,7 @@ class InferenceApp:
                 max_wait_ms=self.settings.max_batch_wait_ms,
                 on_batch=self.metrics.observe_batch,
             )
+        self._raw = bool(getattr(self.scorer, "raw_http", False))
         self.state.ready = True
         logger.info("Ready to score (%s mode, loaded in %.2f s, batching %s)",
                     self.scorer.mode, time.perf_counter() - started,
@@ -236,18 +244,28 @@ class InferenceApp:
             response_headers += self._cors_headers(origin)
         route = path
         try:
+            # A @rawhttp script answers GET/OPTIONS on /score itself (until the script
+            # has loaded nobody knows whether it will, so _score answers 503 meanwhile).
+            if (path == "/score" and method in _RAW_EXTRA_METHODS
+                    and (self._raw or not self.state.ready)
+                    and not (method == "OPTIONS" and self._cors)):
+                await self._score(receive, send, formats.encode_score, response_headers,
+                                  content_type, content_length, path, started, headers,
+                                  scope)
+                return
             if method == "POST":
                 encoder = self._post_routes.get(path)
                 if encoder is not None:
                     await self._score(receive, send, encoder, response_headers,
-                                      content_type, content_length, path, started, headers)
+                                      content_type, content_length, path, started, headers,
+                                      scope)
                     return
                 if path.startswith("/v2/models/") and path.endswith("/infer"):
                     route = "/v2/models/infer"
                     name, version = self._v2_model(path[len("/v2/models/"):-len("/infer")])
                     await self._score(receive, send, self._v2_encoder(version),
                                       response_headers, content_type, content_length,
-                                      route, started, headers)
+                                      route, started, headers, scope)
                     return
             elif method in ("GET", "HEAD"):
                 handler = self._get_routes.get(path)
@@ -291,14 +309,17 @@ class InferenceApp:
     async def _score(self, receive: Receive, send: Send, encoder: Callable[..., bytes],
                      response_headers: list[tuple[bytes, bytes]], content_type: str | None,
                      content_length: int, route: str, started: float,
-                     request_headers: list[tuple[bytes, bytes]]) -> None:
+                     request_headers: list[tuple[bytes, bytes]], scope: Scope) -> None:
         if not self.state.ready:
             raise self.state.not_ready_error()
         if content_length > self._max_body:
             raise self._too_large(content_length)
         body = await self._read_body(receive)
-        decoded = self.scorer.decode(body, content_type=content_type,
-                                     headers=request_headers)
+        if self._raw:  # run(request) gets the whole request, on every scoring route
+            decoded = self.scorer.decode_request(scope, body)  # type: ignore[attr-defined]
+        else:
+            decoded = self.scorer.decode(body, content_type=content_type,
+                                         headers=request_headers)
         fn_started = time.perf_counter()
         try:
             if self.batcher is not None and self.scorer.can_batch(decoded):
@@ -322,6 +343,13 @@ class InferenceApp:
                 hint="See the traceback in the server log.",
             ) from None
         exec_ms = (time.perf_counter() - fn_started) * 1000.0
+        if self._entry_script and is_http_response(output):
+            # AMLResponse (or a Flask response): status, headers and body pass through.
+            status, extra, payload = response_parts(output)
+            response_headers += extra
+            response_headers.append((b"x-ms-run-fn-exec-ms", f"{exec_ms:.3f}".encode()))
+            await self._respond(send, status, payload, response_headers, route, started)
+            return
         try:
             if encoder is formats.encode_score or encoder is formats.encode_invocations:
                 payload = encoder(output)

@@ -2,9 +2,10 @@
 
 The semantics are azureml-inference-server-http's: the script is imported as a
 module, ``init()`` is called once, and ``run`` gets the raw request body as ``str``
-(undecorated), or the JSON object's keys as keyword arguments when ``run`` is
+(undecorated), the JSON object's keys as keyword arguments when ``run`` is
 decorated with inference-schema's ``@input_schema`` (the decorators convert them to
-the declared types), plus ``request_headers`` when ``run`` takes that parameter.
+the declared types), or the whole HTTP request (``raw_request.AMLRequest``) when it is
+decorated with ``@rawhttp``; plus ``request_headers`` when ``run`` takes that parameter.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from typing import Any
 from mlkube.errors import InvalidInputError, ModelNotReadyError, UnsupportedMediaTypeError
 from mlkube.server import formats
 from mlkube.server.scorers.base import RawHeaders, Scorer
+from mlkube.server.scorers.raw_request import (
+    LEGACY_FLAG,
+    LEGACY_MODULES,
+    build_request,
+    compat_dir,
+    is_rawhttp,
+)
 
 logger = logging.getLogger("mlkube.server")
 
@@ -48,6 +56,8 @@ class EntryScriptScorer(Scorer):
         self._required: set[str] = set()
         self._takes_headers = False
         self._decorated = False
+        #: ``run`` is ``@rawhttp``: it gets the request object, on GET /score too.
+        self.raw_http = False
 
     def load(self) -> None:
         path = self.script_path
@@ -63,6 +73,10 @@ class EntryScriptScorer(Scorer):
         for folder in (self.settings.source_directory, os.path.dirname(path)):
             if folder and folder not in sys.path:
                 sys.path.insert(0, folder)
+        # Last on the path, so an installed Azure package wins over mlkube's shims.
+        if compat_dir() not in sys.path:
+            sys.path.append(compat_dir())
+        _reset_legacy_rawhttp_flags()
         spec = importlib.util.spec_from_file_location(_module_name(), path)
         if spec is None or spec.loader is None:
             raise ModelNotReadyError(f"Cannot import {path} as a Python module.",
@@ -84,7 +98,7 @@ class EntryScriptScorer(Scorer):
                 )
         driver = getattr(module, "driver_module", None)
         run = driver.run if driver is not None and hasattr(driver, "run") else module.run
-        self._analyze_run(run)
+        self._analyze_run(run, raw=is_rawhttp(run) or _legacy_rawhttp_requested())
         logger.info("Calling init() of %s", path)
         try:
             module.init()
@@ -96,9 +110,10 @@ class EntryScriptScorer(Scorer):
             ) from error
         self._run = run
         logger.info("Entry script %s is ready (run takes %s)", path,
-                    "typed arguments" if self._decorated else "the raw body")
+                    "the HTTP request" if self.raw_http
+                    else "typed arguments" if self._decorated else "the raw body")
 
-    def _analyze_run(self, run: Callable[..., Any]) -> None:
+    def _analyze_run(self, run: Callable[..., Any], *, raw: bool = False) -> None:
         parameters = list(inspect.signature(run).parameters.values())
         if any(p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in parameters):
             raise ModelNotReadyError(
@@ -114,10 +129,39 @@ class EntryScriptScorer(Scorer):
         self._required = {p.name for p in parameters if p.default is inspect.Parameter.empty}
         self._input_param = parameters[0].name
         self._decorated = _is_schema_decorated(run)
+        if raw:
+            self._check_rawhttp_run(parameters)
+        self.raw_http = raw
+
+    def _check_rawhttp_run(self, parameters: list[inspect.Parameter]) -> None:
+        if self._decorated:
+            raise ModelNotReadyError(
+                "run() is decorated with both @rawhttp and @input_schema.",
+                hint="Keep one: @rawhttp passes the request object, @input_schema typed "
+                "arguments from a JSON body.")
+        extra = [p.name for p in parameters[1:] if p.default is inspect.Parameter.empty]
+        if extra:
+            raise ModelNotReadyError(
+                f"run() is decorated with @rawhttp, so it gets one argument (the request), "
+                f"but it also requires {', '.join(extra)}.",
+                hint="Declare run(request) or run(request, request_headers), or give the "
+                "other parameters defaults.")
 
     # -- per request ---------------------------------------------------------------------
 
+    def decode_request(self, scope: dict[str, Any], body: bytes) -> dict[str, Any]:
+        """``run``'s arguments for a ``@rawhttp`` script: the whole request (built from
+        the ASGI scope; nothing is parsed until the script asks)."""
+        kwargs: dict[str, Any] = {self._input_param: build_request(scope, body)}
+        if self._takes_headers:
+            kwargs["request_headers"] = header_dict(scope.get("headers", ()))
+        return kwargs
+
     def decode(self, body: bytes, *, content_type: str | None, headers: RawHeaders) -> Any:
+        if self.raw_http:
+            # Called without the HTTP scope (not through the app's routes): a POST /score.
+            return self.decode_request({"method": "POST", "path": "/score",
+                                        "headers": list(headers)}, body)
         if self._decorated:
             kwargs = self._typed_arguments(body, content_type)
         else:
@@ -182,6 +226,19 @@ def _module_name() -> str:
         n += 1
         name = f"entry_module_{n}"
     return name
+
+
+def _reset_legacy_rawhttp_flags() -> None:
+    """Azure's own ``@rawhttp`` sets a module-wide flag; clear it before importing a
+    script so the flag says whether *this* script asked for raw mode."""
+    for name in LEGACY_MODULES:
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, LEGACY_FLAG):
+            setattr(module, LEGACY_FLAG, False)
+
+
+def _legacy_rawhttp_requested() -> bool:
+    return any(getattr(sys.modules.get(name), LEGACY_FLAG, False) for name in LEGACY_MODULES)
 
 
 def _is_schema_decorated(run: Callable[..., Any]) -> bool:
