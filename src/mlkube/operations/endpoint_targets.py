@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mlkube.atomic_files import read_json
-from mlkube.errors import TargetError
+from mlkube.entities.online_endpoint import OnlineEndpoint
+from mlkube.errors import ConflictError, TargetError
 from mlkube.targets.base import Target
 from mlkube.targets.docker.target import DockerTarget
 from mlkube.targets.local.state import ENDPOINT_FILE, endpoints_root
@@ -59,6 +60,23 @@ class EndpointTargets:
             f"Endpoints on Kubernetes compute {compute!r} are not available in this mlkube "
             "yet.",
             hint="Deploy with compute: local (or local=True / --local) meanwhile.")
+
+    def for_update(self, endpoint: OnlineEndpoint, *, local: bool = False) -> Target:
+        """The target that applies ``endpoint``: a new one goes where its ``compute``
+        says; an existing one stays where it runs (an update that leaves compute out keeps
+        it, and compute cannot change, as in Azure ML)."""
+        record: dict[str, Any] | None = read_json(
+            endpoints_root(self.workspace_root) / endpoint.name / ENDPOINT_FILE, default=None)
+        if record is None:
+            return self.for_compute(endpoint.compute, local=local)
+        current = record.get("compute") or "local"
+        if endpoint.compute not in (None, "", current):
+            raise ConflictError(
+                f"Endpoint {endpoint.name} runs on compute {current}; its compute cannot "
+                f"change to {endpoint.compute}.",
+                hint="Leave compute out of the update, or delete the endpoint and create it "
+                "again on the new compute.")
+        return self.for_endpoint(endpoint.name, local=local)
 
     def for_endpoint(self, name: str, *, local: bool = False) -> Target:
         """The target an existing endpoint runs on (the local one when it is unknown, so

@@ -67,7 +67,7 @@ class OnlineEndpointOperations:
                 f"begin_create_or_update takes an OnlineEndpoint, not "
                 f"{type(endpoint).__name__}.",
                 hint="Pass ManagedOnlineEndpoint(name=...) or load_online_endpoint(path).")
-        target = self._targets.for_compute(endpoint.compute, local=local)
+        target = self._targets.for_update(endpoint, local=local)
         return LROPoller(lambda report: target.apply_endpoint(endpoint, progress=report),
                          progress=progress, description=f"endpoint {endpoint.name} update")
 
