@@ -22,7 +22,7 @@ from mlkube.operations.client import MLClient
 from mlkube.targets.local.processes import read_status
 from mlkube.targets.local.state import EndpointFolder
 from tests.endpoints.conftest import RunningEndpoint
-from tests.endpoints.scoring import score, wait_for
+from tests.endpoints.scoring import ClientLoop, score, wait_for
 
 
 def test_no_code_and_seed_script_deployments_answer_the_seed_request_with_predictions(
@@ -143,7 +143,7 @@ def test_regenerated_key_stops_working_at_once_and_the_new_one_works(
     assert new.primary_key not in (iris_endpoint.state_dir / "endpoint.json").read_text()
 
 
-def test_killed_instance_is_restarted_and_the_endpoint_answers_again(
+def test_killed_instance_is_restarted_and_clients_see_no_failure_meanwhile(
     iris_endpoint: RunningEndpoint, http: httpx.Client,
 ) -> None:
     status = read_status(iris_endpoint.state_dir)
@@ -151,19 +151,39 @@ def test_killed_instance_is_restarted_and_the_endpoint_answers_again(
     assert len(blue) == 2, status
     victim = status[blue[0]]
     assert victim.pid is not None
-    os.kill(victim.pid, signal.SIGKILL)
-    wait_for(lambda: read_status(iris_endpoint.state_dir)[blue[0]].pid not in (None, victim.pid),
-             timeout=30, what="the supervisor to restart the killed instance")
-    restarted = read_status(iris_endpoint.state_dir)[blue[0]]
-    assert restarted.restarts >= 1
     record = EndpointFolder(iris_endpoint.state_dir).read_deployment("blue")
     assert record is not None
     port = next(i.port for i in record.instances if i.program == blue[0])
-    wait_for(lambda: _ready(http, port), timeout=120,
-             what="the restarted instance to load its model again")
-    answers = [score(http, iris_endpoint.scoring_uri, iris_endpoint.primary_key,
-                     deployment="blue").status_code for _ in range(40)]
-    assert answers == [200] * 40
+    retries_before = _retries(http, iris_endpoint)
+    loop = ClientLoop(iris_endpoint.scoring_uri, iris_endpoint.primary_key).start()
+    try:
+        wait_for(lambda: len(loop.deployments) >= 20, timeout=30,
+                 what="the client loop to be served")
+        os.kill(victim.pid, signal.SIGKILL)
+        wait_for(lambda: read_status(iris_endpoint.state_dir)[blue[0]].pid
+                 not in (None, victim.pid),
+                 timeout=30, what="the supervisor to restart the killed instance")
+        wait_for(lambda: _ready(http, port), timeout=120,
+                 what="the restarted instance to load its model again")
+        served = len(loop.deployments)
+        wait_for(lambda: len(loop.deployments) >= served + 40, timeout=30,
+                 what="requests after the restart")
+    finally:
+        loop.stop()
+    # The gateway sent the requests the dead or loading instance could not take to the
+    # other one: the caller never noticed.
+    assert loop.failures == []
+    assert set(loop.deployments) == {"blue"}
+    assert read_status(iris_endpoint.state_dir)[blue[0]].restarts >= 1
+    assert _retries(http, iris_endpoint) > retries_before  # the instance was really missed
+
+
+def _retries(http: httpx.Client, endpoint: RunningEndpoint) -> int:
+    """Requests the gateway sent to another instance of blue, from its /metrics."""
+    text = http.get(endpoint.scoring_uri.removesuffix("/score") + "/metrics").text
+    found = re.findall(r'mlkube_gateway_retries_total\{deployment="blue",reason="[^"]+"\} (\d+)',
+                       text)
+    return sum(int(count) for count in found)
 
 
 def _ready(http: httpx.Client, port: int) -> bool:

@@ -76,7 +76,8 @@ def run_httpx_gateway(config: str, keys: str, port: int) -> None:
             self.client = httpx.AsyncClient(
                 limits=httpx.Limits(max_connections=100, max_keepalive_connections=64))
 
-        async def request(self, instance, method, target, headers, body, *, timeout_s):  # noqa: ANN001
+        async def request(self, instance, method, target, headers, body, *, timeout_s,  # noqa: ANN001
+                          fresh=False):  # noqa: ANN001, ARG002 - pooling is httpx's own
             try:
                 response = await self.client.request(
                     method, instance.url + target.decode(), headers=headers, content=body,

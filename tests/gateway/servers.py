@@ -3,12 +3,15 @@
 ``ThreadedServer`` runs any ASGI app on a free port (as httpx's own tests do);
 ``RecordingUpstream`` is a tiny inference-server stand-in for the *upstream* side only:
 it answers with its deployment name, records what reached it, and can be told to be
-slow or to fail, so each gateway behaviour can be provoked on demand.
+slow or to fail, so each gateway behaviour can be provoked on demand; ``SocketUpstream``
+produces the connection-level failures no HTTP server produces on request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -47,14 +50,15 @@ class ThreadedServer:
 class RecordingUpstream:
     """Answers ``{"deployment": name, "path", "query", "body"}``; records each request.
 
-    ``delay_s`` and ``status`` change every answer; the request header
-    ``x-test-delay-ms`` delays one.
+    ``delay_s``, ``status`` and ``body`` (bytes instead of the JSON above) change every
+    answer; the request header ``x-test-delay-ms`` delays one.
     """
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.delay_s = 0.0
         self.status = 200
+        self.body: bytes | None = None
         self.requests: list[dict[str, Any]] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
@@ -73,7 +77,9 @@ class RecordingUpstream:
         delay = self.delay_s + int(headers.get("x-test-delay-ms", "0")) / 1000
         if delay:
             await asyncio.sleep(delay)
-        if scope["path"] == "/swagger.json":
+        if self.body is not None:
+            payload = self.body
+        elif scope["path"] == "/swagger.json":
             payload = orjson.dumps({"swagger": "2.0", "info": {"title": self.name}})
         else:
             payload = orjson.dumps({"deployment": self.name, "path": scope["path"],
@@ -100,3 +106,63 @@ def wait_until(condition: Callable[[], Any], *, what: str, timeout: float = 5.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+class SocketUpstream:
+    """A bare TCP server on 127.0.0.1 whose ``handle(connection)`` misbehaves on purpose.
+
+    Some failures (a reset before reading, a close after reading the body) are exactly
+    what no HTTP server does when asked, so they are produced on a raw socket.
+    """
+
+    def __init__(self, handle: Callable[[socket.socket], None]) -> None:
+        self._handle = handle
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.connections = 0
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            connection.settimeout(5)
+            self._handle(connection)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+
+def read_request(connection: socket.socket) -> bytes:
+    """Read one whole HTTP request (head and content-length body) from ``connection``."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += connection.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    while len(body) < length:
+        body += connection.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def close_after_reading(connection: socket.socket) -> None:
+    """Take the whole request, then hang up without a byte: it may have been processed."""
+    read_request(connection)
+    connection.close()
+
+
+def reset_before_reading(connection: socket.socket) -> None:
+    """Reset the connection (RST, as a dying process's kernel does) without reading."""
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()

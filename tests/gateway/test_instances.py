@@ -11,11 +11,12 @@ from mlkube.gateway import DeploymentRoute
 from mlkube.gateway.instances import InstancePool
 
 
-def _pool(instances=2, per_instance=2, queue_ms=0, **kwargs):
+def _pool(instances=2, per_instance=2, queue_ms=0, cool_down_s=1.0, **kwargs):
     urls = tuple(f"http://h:{5000 + i}" for i in range(instances))
     return InstancePool(DeploymentRoute("blue", urls,
                                         max_concurrent_requests_per_instance=per_instance,
-                                        max_queue_wait_ms=queue_ms, **kwargs))
+                                        max_queue_wait_ms=queue_ms, **kwargs),
+                        cool_down_s=cool_down_s)
 
 
 def test_least_busy_instance_is_chosen_and_full_pool_refuses():
@@ -68,5 +69,45 @@ def test_deployment_without_instances_reports_its_state():
         pool = _pool(instances=0, state="Creating", reason="building the image")
         with pytest.raises(ModelContainerError, match="state Creating, building the image"):
             await pool.acquire()
+
+    asyncio.run(scenario())
+
+
+def test_instance_in_cool_down_is_avoided_until_it_ends():
+    async def scenario():
+        pool = _pool(instances=2, per_instance=4, cool_down_s=0.05)
+        assert pool.mark_unhealthy(0) is True
+        assert pool.mark_unhealthy(0) is False  # already avoided: one log line, not two
+        taken = [await pool.acquire() for _ in range(3)]
+        assert taken == [1, 1, 1]  # even though instance 0 is idle
+        await asyncio.sleep(0.06)
+        assert await pool.acquire() == 0  # cool-down over: least busy again
+
+    asyncio.run(scenario())
+
+
+def test_when_every_instance_cools_down_requests_still_go_somewhere():
+    async def scenario():
+        pool = _pool(instances=2, per_instance=1)
+        pool.mark_unhealthy(0)
+        pool.mark_unhealthy(1)
+        assert sorted([await pool.acquire(), await pool.acquire()]) == [0, 1]
+
+    asyncio.run(scenario())
+
+
+def test_retarget_moves_the_slot_to_an_untried_healthy_instance_first():
+    async def scenario():
+        pool = _pool(instances=3, per_instance=2)
+        index = await pool.acquire()
+        assert index == 0
+        pool.mark_unhealthy(1)
+        moved = pool.retarget(0, tried=[0])
+        assert moved == 2  # 1 is cooling down, so the healthy 2 comes first
+        assert pool.in_flight == [0, 0, 1] and pool.total_in_flight == 1
+        assert pool.retarget(2, tried=[0, 2]) == 1  # then the cooling one, once
+        assert pool.retarget(1, tried=[0, 2, 1]) is None
+        pool.release(1)
+        assert pool.total_in_flight == 0 and pool.in_flight == [0, 0, 0]
 
     asyncio.run(scenario())

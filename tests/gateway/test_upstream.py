@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 
 import pytest
 
@@ -155,3 +157,54 @@ def test_instance_url_path_prefix_is_kept():
 
     asyncio.run(scenario())
     assert seen == [b"POST /blue/score?x=1 HTTP/1.1"]
+
+
+def test_reset_before_the_request_is_read_means_not_sent_but_close_after_means_broken():
+    async def reset(reader, writer):
+        writer.transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    async def close_after_reading(reader, writer):
+        await _read_request(reader)
+        writer.close()
+
+    async def scenario():
+        client = UpstreamClient()
+        server, instance = await _serve(reset)
+        with pytest.raises(UpstreamConnectError, match="reset the connection before reading"):
+            await client.request(instance, "POST", b"/score", [], b"{}", timeout_s=5)
+        server.close()
+        server, instance = await _serve(close_after_reading)
+        with pytest.raises(UpstreamBrokenError, match="closed the connection before answering"):
+            await client.request(instance, "POST", b"/score", [], b"{}", timeout_s=5)
+        server.close()
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_pooled_connection_to_a_server_that_died_reports_not_sent():
+    served = []
+
+    async def handler(reader, writer):
+        await _read_request(reader)
+        writer.write(OK)
+        served.append(writer)
+        # The server dies with this connection kept alive; as it goes, the client's next
+        # request crosses its close (the race a killed instance leaves behind).
+        await reader.read(1)
+        writer.transport.abort()
+
+    async def scenario():
+        server, instance = await _serve(handler)
+        client = UpstreamClient()
+        assert (await client.request(instance, "GET", b"/", [], b"", timeout_s=5)).status == 200
+        server.close()
+        await asyncio.sleep(0)
+        with pytest.raises(UpstreamConnectError, match="cannot connect"):
+            await client.request(instance, "POST", b"/score", [], b"{}", timeout_s=5)
+        assert len(served) == 1
+        await client.aclose()
+
+    asyncio.run(scenario())

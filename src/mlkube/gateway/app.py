@@ -14,6 +14,10 @@ One gateway runs per online endpoint, the same code on every target. Per request
    id headers; the answer comes back with ``azureml-model-deployment`` naming the
    deployment and the request ids. Timeouts answer 504, a failed or unready deployment 424
    (state and reason from the config), a refused or broken connection 502.
+   A request that provably never reached an instance's model (connection refused, reset
+   before the request was read, or 503 ``MODEL_NOT_READY``) is tried once on each other
+   instance within the request timeout, and the instance is avoided for a short
+   cool-down (``instances.py``); nothing else is retried, mirrored copies never.
 5. Unpinned POSTs are copied to ``mirror_traffic`` deployments *after* the answer is sent,
    marked with ``x-mlkube-mirror: true``; a copy's outcome is only counted and logged.
 
@@ -39,6 +43,7 @@ from mlkube.errors import (
     BadGatewayError,
     MlkubeError,
     ModelContainerError,
+    ModelNotReadyError,
     PayloadTooLargeError,
     ResourceNotFoundError,
     ScoringTimeoutError,
@@ -48,8 +53,8 @@ from mlkube.errors import (
 )
 from mlkube.gateway.access_log import FLUSH_INTERVAL_S, AccessLog
 from mlkube.gateway.auth import Authenticator, EndpointKeys, load_endpoint_keys
-from mlkube.gateway.config import GatewayConfig, load_gateway_config
-from mlkube.gateway.instances import InstancePool
+from mlkube.gateway.config import DeploymentRoute, GatewayConfig, load_gateway_config
+from mlkube.gateway.instances import DEFAULT_COOL_DOWN_S, InstancePool
 from mlkube.gateway.metrics import GatewayMetrics
 from mlkube.gateway.reload import WatchedFile, warn_if_readable_by_others
 from mlkube.gateway.routing import (
@@ -112,12 +117,14 @@ class Gateway:
     def __init__(self, *, config_file: WatchedFile[GatewayConfig],
                  keys_file: WatchedFile[EndpointKeys], reload_interval_s: float,
                  max_body_bytes: int, draw: Callable[[], float],
-                 access_log: AccessLog) -> None:
+                 access_log: AccessLog, cool_down_s: float = DEFAULT_COOL_DOWN_S) -> None:
         self._config_file = config_file
         self._keys_file = keys_file
         self._config = config_file.load()
         self._keys = keys_file.load()
-        self._routes = _build_routes(self._config, self._keys, previous=None)
+        self._cool_down_s = cool_down_s
+        self._routes = _build_routes(self._config, self._keys, previous=None,
+                                     cool_down_s=cool_down_s)
         self._reload_interval_s = reload_interval_s
         self._max_body_bytes = max_body_bytes
         self._draw = draw
@@ -216,7 +223,8 @@ class Gateway:
                 target = target + b"?" + scope["query_string"]
             if not pinned and method == "POST":
                 mirrors = choose_mirrors(routes.table, deployment, draw=self._draw)
-            response = await self._forward(routes, deployment, method, target, forward, body)
+            response = await self._forward(routes, deployment, method, target, forward, body,
+                                           started=started)
             status = response.status
             headers = [(n, v) for n, v in response.headers if n not in _OWN_RESPONSE_HEADERS]
             payload = response.body
@@ -247,7 +255,8 @@ class Gateway:
                               seconds)
 
     async def _forward(self, routes: _Routes, deployment: str, method: str, target: bytes,
-                       headers: list[tuple[bytes, bytes]], body: bytes) -> UpstreamResponse:
+                       headers: list[tuple[bytes, bytes]], body: bytes, *,
+                       started: float) -> UpstreamResponse:
         pool = routes.pools[deployment]
         route = pool.route
         if route.state == "Failed":
@@ -255,25 +264,45 @@ class Gateway:
         index = await pool.acquire()
         instances = routes.instances[deployment]
         timeout_s = route.request_timeout_ms / 1000
+        tried: list[int] | None = None  # built on the first failure only: lean hot path
+        fresh = False
+        not_ready: str | None = None
+        refused: UpstreamConnectError | None = None
         try:
-            # A refused connection sent nothing, so the other instances may be tried.
-            for attempt in range(len(instances)):
-                instance = instances[(index + attempt) % len(instances)]
+            while True:
                 try:
-                    return await self._client.request(instance, method, target, headers, body,
-                                                       timeout_s=timeout_s)
+                    response = await self._client.request(
+                        instances[index], method, target, headers, body,
+                        timeout_s=timeout_s, fresh=fresh)
+                    if response.status != 503:
+                        return response
+                    message = _not_ready_message(response)
+                    if message is None:
+                        return response
+                    not_ready = message
+                    reason = "not_ready"
                 except UpstreamConnectError as error:
                     refused = error
-            if route.state != "Succeeded":
-                raise ModelContainerError(
-                    f"Deployment '{deployment}' is not serving: state {route.state}"
-                    f"{', ' + route.reason if route.reason else ''} ({refused}).",
-                    hint=f"Wait for the deployment to finish, or check `mlkube "
-                         f"online-deployment get-logs -n {deployment}`.")
-            raise BadGatewayError(
-                f"Deployment '{deployment}' is not reachable: {refused}.",
-                hint=f"Its inference server may have crashed; check `mlkube online-deployment "
-                     f"get-logs -n {deployment}` and its status.")
+                    reason = "refused"
+                # The request provably never reached this instance's model: avoid the
+                # instance for a while, and try each other one once, within the budget.
+                if pool.mark_unhealthy(index):
+                    log.info("Instance %s of deployment '%s' is avoided for %.1f s: %s.",
+                             instances[index].url, deployment, pool.cool_down_s,
+                             not_ready if reason == "not_ready" else refused)
+                if tried is None:
+                    tried = []
+                tried.append(index)
+                timeout_s = route.request_timeout_ms / 1000 - (time.perf_counter() - started)
+                following = pool.retarget(index, tried=tried) if timeout_s > 0 else None
+                if following is None:
+                    break
+                self.metrics.observe_retry(deployment, reason)
+                # The same URL again (a Service fronting several pods): a new connection,
+                # so the Service may pick another pod.
+                fresh = any(instances[i] == instances[following] for i in tried)
+                index = following
+            raise _all_failed(route, tried, not_ready=not_ready, refused=refused)
         except UpstreamTimeoutError:
             raise ScoringTimeoutError(
                 f"Deployment '{deployment}' did not answer within request_timeout_ms="
@@ -376,7 +405,8 @@ class Gateway:
         self._config = config or self._config
         self._keys = keys or self._keys
         previous = self._routes
-        self._routes = _build_routes(self._config, self._keys, previous=previous)
+        self._routes = _build_routes(self._config, self._keys, previous=previous,
+                                     cool_down_s=self._cool_down_s)
         kept = {id(pool) for pool in self._routes.pools.values()}
         self._retired += [pool for pool in previous.pools.values()
                           if id(pool) not in kept and pool.busy]
@@ -391,11 +421,13 @@ class Gateway:
 def create_app(*, config_path: str | os.PathLike[str], keys_path: str | os.PathLike[str],
                reload_interval_s: float = 1.0, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                draw: Callable[[], float] = random.random,
-               access_log_stream: TextIO | None = None) -> Gateway:
+               access_log_stream: TextIO | None = None,
+               instance_cool_down_s: float = DEFAULT_COOL_DOWN_S) -> Gateway:
     """The gateway app for the endpoint described by ``config_path`` with ``keys_path``.
 
     ``access_log_stream`` receives one line per request (the CLI passes stderr); ``draw``
-    is the random source of traffic and mirror choices.
+    is the random source of traffic and mirror choices; an instance that refused a request
+    or answered "model not ready" is avoided for ``instance_cool_down_s``.
 
     Raises ``MlkubeError`` when either file is missing or invalid, so a gateway never
     starts on a bad config; later bad versions are refused and logged instead.
@@ -408,16 +440,18 @@ def create_app(*, config_path: str | os.PathLike[str], keys_path: str | os.PathL
         max_body_bytes=max_body_bytes,
         draw=draw,
         access_log=AccessLog(access_log_stream),
+        cool_down_s=instance_cool_down_s,
     )
 
 
 def _build_routes(config: GatewayConfig, keys: EndpointKeys, *,
-                  previous: _Routes | None) -> _Routes:
+                  previous: _Routes | None, cool_down_s: float) -> _Routes:
     pools: dict[str, InstancePool] = {}
     for name, route in config.deployments.items():
         old = previous.pools.get(name) if previous is not None else None
         # An unchanged deployment keeps its pool, so in-flight counts stay true.
-        pools[name] = old if old is not None and old.route == route else InstancePool(route)
+        pools[name] = (old if old is not None and old.route == route
+                       else InstancePool(route, cool_down_s=cool_down_s))
     return _Routes(
         config=config,
         digest=config.digest,
@@ -428,6 +462,41 @@ def _build_routes(config: GatewayConfig, keys: EndpointKeys, *,
         authenticator=Authenticator(auth_mode=config.auth_mode, endpoint=config.endpoint,
                                     keys=keys),
     )
+
+
+def _not_ready_message(response: UpstreamResponse) -> str | None:
+    """The server's message if this 503 says its model is not loaded, else None."""
+    try:
+        data = orjson.loads(response.body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or data.get("error_code") != "MODEL_NOT_READY":
+        return None
+    message = data.get("message")
+    return message if isinstance(message, str) and message else "the model is not ready"
+
+
+def _all_failed(route: DeploymentRoute, tried: list[int], *, not_ready: str | None,
+                refused: UpstreamConnectError | None) -> MlkubeError:
+    """What the caller gets when no instance of ``route`` took the request."""
+    name = route.name
+    count = len(tried)
+    which = "its instance" if count == 1 else f"all {count} instances tried"
+    logs = f"`mlkube online-deployment get-logs -n {name}`"
+    if not_ready is not None:
+        return ModelNotReadyError(
+            f"Deployment '{name}' is not ready: {which} answered that the model is not "
+            f"loaded ({not_ready.rstrip('.')}).",
+            hint=f"Retry in a few seconds while instances start; if it persists, check {logs}.")
+    if route.state != "Succeeded":
+        return ModelContainerError(
+            f"Deployment '{name}' is not serving: state {route.state}"
+            f"{', ' + route.reason if route.reason else ''} ({refused}).",
+            hint=f"Wait for the deployment to finish, or check {logs}.")
+    return BadGatewayError(
+        f"Deployment '{name}' is not reachable: {which} refused the request ({refused}).",
+        hint=f"Its inference servers may have crashed or be restarting; check {logs} "
+             "and its status.")
 
 
 class _RequestIdTooLongError(ValidationError):
@@ -441,6 +510,7 @@ _ERROR_CODES: tuple[tuple[type[MlkubeError], str], ...] = (
     (TooManyRequestsError, "TOO_MANY_REQUESTS"),
     (ScoringTimeoutError, "SCORING_TIMEOUT"),
     (ModelContainerError, "MODEL_CONTAINER_ERROR"),
+    (ModelNotReadyError, "MODEL_NOT_READY"),
     (BadGatewayError, "BAD_GATEWAY"),
     (PayloadTooLargeError, "PAYLOAD_TOO_LARGE"),
     (_RequestIdTooLongError, "REQUEST_HEADER_TOO_LARGE"),

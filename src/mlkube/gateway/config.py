@@ -40,7 +40,9 @@ For targets:
   (the requests it had, queued ones included, have finished).
 - A deployment that is not ``Succeeded`` is still routed to if it has instances (a rolling
   update); when none answers, callers get 424 with ``state`` and ``reason``. ``Failed``
-  answers 424 at once. Instances are tried in turn when one refuses the connection.
+  answers 424 at once. A request is tried on each other instance (once) when one refuses
+  the connection or answers 503 ``MODEL_NOT_READY`` (a restarting instance); that
+  instance is then avoided for a short cool-down.
 - ``mirror_traffic`` applies to POSTs without the ``azureml-model-deployment`` header; the
   copy goes through the mirror deployment's own capacity and queue (a copy that finds no
   slot in time is dropped and counted, never queued forever).

@@ -5,6 +5,11 @@ once. A request beyond that waits in a FIFO queue for up to ``max_queue_wait_ms`
 gets 429 (Azure ML's semantics). An admitted request goes to the instance with the fewest
 requests in flight; ties rotate, so idle instances are used round robin.
 
+Passive health: an instance that refused a request or answered "model not ready" is
+marked unhealthy for a short cool-down, during which new requests prefer the others;
+after it, the instance is tried again (a restarted instance needs no signal to rejoin).
+While no instance is cooling down, choosing one costs what it did before.
+
 Single-threaded by design: everything runs on the gateway's event loop, so counters need
 no locks.
 """
@@ -12,16 +17,22 @@ no locks.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 
 from mlkube.errors import ModelContainerError, TooManyRequestsError
 from mlkube.gateway.config import DeploymentRoute
 
+#: How long an instance that failed a request is avoided; short, because a restarting
+#: inference server is usually back within seconds and a probe costs one round trip.
+DEFAULT_COOL_DOWN_S = 1.0
+
 
 class InstancePool:
     """In-flight counts per instance of one deployment, with a bounded wait for a slot."""
 
-    def __init__(self, route: DeploymentRoute) -> None:
+    def __init__(self, route: DeploymentRoute, *,
+                 cool_down_s: float = DEFAULT_COOL_DOWN_S) -> None:
         self.route = route
         self.instances = route.instances
         self.in_flight = [0] * len(route.instances)
@@ -29,6 +40,10 @@ class InstancePool:
         self.capacity = route.capacity
         self._waiters: deque[asyncio.Future[int]] = deque()
         self._rotation = 0
+        self._cool_down_s = cool_down_s
+        # time.monotonic() until which each instance is avoided; 0.0 means healthy.
+        self._cooling_until = [0.0] * len(route.instances)
+        self._cooling = 0  # instances with a non-zero entry: 0 keeps _take's fast path
 
     async def acquire(self, *, queue_wait_s: float | None = None) -> int:
         """Index of the instance to use; the caller must ``release`` it afterwards."""
@@ -72,18 +87,83 @@ class InstancePool:
                 waiter.set_result(self._take())
                 return
 
+    @property
+    def cool_down_s(self) -> float:
+        return self._cool_down_s
+
+    def mark_unhealthy(self, index: int) -> bool:
+        """Avoid instance ``index`` for the cool-down (it refused, or is not ready).
+
+        True if it was healthy until now (worth one log line).
+        """
+        newly = not self.is_cooling(index)
+        if not self._cooling_until[index]:
+            self._cooling += 1
+        self._cooling_until[index] = time.monotonic() + self._cool_down_s
+        return newly
+
+    def is_cooling(self, index: int) -> bool:
+        """Whether instance ``index`` is in its cool-down (expired ones are cleared)."""
+        until = self._cooling_until[index]
+        if not until:
+            return False
+        if until > time.monotonic():
+            return True
+        self._cooling_until[index] = 0.0
+        self._cooling -= 1
+        return False
+
+    def retarget(self, index: int, *, tried: list[int]) -> int | None:
+        """Move this request's slot from ``index`` to an instance not in ``tried``.
+
+        Healthy instances come first, then the least busy; None when all were tried.
+        Only called after a failure, so it may be slower than ``_take``.
+        """
+        counts = self.in_flight
+        size = len(counts)
+        candidates = [candidate for candidate in ((index + offset) % size
+                                                  for offset in range(1, size))
+                      if candidate not in tried]
+        if not candidates:
+            return None
+        best = min(candidates, key=lambda i: (self.is_cooling(i), counts[i]))
+        counts[index] -= 1
+        counts[best] += 1
+        return best
+
     def _take(self) -> int:
         counts = self.in_flight
         size = len(counts)
         start = self._rotation
         self._rotation = (start + 1) % size
+        if self._cooling:
+            best = self._least_busy_healthy(start)
+        else:
+            best = start
+            for offset in range(1, size):
+                candidate = (start + offset) % size
+                if counts[candidate] < counts[best]:
+                    best = candidate
+        counts[best] += 1
+        self.total_in_flight += 1
+        return best
+
+    def _least_busy_healthy(self, start: int) -> int:
+        counts = self.in_flight
+        size = len(counts)
+        best = -1
+        for offset in range(size):
+            candidate = (start + offset) % size
+            if not self.is_cooling(candidate) and (best < 0 or counts[candidate] < counts[best]):
+                best = candidate
+        if best >= 0:
+            return best
+        # Every instance is cooling down: balance as if none were, rather than refuse.
         best = start
         for offset in range(1, size):
             candidate = (start + offset) % size
             if counts[candidate] < counts[best]:
                 best = candidate
-        counts[best] += 1
-        self.total_in_flight += 1
         return best
 
     def no_instance_error(self) -> ModelContainerError:

@@ -25,6 +25,7 @@ class GatewayMetrics:
         self._latency_sum: defaultdict[str, float] = defaultdict(float)
         self.mirrored: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.reloads: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.retries: defaultdict[tuple[str, str], int] = defaultdict(int)
 
     def observe_request(self, deployment: str, status: int, seconds: float) -> None:
         self.requests[(deployment, status)] += 1
@@ -34,6 +35,10 @@ class GatewayMetrics:
     def observe_mirror(self, deployment: str, outcome: str) -> None:
         """``outcome`` is the mirror's status code as text, or why it got none."""
         self.mirrored[(deployment, outcome)] += 1
+
+    def observe_retry(self, deployment: str, reason: str) -> None:
+        """A request sent to another instance: ``reason`` is refused or not_ready."""
+        self.retries[(deployment, reason)] += 1
 
     def observe_reload(self, file: str, outcome: str) -> None:
         self.reloads[(file, outcome)] += 1
@@ -69,6 +74,14 @@ class GatewayMetrics:
         for (deployment, outcome), count in sorted(self.mirrored.items()):
             lines.append(f'mlkube_gateway_mirrored_requests_total{{deployment="{deployment}",'
                          f'outcome="{outcome}"}} {count}')
+        lines += [
+            "# HELP mlkube_gateway_retries_total Requests sent to another instance after one "
+            "provably did not take them, by reason.",
+            "# TYPE mlkube_gateway_retries_total counter",
+        ]
+        for (deployment, reason), count in sorted(self.retries.items()):
+            lines.append(f'mlkube_gateway_retries_total{{deployment="{deployment}",'
+                         f'reason="{reason}"}} {count}')
         lines += [
             "# HELP mlkube_gateway_in_flight Requests in flight per deployment.",
             "# TYPE mlkube_gateway_in_flight gauge",

@@ -6,10 +6,16 @@ per host, one timer per request for the timeout, and httptools (the parser uvico
 uses) for responses. On this machine it adds well under half of httpx.AsyncClient's
 per-request cost (see ``tests/gateway/test_upstream.py`` and BENCHMARKS.md).
 
-Failures are reported so the gateway can answer the right status:
-``UpstreamConnectError`` (nothing was sent: another instance may be tried),
-``UpstreamBrokenError`` (the server took the request and then failed to answer),
+Failures are reported so the gateway can answer the right status, and retry only what
+provably never reached the model:
+``UpstreamConnectError`` (the request did not reach the server's app: the connection was
+refused, or reset before any answer byte; another instance may be tried),
+``UpstreamBrokenError`` (the server may have taken the request, then failed to answer),
 ``UpstreamTimeoutError`` (no full answer before the deadline).
+
+A pooled connection that fails before any answer byte is *stale* (its server closed it
+while idle, or died): the request is sent again once, on a fresh connection to the same
+instance, and that attempt decides the outcome.
 """
 
 from __future__ import annotations
@@ -28,11 +34,20 @@ class UpstreamError(Exception):
 
 
 class UpstreamConnectError(UpstreamError):
-    """The connection could not be opened; the request was not sent."""
+    """The request did not reach the server's app; another instance may be tried.
+
+    The connection was refused, or was reset before the server read the request (a
+    server that read it and then died closes with FIN, never RST), or a stale pooled
+    connection was followed by a refused one.
+    """
 
 
 class UpstreamBrokenError(UpstreamError):
     """The connection broke, or the answer was not valid HTTP, after sending the request."""
+
+
+class _StaleConnectionError(UpstreamBrokenError):
+    """A reused keep-alive connection failed before any answer byte (internal)."""
 
 
 class UpstreamTimeoutError(UpstreamError):
@@ -102,8 +117,21 @@ class _Connection(asyncio.Protocol):
             # A body delimited by the end of the connection is complete now.
             self.on_message_complete()
             return
-        detail = "before answering" if not self._got_bytes else "in the middle of its answer"
-        self._fail(UpstreamBrokenError(f"the inference server closed the connection {detail}"))
+        if self._got_bytes:
+            self._fail(UpstreamBrokenError(
+                "the inference server closed the connection in the middle of its answer"))
+        elif self.reused:
+            self._fail(_StaleConnectionError("the inference server closed the kept-alive "
+                                             "connection before answering"))
+        elif exc is not None:
+            # Reset (or a failed write) on a fresh connection: the server never read the
+            # whole request, so its app never saw it.
+            self._fail(UpstreamConnectError(
+                f"the inference server reset the connection before reading the request "
+                f"({exc.__class__.__name__})"))
+        else:
+            self._fail(UpstreamBrokenError(
+                "the inference server closed the connection before answering"))
 
     # --- httptools callbacks ---------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -139,7 +167,7 @@ class _Connection(asyncio.Protocol):
     async def exchange(self, request: bytes, *, deadline: float) -> UpstreamResponse:
         self._got_bytes = self._headers_done = self._sized = False
         if self.closed:
-            raise UpstreamBrokenError("the inference server closed the idle connection")
+            raise _StaleConnectionError("the inference server closed the idle connection")
         loop = asyncio.get_running_loop()
         self._waiter = waiter = loop.create_future()
         self._headers, self._body = [], []
@@ -179,27 +207,30 @@ class UpstreamClient:
     async def request(
         self, instance: Instance, method: str, target: bytes,
         headers: Sequence[tuple[bytes, bytes]], body: bytes, *, timeout_s: float,
+        fresh: bool = False,
     ) -> UpstreamResponse:
-        """Send one request and return the whole answer, or raise an ``UpstreamError``."""
+        """Send one request and return the whole answer, or raise an ``UpstreamError``.
+
+        ``fresh`` skips the pool: a retry on a URL already tried in this request (a
+        Service fronting several pods) then likely reaches another server.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         request = _serialize(instance, method, target, headers, body)
-        connection = self._idle_connection(instance)
+        connection = None if fresh else self._idle_connection(instance)
         if connection is not None:
             try:
                 return await self._exchange(instance, connection, request, deadline)
-            except UpstreamBrokenError:
-                if connection._got_bytes:
-                    raise
-                # The server closed this idle connection as we reused it: resend once, on a
-                # fresh connection. Any failure there is reported as broken, never as
-                # "not sent", so a request that crashes servers is not spread to others.
-                try:
-                    fresh = await self._connect(instance, deadline)
-                except UpstreamConnectError as error:
-                    raise UpstreamBrokenError(str(error)) from None
-                return await self._exchange(instance, fresh, request, deadline)
-        connection = await self._connect(instance, deadline)
+            except _StaleConnectionError:
+                # Closed while idle (or its server died): resend once on a fresh
+                # connection, whose outcome is classified on its own. A refusal there
+                # means the instance is down, and another one may be tried.
+                pass
+        try:
+            connection = await self._connect(instance, deadline)
+        except UpstreamConnectError:
+            self._drop_idle(instance)  # every pooled connection to it is dead too
+            raise
         return await self._exchange(instance, connection, request, deadline)
 
     async def _exchange(self, instance: Instance, connection: _Connection, request: bytes,
@@ -226,6 +257,10 @@ class UpstreamClient:
                 return connection
             connection.close()
         return None
+
+    def _drop_idle(self, instance: Instance) -> None:
+        for connection in self._idle.pop((instance.host, instance.port), ()):
+            connection.close()
 
     async def _connect(self, instance: Instance, deadline: float) -> _Connection:
         loop = asyncio.get_running_loop()
