@@ -54,7 +54,10 @@ def model_environment(iris_lgbm_model_root: Path, server_wheel: Path) -> Resolve
     """The environment of every image in these tests: the iris model's own pinned
     requirements (mlflow, lightgbm, pandas, numpy, scikit-learn) plus mlkube's server."""
     lines = (iris_lgbm_model_root / "model" / "requirements.txt").read_text().splitlines()
-    requirements = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    # Sorted as environment resolution sorts them, so deployments of this model on the
+    # docker target (tests/endpoints_docker) reuse the same environment layer.
+    requirements = sorted(
+        line.strip() for line in lines if line.strip() and not line.startswith("#"))
     return ResolvedEnvironment(
         python_version="3.11",
         requirements=(*requirements, server_requirement(server_wheel)),

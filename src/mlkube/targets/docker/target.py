@@ -19,6 +19,7 @@ the next apply or delete.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from mlkube.targets.docker.containers import (
 )
 from mlkube.targets.docker_engine import DockerEngine
 from mlkube.targets.kubernetes.images import deployment_build_context
-from mlkube.targets.local.state import EndpointFolder, Instance
+from mlkube.targets.local.state import STORAGE_INITIALIZER_LOG, EndpointFolder, Instance
 from mlkube.targets.local.target import LocalTarget
 
 #: Seconds a container gets to stop before it is killed when cleaning up by label.
@@ -48,6 +49,8 @@ CLEANUP_STOP_TIMEOUT_S = 5
 #: How long removing an endpoint's or deployment's containers may take in all.
 CLEANUP_WAIT_S = 30.0
 _POLL_S = 0.2
+# The builder's bookkeeping lines (layer ids, intermediate containers).
+_BUILDER_NOISE = re.compile(r"^\s*(---> |Removing intermediate container)")
 
 
 class DockerTarget(LocalTarget):
@@ -67,7 +70,9 @@ class DockerTarget(LocalTarget):
     def apply_endpoint(self, endpoint: OnlineEndpoint, *, progress: Progress) -> OnlineEndpoint:
         with self._engine() as engine:  # Docker not running: say so before creating anything
             self._remove_orphans(engine, self._folder(endpoint.name), progress=progress)
-        return super().apply_endpoint(endpoint, progress=progress)
+        # An update may leave compute out; the record must keep saying docker.
+        return super().apply_endpoint(endpoint.model_copy(update={"compute": self.kind}),
+                                      progress=progress)
 
     def delete_endpoint(self, name: str, *, progress: Progress) -> None:
         state_dir = self._existing(name).path
@@ -104,8 +109,17 @@ class DockerTarget(LocalTarget):
         repository = image_repository(endpoint, deployment.name)
         progress(f"building image {repository}:{context.content_hash} (environment "
                  f"{prepared.environment.content_hash})")
+        storage_log = folder.deployment_logs_dir(deployment.name) / STORAGE_INITIALIZER_LOG
+
+        def build_output(line: str) -> None:
+            if _BUILDER_NOISE.match(line):  # layer ids: kept in the log, not shown
+                with storage_log.open("a") as handle:
+                    handle.write(f"environment: {line}\n")
+            else:
+                log(line)
+
         with self._engine() as engine:
-            built = engine.build_image(context, repository=repository, on_output=log)
+            built = engine.build_image(context, repository=repository, on_output=build_output)
         log(f"image {built.reference} ({'reused' if built.reused else 'built'})")
         labels = deployment_labels(folder.path, endpoint, deployment.name)
         env = {CONTAINER_ENV_VARIABLE: json.dumps(container_environment(prepared)),

@@ -86,12 +86,12 @@ class LocalTarget:
             spec = _endpoint_spec(endpoint, previous=existing)
             _check_traffic_names(spec, deployments)
             if existing is None:
-                progress(f"creating local endpoint {endpoint.name}")
+                progress(f"creating {self.kind} endpoint {endpoint.name}")
                 port = _free_port()
                 if not folder.keys_file.is_file():
                     _write_keys(folder, generate_keys())
             else:
-                progress(f"updating local endpoint {endpoint.name}")
+                progress(f"updating {self.kind} endpoint {endpoint.name}")
                 port = int(existing["port"])
             # This target runs it, whatever compute the spec named (local=True wins).
             record = {"spec": spec, "port": port, "compute": self.kind,
@@ -126,7 +126,7 @@ class LocalTarget:
             progress(f"stopping the gateway and every deployment of {name}")
             stop_supervisor(folder.path)
             shutil.rmtree(folder.path, ignore_errors=True)
-        progress(f"deleted local endpoint {name}")
+        progress(f"deleted {self.kind} endpoint {name}")
 
     def scoring_uri(self, name: str) -> str:
         record = self._existing(name).read_endpoint() or {}
