@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mlkube.atomic_files import read_json
+from mlkube.entities.compute import BUILTIN_COMPUTES, Compute, KubernetesCompute
 from mlkube.entities.online_endpoint import OnlineEndpoint
-from mlkube.errors import ConflictError, TargetError
+from mlkube.errors import ConflictError, MlkubeError, ResourceNotFoundError, TargetError
 from mlkube.targets.base import Target
 from mlkube.targets.docker.target import DockerTarget
 from mlkube.targets.local.state import ENDPOINT_FILE, endpoints_root
@@ -29,13 +30,32 @@ def workspace_folder(workspace: Any) -> Path:
     return Path(os.path.abspath(workspace.root))
 
 
-class EndpointTargets:
-    """The targets of one workspace."""
+def workspace_computes(workspace: Any) -> ComputeLookup | None:
+    """The workspace's computes, when ``workspace`` is a ``Workspace`` (not a bare folder)."""
+    if isinstance(workspace, str | os.PathLike):
+        return None
+    from mlkube.operations.computes import ComputeOperations
 
-    def __init__(self, workspace_root: Path) -> None:
+    return ComputeOperations(workspace)
+
+
+class ComputeLookup(Protocol):
+    """What target selection needs of ``ml_client.computes``."""
+
+    def get(self, name: str) -> Compute: ...
+
+    def list(self) -> list[Compute]: ...
+
+
+class EndpointTargets:
+    """The targets of one workspace: the built-in ones and one per attached cluster."""
+
+    def __init__(self, workspace_root: Path, *, computes: ComputeLookup | None = None) -> None:
         self.workspace_root = Path(os.path.abspath(workspace_root))
+        self._computes = computes
         self._local: LocalTarget | None = None
         self._docker: DockerTarget | None = None
+        self._clusters: dict[str, Target] = {}
 
     @property
     def local(self) -> LocalTarget:
@@ -56,10 +76,46 @@ class EndpointTargets:
             return self.docker
         if local or compute in (None, "", "local"):
             return self.local
-        raise TargetError(
-            f"Endpoints on Kubernetes compute {compute!r} are not available in this mlkube "
-            "yet.",
-            hint="Deploy with compute: local (or local=True / --local) meanwhile.")
+        return self.kubernetes(compute)
+
+    def kubernetes(self, compute_name: str) -> Target:
+        """The target of the attached Kubernetes compute ``compute_name``."""
+        name = compute_name.removeprefix("azureml:")
+        if name not in self._clusters:
+            if self._computes is None:
+                raise TargetError(
+                    f"Compute {name!r} is not local or docker, and this client has no "
+                    "workspace computes to look it up in.",
+                    hint="Use MLClient(...).online_endpoints, or compute: local | docker.")
+            compute = self._computes.get(name)
+            if not isinstance(compute, KubernetesCompute):
+                raise TargetError(
+                    f"Compute {name!r} is a {compute.type} compute; online endpoints run on "
+                    f"{', '.join(BUILTIN_COMPUTES)} or an attached Kubernetes compute.",
+                    hint="Attach a cluster: mlkube compute attach --name NAME --kubeconfig "
+                    "PATH --namespace NS --registry REGISTRY.")
+            from mlkube.targets.kubernetes.target import KubernetesTarget
+
+            self._clusters[name] = KubernetesTarget(compute, ca_bundle=_host_ca_bundle())
+        return self._clusters[name]
+
+    def _cluster_holding(self, endpoint_name: str) -> Target | None:
+        """The attached cluster that runs ``endpoint_name`` (state lives in the cluster,
+        so any machine with the kubeconfig finds it); clusters that do not answer are
+        passed over."""
+        for compute in self._attached_clusters():
+            target = self.kubernetes(compute.name)
+            try:
+                target.get_endpoint(endpoint_name)
+            except MlkubeError:
+                continue
+            return target
+        return None
+
+    def _attached_clusters(self) -> list[Compute]:
+        if self._computes is None:
+            return []
+        return [c for c in self._computes.list() if isinstance(c, KubernetesCompute)]
 
     def for_update(self, endpoint: OnlineEndpoint, *, local: bool = False) -> Target:
         """The target that applies ``endpoint``: a new one goes where its ``compute``
@@ -88,8 +144,26 @@ class EndpointTargets:
             return self.docker
         if local:
             return self.local
+        if record is None:
+            cluster = self._cluster_holding(name)
+            if cluster is not None:
+                return cluster
         return self.for_compute(compute if record else None)
 
     def all(self, *, local: bool = False) -> list[Target]:
         """Every target that may hold endpoints of this workspace."""
-        return [self.local]
+        if local:
+            return [self.local]
+        targets: list[Target] = [self.local]
+        for compute in self._attached_clusters():
+            try:
+                targets.append(self.kubernetes(compute.name))
+            except ResourceNotFoundError:
+                continue
+        return targets
+
+
+def _host_ca_bundle() -> Path | None:
+    """The CA bundle image builds trust (needed behind proxies and on this machine)."""
+    configured = os.environ.get("MLKUBE_CA_BUNDLE") or "/etc/ssl/certs/ca-certificates.crt"
+    return Path(configured) if Path(configured).is_file() else None

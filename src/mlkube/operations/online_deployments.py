@@ -16,7 +16,11 @@ from typing import Any
 from mlkube.entities.online_deployment import OnlineDeployment
 from mlkube.errors import ValidationError
 from mlkube.operations.deployment_preparation import prepare_deployment
-from mlkube.operations.endpoint_targets import EndpointTargets, workspace_folder
+from mlkube.operations.endpoint_targets import (
+    EndpointTargets,
+    workspace_computes,
+    workspace_folder,
+)
 from mlkube.operations.poller import LROPoller, ProgressCallback, print_progress
 from mlkube.targets.base import Progress
 
@@ -28,7 +32,7 @@ class OnlineDeploymentOperations:
 
     def __init__(self, workspace: Any, *, models: Any = None, environments: Any = None) -> None:
         root = workspace_folder(workspace)
-        self._targets = EndpointTargets(root)
+        self._targets = EndpointTargets(root, computes=workspace_computes(workspace))
         self._cache_dir = root / "cache"
         self._models = models
         self._environments = environments

@@ -31,7 +31,11 @@ from mlkube.errors import (
     UnsupportedMediaTypeError,
     ValidationError,
 )
-from mlkube.operations.endpoint_targets import EndpointTargets, workspace_folder
+from mlkube.operations.endpoint_targets import (
+    EndpointTargets,
+    workspace_computes,
+    workspace_folder,
+)
 from mlkube.operations.poller import LROPoller, ProgressCallback, print_progress
 
 #: How long ``invoke`` waits for an answer (the gateway enforces the deployment's own
@@ -50,7 +54,7 @@ class OnlineEndpointOperations:
     """Online endpoints of one workspace (Azure ML's ``ml_client.online_endpoints``)."""
 
     def __init__(self, workspace: Any, *, models: Any = None, environments: Any = None) -> None:
-        self._targets = EndpointTargets(workspace_folder(workspace))
+        self._targets = EndpointTargets(workspace_folder(workspace), computes=workspace_computes(workspace))
 
     def begin_create_or_update(
         self, endpoint: OnlineEndpoint, *, local: bool = False,
