@@ -55,3 +55,16 @@ def test_unknown_tracking_uri_scheme_is_refused_with_the_schemes_that_work(tmp_p
 def test_password_is_redacted_for_display():
     assert redact_uri("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact_uri("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_unreachable_database_fails_fast_with_the_fix_and_no_password(tmp_path: Path):
+    from mlkube.errors import WorkspaceUnavailableError
+    from mlkube.workspace import Workspace
+
+    workspace = Workspace.open(workspace=tmp_path,
+                               tracking_uri="postgresql://u:secret@127.0.0.1:9/none")
+    with pytest.raises(WorkspaceUnavailableError) as caught:
+        workspace.client  # noqa: B018 - opening the store is the point
+    assert "postgresql://u:***@127.0.0.1:9/none" in caught.value.message
+    assert "secret" not in str(caught.value)
+    assert "start-postgres.sh" in caught.value.hint

@@ -12,6 +12,7 @@ from mlkube.entities.compute import (
     builtin_compute,
 )
 from mlkube.errors import ConflictError, ResourceNotFoundError, ValidationError
+from mlkube.operations.poller import LROPoller
 
 if TYPE_CHECKING:
     from mlkube.workspace.records import Record, RecordStore
@@ -67,10 +68,9 @@ class ComputeOperations:
             )
         return _from_record(self._records.create(compute.name, spec))
 
-    def begin_attach(self, compute: Compute) -> object:
-        from mlkube.operations.jobs import _Done
-
-        return _Done(self.attach(compute))
+    def begin_attach(self, compute: Compute) -> LROPoller[Compute]:
+        return LROPoller(lambda _report: self.attach(compute), progress=None,
+                         description=f"attach of compute {compute.name}")
 
     begin_create_or_update = begin_attach
 
@@ -107,10 +107,8 @@ class ComputeOperations:
         for record in records:
             self._records.delete(name, record.version)
 
-    def begin_detach(self, name: str) -> object:
-        from mlkube.operations.jobs import _Done
-
-        self.detach(name)
-        return _Done(None)
+    def begin_detach(self, name: str) -> LROPoller[None]:
+        return LROPoller(lambda _report: self.detach(name), progress=None,
+                         description=f"detach of compute {name}")
 
     begin_delete = begin_detach

@@ -36,6 +36,7 @@ from mlkube.errors import (
     ResourceNotFoundError,
     ValidationError,
 )
+from mlkube.operations.poller import LROPoller
 
 if TYPE_CHECKING:
     from mlkube.workspace.runs import RunRecord
@@ -130,22 +131,6 @@ def job_from_run(run: RunRecord) -> Command:
         },
     })
     return job
-
-
-class _Done:
-    """A finished long-running operation, for Azure's ``begin_*`` methods."""
-
-    def __init__(self, value: Any) -> None:
-        self._value = value
-
-    def result(self, timeout: float | None = None) -> Any:
-        return self._value
-
-    def done(self) -> bool:
-        return True
-
-    def wait(self, timeout: float | None = None) -> None:
-        return None
 
 
 class JobOperations:
@@ -472,9 +457,10 @@ class JobOperations:
         self._finish(run.run_id, JobStatus.CANCELED)
         return job_from_run(self._workspace.runs.get(run.run_id))
 
-    def begin_cancel(self, name: str) -> _Done:
+    def begin_cancel(self, name: str) -> LROPoller[Command]:
         """Azure ML's spelling: ``ml_client.jobs.begin_cancel(name).result()``."""
-        return _Done(self.cancel(name))
+        return LROPoller(lambda _report: self.cancel(name), progress=None,
+                         description=f"cancel of job {name}")
 
     def output_uri(self, name: str, output: str = "model") -> str:
         """Where a job's output is (``jobs:/<job>/outputs/artifacts/paths/<output>``)."""
