@@ -85,7 +85,8 @@ def test_removed_program_stops_and_stop_supervisor_ends_everything(state_dir):
 
 
 def test_changed_program_spec_restarts_it_with_the_new_environment(state_dir):
-    argv = [sys.executable, "-c", "import os,time; print('color', os.environ['COLOR'], flush=True); time.sleep(600)"]
+    script = "import os,time; print('color', os.environ['COLOR'], flush=True); time.sleep(600)"
+    argv = [sys.executable, "-c", script]
     log = state_dir / "p.log"
     set_programs(state_dir, {"p": ProgramSpec(argv, log, {"COLOR": "blue"})})
     first = wait_for(lambda: running_pid(state_dir, "p"))

@@ -43,7 +43,8 @@ app = typer.Typer(
 @app.callback()
 def _root(
     debug: bool = typer.Option(
-        False, "--debug", help="Show the full traceback when a command fails.", envvar="MLKUBE_DEBUG"
+        False, "--debug", help="Show the full traceback when a command fails.",
+        envvar="MLKUBE_DEBUG",
     ),
 ) -> None:
     if debug:

@@ -118,7 +118,9 @@ def apply_set(data: dict[str, Any], assignment: str) -> None:
     dotted, raw = assignment.split("=", 1)
     keys = [k for k in dotted.strip().split(".") if k]
     if not keys:
-        raise ValidationError(f"--set {assignment!r} names no field.", hint="Write --set field=value.")
+        raise ValidationError(
+            f"--set {assignment!r} names no field.", hint="Write --set field=value."
+        )
     target = data
     for key in keys[:-1]:
         nested = target.get(key)

@@ -37,6 +37,7 @@ from mlkube.errors import (
     ValidationError,
 )
 from mlkube.operations.poller import LROPoller
+from mlkube.pids import process_alive
 
 if TYPE_CHECKING:
     from mlkube.workspace.runs import RunRecord
@@ -93,21 +94,6 @@ def find_job_run(workspace: Workspace, name: str) -> RunRecord:
             hint="List the jobs with `mlkube job list`.",
         )
     return found[0]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A finished child we started stays a zombie until reaped; it is not alive.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def job_from_run(run: RunRecord) -> Command:
@@ -344,7 +330,7 @@ class JobOperations:
         if status in JobStatus.TERMINAL or run.tags.get(TAG_HOST) != socket.gethostname():
             return run
         pid = run.tags.get(TAG_PID)
-        if not pid or _pid_alive(int(pid)):
+        if not pid or process_alive(int(pid)):
             return run
         # Give a runner that is just finishing the chance to record its own end.
         time.sleep(0.5)
@@ -440,7 +426,7 @@ class JobOperations:
             return job_from_run(run)
         pid = run.tags.get(TAG_PID)
         local = run.tags.get(TAG_HOST) == socket.gethostname()
-        if local and pid and _pid_alive(int(pid)):
+        if local and pid and process_alive(int(pid)):
             # The runner stops the command's whole process group and records Canceled.
             os.kill(int(pid), signal.SIGTERM)
             deadline = time.monotonic() + timeout
@@ -449,7 +435,7 @@ class JobOperations:
                 if run.tags.get(TAG_STATUS) in JobStatus.TERMINAL:
                     return job_from_run(run)
                 time.sleep(0.1)
-            if _pid_alive(int(pid)):
+            if process_alive(int(pid)):
                 os.kill(int(pid), signal.SIGKILL)
         elif local and not pid:
             # Queued: the runner has not started the command yet; it checks for this flag.

@@ -54,7 +54,8 @@ class OnlineEndpointOperations:
     """Online endpoints of one workspace (Azure ML's ``ml_client.online_endpoints``)."""
 
     def __init__(self, workspace: Any, *, models: Any = None, environments: Any = None) -> None:
-        self._targets = EndpointTargets(workspace_folder(workspace), computes=workspace_computes(workspace))
+        self._targets = EndpointTargets(workspace_folder(workspace),
+                                        computes=workspace_computes(workspace))
 
     def begin_create_or_update(
         self, endpoint: OnlineEndpoint, *, local: bool = False,

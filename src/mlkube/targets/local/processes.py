@@ -18,6 +18,7 @@ from typing import Any
 
 from mlkube.atomic_files import read_json, write_json_atomic
 from mlkube.errors import TargetError
+from mlkube.pids import process_alive
 from mlkube.targets.local.supervisor import LOG_FILE, PID_FILE, PROGRAMS_FILE, STATUS_FILE
 
 
@@ -65,24 +66,6 @@ def supervisor_pid(state_dir: Path) -> int | None:
     except (FileNotFoundError, ValueError):
         return None
     return pid if process_alive(pid) else None
-
-
-def process_alive(pid: int) -> bool:
-    """True while ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
-    try:
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 def ensure_supervisor(state_dir: Path, *, timeout: float = 10.0) -> int:
