@@ -191,7 +191,7 @@ def test_connection_reset_before_the_request_is_read_is_retried_elsewhere(upstre
 
         response = gw.score()
 
-        assert response.status_code == 200
+        assert response.status_code == 200, response.text  # the text says why, if not
         assert resetting.connections == 1
         assert len(live.requests) == 1
     finally:
