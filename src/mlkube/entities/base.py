@@ -70,9 +70,7 @@ class Resource(BaseModel):
         cls: type[R], path: str | os.PathLike[str], *, overrides: list[str] | None = None
     ) -> R:
         """Load an Azure ML v2 style YAML file, applying ``--set key.sub=value`` overrides."""
-        data = load_yaml_mapping(path)
-        for assignment in overrides or []:
-            apply_set(data, assignment)
+        data = read_spec_file(path, overrides=overrides)
         return cls.from_dict(data, source=str(path), base_path=str(Path(path).parent))
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,6 +104,21 @@ def load_yaml_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{file} must hold a mapping of fields (name: ..., ...), not {type(data).__name__}.",
             hint="See the Azure ML v2 YAML reference for the fields of this kind of spec.",
         )
+    return data
+
+
+def read_spec_file(
+    path: str | os.PathLike[str], *, overrides: list[str] | None = None,
+    params_override: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A spec file's fields with the caller's changes applied: CLI ``--set field=value``
+    strings (``overrides``) and Azure ML's ``params_override`` list of mappings."""
+    data = load_yaml_mapping(path)
+    data.pop("$schema", None)
+    for assignment in overrides or []:
+        apply_set(data, assignment)
+    for override in params_override or []:
+        data.update(override)
     return data
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from mlkube.entities.base import apply_set, is_uri, load_yaml_mapping
+from mlkube.entities.base import is_uri, read_spec_file
 from mlkube.entities.code_configuration import CodeConfiguration
 from mlkube.entities.deployment_settings import (
     DefaultScaleSettings,
@@ -225,12 +225,7 @@ def load_online_deployment(
     ``overrides`` are CLI ``--set field=value`` strings; ``params_override`` is Azure ML's
     list of ``{field: value}`` mappings.
     """
-    data = load_yaml_mapping(source)
-    data.pop("$schema", None)
-    for assignment in overrides or []:
-        apply_set(data, assignment)
-    for override in params_override or []:
-        data.update(override)
+    data = read_spec_file(source, overrides=overrides, params_override=params_override)
     return OnlineDeployment.from_dict(
         data, source=str(source), base_path=str(Path(source).parent)
     )

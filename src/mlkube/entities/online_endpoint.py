@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from mlkube.entities.base import apply_set, load_yaml_mapping
+from mlkube.entities.base import read_spec_file
 from mlkube.entities.sdk_resource import SdkResource, rule_error
 
 #: Azure ML's rule for endpoint names (3-32 characters).
@@ -182,10 +182,5 @@ def load_online_endpoint(
     ``overrides`` are CLI ``--set field=value`` strings; ``params_override`` is Azure ML's
     list of ``{field: value}`` mappings.
     """
-    data = load_yaml_mapping(source)
-    data.pop("$schema", None)
-    for assignment in overrides or []:
-        apply_set(data, assignment)
-    for override in params_override or []:
-        data.update(override)
+    data = read_spec_file(source, overrides=overrides, params_override=params_override)
     return OnlineEndpoint.from_dict(data, source=str(source), base_path=str(Path(source).parent))
