@@ -1,6 +1,6 @@
 """Measure the gateway's added latency at 8 connections (not a test; run it by hand).
 
-    .venv/bin/python -m tests.gateway.bench_gateway [--seconds 5] [--httpx]
+    .venv/bin/python -m bench.gateway [--seconds 5] [--httpx]
 
 Starts a minimal upstream (uvicorn + httptools + uvloop, a fixed JSON answer) and a
 gateway in front of it, each in its own process, then runs ``wrk -c 8`` against the
@@ -160,7 +160,7 @@ def main() -> None:
     script = folder / "post.lua"
     script.write_text(WRK_SCRIPT % keys.primary_key)
 
-    me = [sys.executable, "-m", "tests.gateway.bench_gateway"]
+    me = [sys.executable, "-m", "bench.gateway"]
     procs = [subprocess.Popen([*me, "upstream", str(up_port)])]
     procs.append(subprocess.Popen(
         [sys.executable, "-c", "from mlkube.cli.main import main; main()", "gateway", "run",
