@@ -23,6 +23,24 @@ def score(client: httpx.Client, uri: str, key: str | None, *, body: bytes = SEED
     return client.post(uri, content=body, headers=headers)
 
 
+def assert_rejects_missing_and_wrong_keys(client: httpx.Client, uri: str) -> None:
+    """401 without a key and with a wrong one, and the wrong key is never echoed back."""
+    assert score(client, uri, None).status_code == 401
+    wrong = score(client, uri, "not-the-key")
+    assert wrong.status_code == 401
+    assert "not-the-key" not in wrong.text
+
+
+def assert_header_picks_the_deployment(client: httpx.Client, uri: str, key: str, *,
+                                       weighted: str, pinned: str) -> None:
+    """Unpinned requests all go to the deployment with the traffic; the
+    ``azureml-model-deployment`` header sends every request to ``pinned``."""
+    unpinned_answers = [score(client, uri, key) for _ in range(20)]
+    assert {r.headers["azureml-model-deployment"] for r in unpinned_answers} == {weighted}
+    pinned_answers = [score(client, uri, key, deployment=pinned) for _ in range(20)]
+    assert {r.headers["azureml-model-deployment"] for r in pinned_answers} == {pinned}
+
+
 def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
     """Poll ``condition`` every 0.1 s until it holds; fail naming ``what`` at the deadline."""
     deadline = time.monotonic() + timeout

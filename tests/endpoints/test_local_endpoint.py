@@ -22,7 +22,13 @@ from mlkube.operations.client import MLClient
 from mlkube.targets.local.processes import read_status
 from mlkube.targets.local.state import EndpointFolder
 from tests.endpoints.conftest import RunningEndpoint
-from tests.endpoints.scoring import ClientLoop, score, wait_for
+from tests.endpoints.scoring import (
+    ClientLoop,
+    assert_header_picks_the_deployment,
+    assert_rejects_missing_and_wrong_keys,
+    score,
+    wait_for,
+)
 
 
 def test_no_code_and_seed_script_deployments_answer_the_seed_request_with_predictions(
@@ -52,21 +58,14 @@ def test_sdk_invoke_reads_the_request_file_and_returns_the_answer(
 def test_gateway_rejects_missing_and_wrong_keys_with_401(
     iris_endpoint: RunningEndpoint, http: httpx.Client,
 ) -> None:
-    assert score(http, iris_endpoint.scoring_uri, None).status_code == 401
-    wrong = score(http, iris_endpoint.scoring_uri, "not-the-key")
-    assert wrong.status_code == 401
-    assert "not-the-key" not in wrong.text
+    assert_rejects_missing_and_wrong_keys(http, iris_endpoint.scoring_uri)
 
 
 def test_header_picks_the_deployment_regardless_of_traffic(
     iris_endpoint: RunningEndpoint, http: httpx.Client,
 ) -> None:
-    unpinned = [score(http, iris_endpoint.scoring_uri, iris_endpoint.primary_key)
-                for _ in range(20)]
-    assert {r.headers["azureml-model-deployment"] for r in unpinned} == {"blue"}
-    pinned = [score(http, iris_endpoint.scoring_uri, iris_endpoint.primary_key,
-                    deployment="seed") for _ in range(20)]
-    assert {r.headers["azureml-model-deployment"] for r in pinned} == {"seed"}
+    assert_header_picks_the_deployment(http, iris_endpoint.scoring_uri, iris_endpoint.primary_key,
+                                       weighted="blue", pinned="seed")
 
 
 def test_traffic_split_90_10_holds_within_4_percent_over_1000_requests(

@@ -28,7 +28,13 @@ from mlkube.operations.client import MLClient
 from mlkube.targets.docker.containers import DEPLOYMENT_LABEL, ENDPOINT_LABEL, STATE_LABEL
 from mlkube.targets.docker_engine import MANAGED_BY_LABEL, ContainerState, DockerEngine
 from tests.endpoints.conftest import no_code_deployment
-from tests.endpoints.scoring import ClientLoop, score, wait_for
+from tests.endpoints.scoring import (
+    ClientLoop,
+    assert_header_picks_the_deployment,
+    assert_rejects_missing_and_wrong_keys,
+    score,
+    wait_for,
+)
 from tests.endpoints_docker.conftest import DockerEndpoint
 from tests.models import SEED_DIR
 
@@ -67,21 +73,15 @@ def test_sdk_invoke_sends_the_seed_request_file_with_the_endpoint_key(
 def test_gateway_rejects_missing_and_wrong_keys_with_401(
     docker_endpoint: DockerEndpoint, http: httpx.Client,
 ) -> None:
-    assert score(http, docker_endpoint.scoring_uri, None).status_code == 401
-    wrong = score(http, docker_endpoint.scoring_uri, "not-the-key")
-    assert wrong.status_code == 401
-    assert "not-the-key" not in wrong.text
+    assert_rejects_missing_and_wrong_keys(http, docker_endpoint.scoring_uri)
 
 
 def test_header_picks_the_container_deployment_regardless_of_traffic(
     docker_endpoint: DockerEndpoint, http: httpx.Client,
 ) -> None:
-    unpinned = [score(http, docker_endpoint.scoring_uri, docker_endpoint.primary_key)
-                for _ in range(20)]
-    assert {r.headers["azureml-model-deployment"] for r in unpinned} == {"blue"}
-    pinned = [score(http, docker_endpoint.scoring_uri, docker_endpoint.primary_key,
-                    deployment="seed") for _ in range(20)]
-    assert {r.headers["azureml-model-deployment"] for r in pinned} == {"seed"}
+    assert_header_picks_the_deployment(
+        http, docker_endpoint.scoring_uri, docker_endpoint.primary_key,
+        weighted="blue", pinned="seed")
 
 
 def test_instances_are_labelled_containers_published_on_loopback_only(

@@ -8,7 +8,7 @@ cannot leak them; read the attributes to use them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -34,3 +34,7 @@ class EndpointAuthToken:
     def __repr__(self) -> str:
         return (f"EndpointAuthToken(access_token=***, expiry_time_utc={self.expiry_time_utc}, "
                 f"refresh_after_time_utc={self.refresh_after_time_utc})")
+
+    def to_dict(self) -> dict[str, object]:
+        """The fields as Azure ML's CLI prints them (``get-credentials -o json``)."""
+        return asdict(self)

@@ -15,7 +15,6 @@ parts (uvicorn, httptools) load only with ``mlkube.gateway.app``.
 from mlkube.gateway.auth import (
     DEFAULT_TOKEN_TTL,
     EndpointKeys,
-    Token,
     dump_endpoint_keys,
     generate_keys,
     issue_token,
@@ -35,7 +34,6 @@ __all__ = [
     "DeploymentRoute",
     "EndpointKeys",
     "GatewayConfig",
-    "Token",
     "dump_endpoint_keys",
     "dump_gateway_config",
     "generate_keys",

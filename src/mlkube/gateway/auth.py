@@ -26,9 +26,10 @@ import hmac
 import json
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 
+from mlkube.entities.endpoint_auth import EndpointAuthToken
 from mlkube.errors import UnauthorizedError, ValidationError
 
 #: How long an issued token is valid unless the caller says otherwise.
@@ -47,22 +48,6 @@ class EndpointKeys:
 
     def __repr__(self) -> str:
         return "EndpointKeys(primary_key=***, secondary_key=***, token_signing_key=***)"
-
-
-@dataclass(frozen=True)
-class Token:
-    """An ``aml_token`` credential, shaped as Azure ML's ``get_keys`` returns it."""
-
-    access_token: str
-    expiry_time_utc: int
-    refresh_after_time_utc: int
-    token_type: str = "Bearer"
-
-    def __repr__(self) -> str:
-        return f"Token(access_token=***, expiry_time_utc={self.expiry_time_utc})"
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def generate_key() -> str:
@@ -116,7 +101,7 @@ def load_endpoint_keys(text: str, *, source: str = "keys file") -> EndpointKeys:
 def issue_token(
     signing_key: str, endpoint: str, ttl: timedelta = DEFAULT_TOKEN_TTL, *,
     now: float | None = None,
-) -> Token:
+) -> EndpointAuthToken:
     """Sign a token for ``endpoint`` valid for ``ttl``; refresh is advised at half-life."""
     issued = int(time.time() if now is None else now)
     expiry = issued + max(1, int(ttl.total_seconds()))
@@ -124,7 +109,7 @@ def issue_token(
     payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
     signing_input = _JWT_HEADER + b"." + payload
     token = signing_input + b"." + _b64(_sign(signing_key, signing_input))
-    return Token(
+    return EndpointAuthToken(
         access_token=token.decode(),
         expiry_time_utc=expiry,
         refresh_after_time_utc=issued + (expiry - issued) // 2,

@@ -142,10 +142,7 @@ class OnlineEndpointOperations:
         endpoint = target.get_endpoint(name)
         keys = target.endpoint_keys(name)
         if endpoint.auth_mode == "aml_token":
-            token = issue_token(keys.token_signing_key, name)
-            return EndpointAuthToken(access_token=token.access_token,
-                                     expiry_time_utc=token.expiry_time_utc,
-                                     refresh_after_time_utc=token.refresh_after_time_utc)
+            return issue_token(keys.token_signing_key, name)
         return EndpointAuthKeys(primary_key=keys.primary_key, secondary_key=keys.secondary_key)
 
     def begin_regenerate_keys(self, name: str, *, key_type: str = "primary",
