@@ -167,7 +167,12 @@ class _Connection(asyncio.Protocol):
     async def exchange(self, request: bytes, *, deadline: float) -> UpstreamResponse:
         self._got_bytes = self._headers_done = self._sized = False
         if self.closed:
-            raise _StaleConnectionError("the inference server closed the idle connection")
+            if self.reused:
+                raise _StaleConnectionError("the inference server closed the idle connection")
+            # A fresh connection the server reset before a byte of the request was
+            # written: the request never reached it, so another instance may take it.
+            raise UpstreamConnectError(
+                "the inference server closed the connection before the request was sent")
         loop = asyncio.get_running_loop()
         self._waiter = waiter = loop.create_future()
         self._headers, self._body = [], []
