@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install lint bench
+.PHONY: demo test install lint bench cluster cluster-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,12 @@ lint: install
 ## Side-by-side benchmark of mlkube and its peers; writes BENCHMARKS.md.
 bench: install
 	$(BIN)/python bench/run.py
+
+## A single-node Kubernetes cluster built from source on this machine (root; idempotent).
+## Prints two export lines: eval "$$(make -s cluster)"
+cluster:
+	@bash cluster/up.sh
+
+## Stop the cluster and remove its state (built binaries stay cached).
+cluster-down:
+	@bash cluster/down.sh

@@ -1,0 +1,42 @@
+# Starting and stopping the cluster's daemons (sourced by up.sh and down.sh).
+#
+# Each daemon runs detached (setsid: it outlives the shell and the make that started
+# it), logs to $LOG_DIR/NAME.log and has a pid file in $RUN_DIR; "running" means that
+# pid is alive and is still the program it was, so a stale pid file after a reboot is
+# never mistaken for a live daemon.
+
+running() {
+    local pidfile="$RUN_DIR/$1.pid" pid
+    [ -f "$pidfile" ] || return 1
+    pid="$(cat "$pidfile")"
+    [ -n "$pid" ] && [ -d "/proc/$pid" ] && grep -qF "$(cat "$RUN_DIR/$1.exe" 2>/dev/null)" "/proc/$pid/cmdline" 2>/dev/null
+}
+
+# start_daemon NAME BINARY ARGS...: start it unless it runs; say which.
+start_daemon() {
+    local name="$1"; shift
+    if running "$name"; then
+        log "$name: running (pid $(cat "$RUN_DIR/$name.pid"))"
+        return
+    fi
+    mkdir -p "$LOG_DIR" "$RUN_DIR"
+    echo "$1" >"$RUN_DIR/$name.exe"
+    setsid nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+    echo $! >"$RUN_DIR/$name.pid"
+    log "$name: started (pid $!, log $LOG_DIR/$name.log)"
+}
+
+# stop_daemon NAME: SIGTERM, then SIGKILL after a deadline.
+stop_daemon() {
+    local name="$1" pid
+    running "$name" || { rm -f "$RUN_DIR/$name.pid"; return 0; }
+    pid="$(cat "$RUN_DIR/$name.pid")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        [ -d "/proc/$pid" ] || break
+        sleep 0.2
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$RUN_DIR/$name.pid"
+    log "$name: stopped"
+}
