@@ -295,3 +295,36 @@ def test_bad_config_change_keeps_the_last_good_one_and_logs_why(upstream, gatewa
     gw.config_path.write_text("{not json")
     wait_until(lambda: "neither JSON nor YAML" in caplog.text, what="the parse error log")
     assert gw.score().status_code == 200
+
+
+def test_head_through_the_gateway_answers_headers_without_waiting_for_a_body(
+        upstream, gateway):
+    blue = upstream("blue")
+    gw = gateway({"endpoint": "iris", "traffic": {"blue": 100},
+                  "deployments": {"blue": deployment(blue, request_timeout_ms=3000)}})
+    full = gw.client.get("/swagger.json")
+
+    started = time.monotonic()
+    head = gw.client.head("/swagger.json")
+
+    assert head.status_code == 200, head.text
+    assert time.monotonic() - started < 2  # not held until request_timeout_ms
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(full.content))
+    assert head.headers["azureml-model-deployment"] == "blue"
+    assert blue.requests[-1]["method"] == "HEAD"
+    assert gw.score().status_code == 200  # the next request is not confused by it
+
+
+def test_options_through_the_gateway_reaches_the_deployment(upstream, gateway):
+    blue = upstream("blue")
+    gw = gateway({"endpoint": "iris", "traffic": {"blue": 100},
+                  "deployments": {"blue": deployment(blue)}})
+
+    response = gw.client.options("/score")
+
+    assert response.status_code == 200
+    assert response.json()["deployment"] == "blue"
+    assert blue.requests[-1]["method"] == "OPTIONS"
+    assert blue.requests[-1]["body"] == b""
+    assert httpx.options(gw.url + "/score").status_code == 401  # the key is still needed

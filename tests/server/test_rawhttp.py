@@ -154,3 +154,30 @@ def test_azmlinfsrv_serves_the_raw_script_with_its_flags(serve_process, tmp_path
     assert post.status_code == 201
     assert post.json()["sum"] == 5 and post.json()["tags"] == ["t"]
     assert post.headers["x-model-version"] == "7"
+
+
+def test_a_caller_gone_mid_body_gets_no_answer_and_run_never_sees_the_half_body(raw_server):
+    """uvicorn hands the app ``http.disconnect`` when the caller hangs up mid-body; the
+    half body must not reach ``run()`` as if it were the request."""
+    import asyncio
+
+    app = raw_server.app
+    before = app.metrics.predict.count
+    messages = [{"type": "http.request", "body": b'{"values": [1, 2', "more_body": True},
+                {"type": "http.disconnect"}]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return messages.pop(0)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/score", "query_string": b"plain=1",
+             "headers": [(b"content-type", b"application/json"),
+                         (b"content-length", b"40")]}
+    asyncio.run(app(scope, receive, send))
+
+    assert sent == []
+    assert app.metrics.predict.count == before
+    assert raw_server.client.post("/score?plain=1", content=b"{}").json() == {"echo": "{}"}

@@ -33,23 +33,33 @@ import logging
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 import orjson
 
+from mlkube.asgi import (
+    ClientDisconnectedError,
+    RawHeaders,
+    Receive,
+    Scope,
+    Send,
+    new_request_id,
+    read_body,
+    send_response,
+    serve_lifespan,
+)
 from mlkube.errors import (
     BadGatewayError,
     MlkubeError,
     ModelContainerError,
     ModelNotReadyError,
     PayloadTooLargeError,
-    ResourceNotFoundError,
+    RequestHeaderTooLargeError,
     ScoringTimeoutError,
-    TooManyRequestsError,
-    UnauthorizedError,
-    ValidationError,
+    error_body,
+    parse_error_body,
 )
 from mlkube.gateway.access_log import FLUSH_INTERVAL_S, AccessLog
 from mlkube.gateway.auth import Authenticator, EndpointKeys, load_endpoint_keys
@@ -72,11 +82,6 @@ from mlkube.gateway.upstream import (
     UpstreamResponse,
     UpstreamTimeoutError,
 )
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("mlkube.gateway")
 
@@ -147,22 +152,14 @@ class Gateway:
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "lifespan":
-            await self._lifespan(receive, send)
+            await serve_lifespan(receive, send, startup=self._start, shutdown=self.aclose)
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self._reloader = asyncio.create_task(self._reload_forever())
-                self._flusher = asyncio.create_task(self._flush_forever())
-                log.info("Gateway for endpoint '%s' serving config %s (deployments: %s).",
-                         self._config.endpoint, self._routes.digest,
-                         ", ".join(self._config.deployments) or "none")
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    def _start(self) -> None:
+        self._reloader = asyncio.create_task(self._reload_forever())
+        self._flusher = asyncio.create_task(self._flush_forever())
+        log.info("Gateway for endpoint '%s' serving config %s (deployments: %s).",
+                 self._config.endpoint, self._routes.digest,
+                 ", ".join(self._config.deployments) or "none")
 
     async def aclose(self) -> None:
         """Stop reloading, drop mirrored copies in the air, close upstream connections."""
@@ -187,8 +184,10 @@ class Gateway:
                         self._render_metrics().encode())
             return
 
-        authorization = pinned = request_id = None
-        forward: list[tuple[bytes, bytes]] = []
+        authorization: bytes | None = None
+        pinned: str | None = None
+        request_id: bytes | None = None
+        forward: RawHeaders = []
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value  # checked here, never sent upstream or logged
@@ -205,19 +204,23 @@ class Gateway:
         deployment = ""
         mirrors: list[str] = []
         body = b""
+        target = b""
+        length: bytes | None = None
+        if request_id is None:
+            request_id = new_request_id()
+        headers: RawHeaders
         try:
-            if request_id is None:
-                request_id = _new_request_id()
-            elif len(request_id) > _MAX_REQUEST_ID:
-                request_id = _new_request_id()
-                raise _RequestIdTooLongError(
+            if len(request_id) > _MAX_REQUEST_ID:
+                request_id = new_request_id()
+                raise RequestHeaderTooLargeError(
                     f"The x-request-id header is longer than {_MAX_REQUEST_ID} characters.",
                     hint="Send a shorter request id (a UUID), or none to get one generated.")
             forward.append((b"x-request-id", request_id))
             forward.append((b"x-ms-request-id", request_id))
             routes.authenticator.check(authorization)
             deployment = choose_deployment(routes.table, pinned or None, draw=self._draw)
-            body = await _read_body(receive, self._max_body_bytes)
+            body = await read_body(receive, limit=self._max_body_bytes,
+                                   too_large=self._too_large)
             target = scope.get("raw_path") or path.encode()
             if scope.get("query_string"):
                 target = target + b"?" + scope["query_string"]
@@ -228,16 +231,19 @@ class Gateway:
             status = response.status
             headers = [(n, v) for n, v in response.headers if n not in _OWN_RESPONSE_HEADERS]
             payload = response.body
+            if method == "HEAD":
+                # No body, but the length a GET would get, as the server said it.
+                length = next((v for n, v in response.headers if n == b"content-length"), None)
         except MlkubeError as error:
             status = error.http_status
             headers = [_JSON]
-            payload = _error_body(error)
-        except _ClientGone:
+            payload = error_body(error)
+        except ClientDisconnectedError:
             return
-        except Exception:  # noqa: BLE001 - a gateway bug must still answer, in the one shape
-            log.exception("Request %s failed inside the gateway.", request_id)
+        except Exception:  # a gateway bug must still answer, in the one shape
+            log.exception("Request %s failed inside the gateway.", request_id.decode("latin-1"))
             status, headers = 500, [_JSON]
-            payload = _error_body(MlkubeError(
+            payload = error_body(MlkubeError(
                 "The gateway failed to handle the request.",
                 hint="Retry; if it persists, report it with the gateway's log."))
 
@@ -245,7 +251,7 @@ class Gateway:
         headers.append((b"x-ms-request-id", request_id))
         if deployment:
             headers.append((b"azureml-model-deployment", deployment.encode()))
-        await _send(send, status, headers, payload)
+        await _send(send, status, headers, payload, length=length)
 
         for mirror in mirrors:
             self._start_mirror(routes, mirror, method, target, forward, body)
@@ -253,6 +259,12 @@ class Gateway:
         self.metrics.observe_request(deployment, status, seconds)
         self.access_log.write(request_id.decode("latin-1"), method, path, deployment, status,
                               seconds)
+
+    def _too_large(self, _size: int) -> PayloadTooLargeError:
+        limit = self._max_body_bytes
+        return PayloadTooLargeError(
+            f"The request body is larger than the gateway's limit of {limit // (1024 * 1024)} "
+            "MB.", hint="Send smaller batches, or start the gateway with a larger --max-body-mb.")
 
     async def _forward(self, routes: _Routes, deployment: str, method: str, target: bytes,
                        headers: list[tuple[bytes, bytes]], body: bytes, *,
@@ -389,7 +401,7 @@ class Gateway:
             await asyncio.sleep(self._reload_interval_s)
             try:
                 self.reload()
-            except Exception:  # noqa: BLE001 - the reloader must outlive any surprise
+            except Exception:  # the reloader must outlive any surprise
                 log.exception("Reloading the gateway's files failed; keeping the current ones.")
 
     def reload(self) -> bool:
@@ -466,14 +478,10 @@ def _build_routes(config: GatewayConfig, keys: EndpointKeys, *,
 
 def _not_ready_message(response: UpstreamResponse) -> str | None:
     """The server's message if this 503 says its model is not loaded, else None."""
-    try:
-        data = orjson.loads(response.body)
-    except orjson.JSONDecodeError:
+    parsed = parse_error_body(response.body)
+    if parsed is None or parsed.error_code != ModelNotReadyError.error_code:
         return None
-    if not isinstance(data, dict) or data.get("error_code") != "MODEL_NOT_READY":
-        return None
-    message = data.get("message")
-    return message if isinstance(message, str) and message else "the model is not ready"
+    return parsed.message or "the model is not ready"
 
 
 def _all_failed(route: DeploymentRoute, tried: list[int], *, not_ready: str | None,
@@ -499,70 +507,8 @@ def _all_failed(route: DeploymentRoute, tried: list[int], *, not_ready: str | No
              "and its status.")
 
 
-class _RequestIdTooLongError(ValidationError):
-    http_status = 431
-
-
-# The inference server's codes where the cause is the same, so clients see one vocabulary.
-_ERROR_CODES: tuple[tuple[type[MlkubeError], str], ...] = (
-    (UnauthorizedError, "UNAUTHORIZED"),
-    (ResourceNotFoundError, "RESOURCE_DOES_NOT_EXIST"),
-    (TooManyRequestsError, "TOO_MANY_REQUESTS"),
-    (ScoringTimeoutError, "SCORING_TIMEOUT"),
-    (ModelContainerError, "MODEL_CONTAINER_ERROR"),
-    (ModelNotReadyError, "MODEL_NOT_READY"),
-    (BadGatewayError, "BAD_GATEWAY"),
-    (PayloadTooLargeError, "PAYLOAD_TOO_LARGE"),
-    (_RequestIdTooLongError, "REQUEST_HEADER_TOO_LARGE"),
-)
-
-
-class _ClientGone(Exception):
-    """The caller disconnected before sending its whole body; nobody to answer."""
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    message = await receive()
-    if message["type"] == "http.disconnect":
-        raise _ClientGone
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        if len(body) > limit:
-            raise _too_large(limit)
-        return body
-    chunks = [body]
-    size = len(body)
-    while message.get("more_body", False):
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> PayloadTooLargeError:
-    return PayloadTooLargeError(
-        f"The request body is larger than the gateway's limit of {limit // (1024 * 1024)} MB.",
-        hint="Send smaller batches, or start the gateway with a larger --max-body-mb.")
-
-
-def _new_request_id() -> bytes:
-    # A random 128-bit id; os.urandom is ~5x cheaper than uuid.uuid4 on the hot path.
-    return os.urandom(16).hex().encode()
-
-
-def _error_body(error: MlkubeError) -> bytes:
-    code = next((c for cls, c in _ERROR_CODES if isinstance(error, cls)), "INTERNAL_ERROR")
-    return orjson.dumps({"error": error.message, "error_code": code,
-                         "message": error.message, "hint": error.hint})
-
-
-async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]],
-                body: bytes) -> None:
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+async def _send(send: Send, status: int, headers: RawHeaders, body: bytes, *,
+                length: bytes | None = None) -> None:
+    headers.append((b"content-length", length if length is not None
+                    else str(len(body)).encode()))
+    await send_response(send, status, headers, body)

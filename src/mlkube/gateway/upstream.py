@@ -95,6 +95,7 @@ class _Connection(asyncio.Protocol):
         self._got_bytes = False
         self._headers_done = False
         self._sized = False
+        self._head = False
 
     # --- asyncio.Protocol ------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -142,6 +143,13 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
+        if self._head and self._parser.get_status_code() >= 200:
+            # An answer to HEAD has no body whatever its content-length says, and the
+            # parser cannot be told so: the answer is complete now, and the connection,
+            # whose parser would wait for that body, is not reused.
+            self._sized = True
+            self.on_message_complete()
+            self.close()
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -164,8 +172,10 @@ class _Connection(asyncio.Protocol):
         ))
 
     # --- the exchange ----------------------------------------------------------------
-    async def exchange(self, request: bytes, *, deadline: float) -> UpstreamResponse:
+    async def exchange(self, request: bytes, *, deadline: float,
+                       head: bool = False) -> UpstreamResponse:
         self._got_bytes = self._headers_done = self._sized = False
+        self._head = head
         if self.closed:
             if self.reused:
                 raise _StaleConnectionError("the inference server closed the idle connection")
@@ -225,7 +235,8 @@ class UpstreamClient:
         connection = None if fresh else self._idle_connection(instance)
         if connection is not None:
             try:
-                return await self._exchange(instance, connection, request, deadline)
+                return await self._exchange(instance, connection, request, deadline,
+                                            head=method == "HEAD")
             except _StaleConnectionError:
                 # Closed while idle (or its server died): resend once on a fresh
                 # connection, whose outcome is classified on its own. A refusal there
@@ -236,11 +247,12 @@ class UpstreamClient:
         except UpstreamConnectError:
             self._drop_idle(instance)  # every pooled connection to it is dead too
             raise
-        return await self._exchange(instance, connection, request, deadline)
+        return await self._exchange(instance, connection, request, deadline,
+                                    head=method == "HEAD")
 
     async def _exchange(self, instance: Instance, connection: _Connection, request: bytes,
-                        deadline: float) -> UpstreamResponse:
-        response = await connection.exchange(request, deadline=deadline)
+                        deadline: float, *, head: bool = False) -> UpstreamResponse:
+        response = await connection.exchange(request, deadline=deadline, head=head)
         if not connection.closed:
             idle = self._idle.setdefault((instance.host, instance.port), [])
             if len(idle) < self._max_idle:

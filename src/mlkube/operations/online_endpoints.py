@@ -9,7 +9,6 @@ endpoint's target (chosen by its ``compute``) does the work.
 from __future__ import annotations
 
 import builtins
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,18 +17,9 @@ from mlkube.entities.endpoint_auth import EndpointAuthKeys, EndpointAuthToken
 from mlkube.entities.online_endpoint import OnlineEndpoint
 from mlkube.errors import (
     BadGatewayError,
-    InvalidInputError,
-    MlkubeError,
-    ModelContainerError,
-    ModelNotReadyError,
     RequiredLocalArtifactsNotFoundError,
-    ResourceNotFoundError,
-    ScoringFailedError,
-    ScoringTimeoutError,
-    TooManyRequestsError,
-    UnauthorizedError,
-    UnsupportedMediaTypeError,
     ValidationError,
+    error_from_response,
 )
 from mlkube.operations.endpoint_targets import (
     EndpointTargets,
@@ -41,13 +31,6 @@ from mlkube.operations.poller import LROPoller, ProgressCallback, print_progress
 #: How long ``invoke`` waits for an answer (the gateway enforces the deployment's own
 #: request_timeout_ms first).
 INVOKE_TIMEOUT_SECONDS = 300.0
-
-_STATUS_ERRORS: dict[int, type[MlkubeError]] = {
-    400: InvalidInputError, 401: UnauthorizedError, 404: ResourceNotFoundError,
-    408: ScoringTimeoutError, 415: UnsupportedMediaTypeError, 424: ModelContainerError,
-    429: TooManyRequestsError, 500: ScoringFailedError, 502: BadGatewayError,
-    503: ModelNotReadyError, 504: ScoringTimeoutError,
-}
 
 
 class OnlineEndpointOperations:
@@ -131,8 +114,13 @@ class OnlineEndpointOperations:
             ) from None
         if response.is_success:
             return response.text
-        raise _invoke_error(endpoint_name, response.status_code, response.content,
-                            deployment=response.headers.get("azureml-model-deployment"))
+        deployment = response.headers.get("azureml-model-deployment")
+        where = f"endpoint {endpoint_name}" + (f" (deployment {deployment})" if deployment
+                                               else "")
+        # The server's own message and hint when it sent them (never the request body).
+        raise error_from_response(
+            response.status_code, response.content, what=f"Invoking {where}",
+            hint="See the deployment's log: `mlkube online-deployment get-logs`.")
 
     def get_keys(self, name: str, *, local: bool = False) -> EndpointAuthKeys | EndpointAuthToken:
         """The endpoint's keys (key mode) or a fresh token (``aml_token`` mode)."""
@@ -177,22 +165,3 @@ def _only_deployment_without_traffic(target: Any, endpoint_name: str) -> str | N
 
 def _content_type(path: Path) -> str:
     return "text/csv" if path.suffix.lower() == ".csv" else "application/json"
-
-
-def _invoke_error(endpoint: str, status: int, body: bytes, *,
-                  deployment: str | None) -> MlkubeError:
-    """The error for a non-2xx answer: the server's own message and hint when it sent
-    them (never the request body)."""
-    message, hint = "", None
-    try:
-        data = json.loads(body)
-        if isinstance(data, dict):
-            message = str(data.get("message") or data.get("error") or "")
-            hint = data.get("hint")
-    except ValueError:
-        message = body.decode("utf-8", "replace").strip()[:500]
-    where = f"endpoint {endpoint}" + (f" (deployment {deployment})" if deployment else "")
-    error_class = _STATUS_ERRORS.get(status, MlkubeError)
-    return error_class(f"Invoking {where} failed with HTTP {status}: {message or '(no body)'}",
-                       hint=hint or "See the deployment's log: `mlkube online-deployment "
-                       "get-logs`.")

@@ -20,31 +20,39 @@ import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from random import getrandbits
+from dataclasses import dataclass, field
 from typing import Any
 
+from mlkube.asgi import (
+    ClientDisconnectedError,
+    RawHeaders,
+    Receive,
+    Scope,
+    Send,
+    new_request_id,
+    read_body,
+    send_response,
+    serve_lifespan,
+)
 from mlkube.errors import (
-    InvalidInputError,
+    MethodNotAllowedError,
     MlkubeError,
     ModelNotReadyError,
     PayloadTooLargeError,
+    RequestHeaderTooLargeError,
     ResourceNotFoundError,
+    RouteNotFoundError,
     ScoringFailedError,
     ScoringTimeoutError,
-    UnsupportedMediaTypeError,
+    error_body,
 )
 from mlkube.server import formats
 from mlkube.server.metrics import Metrics
-from mlkube.server.scorers.base import Scorer
-from mlkube.server.scorers.raw_response import is_http_response, response_parts
+from mlkube.server.scorers.base import HttpRequest, Scorer
 from mlkube.server.scoring_threads import ScoringThreads
 from mlkube.server.settings import ServerSettings
 
 logger = logging.getLogger("mlkube.server")
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 HEADER_LIMIT = 100
 _JSON = (b"content-type", b"application/json")
@@ -55,46 +63,34 @@ _RUN_FAILED = (b"x-ms-run-function-failed", b"True")
 # as Flask adds it to GET).
 _RAW_EXTRA_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _V2_LABELS = frozenset({"/v2/models/infer", "/v2/models", "/v2/models/ready"})
-_ERROR_CODES: dict[type[MlkubeError], str] = {
-    InvalidInputError: "BAD_REQUEST",
-    UnsupportedMediaTypeError: "UNSUPPORTED_MEDIA_TYPE",
-    PayloadTooLargeError: "PAYLOAD_TOO_LARGE",
-    ModelNotReadyError: "MODEL_NOT_READY",
-    ScoringFailedError: "SCORING_FAILED",
-    ScoringTimeoutError: "SCORING_TIMEOUT",
-    ResourceNotFoundError: "RESOURCE_DOES_NOT_EXIST",
-}
+
+#: A route's encoder: (predict's output, the request id from the body) -> the JSON body.
+Encoder = Callable[[Any, str | None], bytes]
+#: A GET route: scope -> (status, body, extra headers).
+GetRoute = Callable[[Scope], Awaitable[tuple[int, bytes, RawHeaders]]]
 
 
-def new_request_id() -> bytes:
-    """A random RFC 4122 version-4 UUID, as bytes for a header.
-
-    ``uuid.uuid4()`` reads os.urandom (a syscall) per call, which showed up as a sixth
-    of a one-row request's CPU in profiles; a request id needs uniqueness, not secrecy,
-    so Python's seeded PRNG does."""
-    value = getrandbits(128) & ~(0xF000 << 64) | (0x4000 << 64)
-    value = value & ~(0xC000 << 48) | (0x8000 << 48)
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}".encode()
+def _encode_score(output: Any, _request_id: str | None) -> bytes:
+    return formats.encode_score(output)
 
 
-class HttpError(MlkubeError):
-    """An HTTP-level refusal with its own status (404 route, 405, 431)."""
-
-    def __init__(self, status: int, code: str, message: str, *, hint: str | None = None):
-        super().__init__(message, hint=hint)
-        self.http_status = status
-        self.code = code
+def _encode_invocations(output: Any, _request_id: str | None) -> bytes:
+    return formats.encode_invocations(output)
 
 
-def error_body(error: MlkubeError) -> bytes:
-    """The one JSON error shape every route answers with."""
-    code = getattr(error, "code", None)
-    if code is None:
-        code = next((c for cls, c in _ERROR_CODES.items() if isinstance(error, cls)),
-                    "INTERNAL_ERROR")
-    return formats.dumps({"error": error.message, "error_code": code,
-                          "message": error.message, "hint": error.hint})
+@dataclass(slots=True)
+class _Exchange:
+    """One request in flight: what it asked, and the answer's headers built so far."""
+
+    scope: Scope
+    receive: Receive
+    send: Send
+    started: float
+    #: The metrics label (a known route, else ``other``) once the route is known.
+    route: str
+    content_type: str | None = None
+    content_length: int = -1
+    response_headers: RawHeaders = field(default_factory=list)
 
 
 class LoadState:
@@ -127,12 +123,11 @@ class InferenceApp:
         self._cors = settings.cors_origins
         # Set when a @rawhttp entry script has loaded: its /score takes every method.
         self._raw = False
-        self._entry_script = scorer.mode == "entry-script"
-        self._post_routes = {
-            "/score": formats.encode_score,
-            "/invocations": formats.encode_invocations,
+        self._post_routes: dict[str, Encoder] = {
+            "/score": _encode_score,
+            "/invocations": _encode_invocations,
         }
-        self._get_routes: dict[str, Callable[[Scope], Awaitable[tuple[int, bytes, list]]]] = {
+        self._get_routes: dict[str, GetRoute] = {
             "/": self._liveness,
             "/ping": self._readiness,
             "/health": self._readiness,
@@ -158,7 +153,7 @@ class InferenceApp:
         started = time.perf_counter()
         try:
             self.scorer.load()
-        except BaseException as error:  # noqa: BLE001 - the process must keep serving
+        except BaseException as error:  # the process must keep serving
             cause = error if isinstance(error, ModelNotReadyError) else ModelNotReadyError(
                 f"Loading the model failed: {type(error).__name__}: {error}",
                 hint="See the traceback in the server log; fix the model or environment.",
@@ -167,7 +162,7 @@ class InferenceApp:
             logger.error("Model load failed; the server keeps running but is not ready.\n%s",
                          "".join(traceback.format_exception(error)).rstrip())
             return
-        if self.settings.batching and self.scorer.mode == "mlflow":
+        if self.settings.batching and self.scorer.batches:
             from mlkube.server.batching import MicroBatcher
 
             self.batcher = MicroBatcher(
@@ -176,7 +171,7 @@ class InferenceApp:
                 max_wait_ms=self.settings.max_batch_wait_ms,
                 on_batch=self.metrics.observe_batch,
             )
-        self._raw = bool(getattr(self.scorer, "raw_http", False))
+        self._raw = self.scorer.raw_http
         self.state.ready = True
         logger.info("Ready to score (%s mode, loaded in %.2f s, batching %s)",
                     self.scorer.mode, time.perf_counter() - started,
@@ -202,94 +197,74 @@ class InferenceApp:
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "lifespan":
-            await self._lifespan(receive, send)
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self.start_loading()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                self.threads.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+            await serve_lifespan(receive, send, startup=self.start_loading,
+                                 shutdown=self.threads.shutdown)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
         path: str = scope["path"]
         method: str = scope["method"]
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
-        response_headers = [(b"x-ms-request-id", new_request_id())]
-        content_type: str | None = None
-        content_length = -1
+        exchange = _Exchange(scope, receive, send, time.perf_counter(), path,
+                             response_headers=[(b"x-ms-request-id", new_request_id())])
         origin: bytes | None = None
-        for name, value in headers:
+        for name, value in scope["headers"]:
             if name == b"content-type":
-                content_type = value.decode("latin-1")
+                exchange.content_type = value.decode("latin-1")
             elif name == b"content-length":
-                content_length = int(value) if value.isdigit() else -1
+                exchange.content_length = int(value) if value.isdigit() else -1
             elif name == b"x-request-id" or name == b"x-ms-client-request-id":
-                response_headers.append((name, value))
+                exchange.response_headers.append((name, value))
                 if len(value) > HEADER_LIMIT:
-                    await self._error(send, HttpError(
-                        431, "REQUEST_HEADER_TOO_LARGE",
+                    # The answer does not echo the header that is too long.
+                    del exchange.response_headers[1:]
+                    await self._error(exchange, RequestHeaderTooLargeError(
                         f"Header {name.decode()} is longer than {HEADER_LIMIT} characters.",
-                        hint=f"Send a request id of at most {HEADER_LIMIT} characters."),
-                        response_headers[:1], self._route_label(path), started)
+                        hint=f"Send a request id of at most {HEADER_LIMIT} characters."))
                     return
             elif name == b"origin":
                 origin = value
         if self._cors and origin is not None:
-            response_headers += self._cors_headers(origin)
-        route = path
+            exchange.response_headers += self._cors_headers(origin)
         try:
             # A @rawhttp script answers GET/OPTIONS on /score itself (until the script
             # has loaded nobody knows whether it will, so _score answers 503 meanwhile).
             if (path == "/score" and method in _RAW_EXTRA_METHODS
                     and (self._raw or not self.state.ready)
                     and not (method == "OPTIONS" and self._cors)):
-                await self._score(receive, send, formats.encode_score, response_headers,
-                                  content_type, content_length, path, started, headers,
-                                  scope)
+                await self._score(exchange, _encode_score)
                 return
             if method == "POST":
                 encoder = self._post_routes.get(path)
                 if encoder is not None:
-                    await self._score(receive, send, encoder, response_headers,
-                                      content_type, content_length, path, started, headers,
-                                      scope)
+                    await self._score(exchange, encoder)
                     return
                 if path.startswith("/v2/models/") and path.endswith("/infer"):
-                    route = "/v2/models/infer"
-                    name, version = self._v2_model(path[len("/v2/models/"):-len("/infer")])
-                    await self._score(receive, send, self._v2_encoder(version),
-                                      response_headers, content_type, content_length,
-                                      route, started, headers, scope)
+                    exchange.route = "/v2/models/infer"
+                    _, version = self._v2_model(path[len("/v2/models/"):-len("/infer")])
+                    await self._score(exchange, self._v2_encoder(version))
                     return
             elif method in ("GET", "HEAD"):
                 handler = self._get_routes.get(path)
                 if handler is None and path.startswith("/v2/models/"):
-                    handler, route = self._v2_get_route(path)
+                    handler, exchange.route = self._v2_get_route(path)
                 if handler is not None:
                     status, body, extra = await handler(scope)
-                    await self._respond(send, status, body, response_headers + extra,
-                                        route, started)
+                    exchange.response_headers += extra
+                    await self._respond(exchange, status, body)
                     return
             elif method == "OPTIONS" and self._cors:
-                await self._respond(send, 200, b"", response_headers, route, started)
+                await self._respond(exchange, 200, b"")
                 return
             raise self._unknown_route(method, path)
+        except ClientDisconnectedError:
+            return  # nobody is left to answer
         except MlkubeError as error:
-            await self._error(send, error, response_headers, self._route_label(route), started)
-        except Exception as error:  # noqa: BLE001 - a bug must still answer in our shape
+            await self._error(exchange, error)
+        except Exception as error:  # a bug must still answer in our shape
             logger.error("Unexpected error on %s %s:\n%s", method, path,
                          "".join(traceback.format_exception(error)).rstrip())
-            internal = HttpError(500, "INTERNAL_ERROR",
-                                 f"The server failed: {type(error).__name__}: {error}",
-                                 hint="See the server log; this is a bug in mlkube.")
-            await self._error(send, internal, response_headers, self._route_label(route),
-                              started)
+            await self._error(exchange, MlkubeError(
+                f"The server failed: {type(error).__name__}: {error}",
+                hint="See the server log; this is a bug in mlkube."))
 
     def _route_label(self, route: str) -> str:
         """A metrics label with bounded values: known routes, else ``other``."""
@@ -297,29 +272,25 @@ class InferenceApp:
             return route
         return "other"
 
-    def _unknown_route(self, method: str, path: str) -> HttpError:
+    def _unknown_route(self, method: str, path: str) -> MlkubeError:
         known = path in self._post_routes or path in self._get_routes or path.startswith("/v2/")
         if known:
-            return HttpError(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on {path}.",
-                             hint="Scoring routes take POST; health and metadata routes GET.")
-        return HttpError(404, "ENDPOINT_NOT_FOUND", f"There is no route {path}.",
-                         hint="Score with POST /score, /invocations or "
-                         "/v2/models/<name>/infer; see GET /swagger.json.")
+            return MethodNotAllowedError(
+                f"{method} is not allowed on {path}.",
+                hint="Scoring routes take POST; health and metadata routes GET.")
+        return RouteNotFoundError(f"There is no route {path}.",
+                                  hint="Score with POST /score, /invocations or "
+                                  "/v2/models/<name>/infer; see GET /swagger.json.")
 
-    async def _score(self, receive: Receive, send: Send, encoder: Callable[..., bytes],
-                     response_headers: list[tuple[bytes, bytes]], content_type: str | None,
-                     content_length: int, route: str, started: float,
-                     request_headers: list[tuple[bytes, bytes]], scope: Scope) -> None:
+    async def _score(self, exchange: _Exchange, encoder: Encoder) -> None:
         if not self.state.ready:
             raise self.state.not_ready_error()
-        if content_length > self._max_body:
-            raise self._too_large(content_length)
-        body = await self._read_body(receive)
-        if self._raw:  # run(request) gets the whole request, on every scoring route
-            decoded = self.scorer.decode_request(scope, body)  # type: ignore[attr-defined]
-        else:
-            decoded = self.scorer.decode(body, content_type=content_type,
-                                         headers=request_headers)
+        if exchange.content_length > self._max_body:
+            raise self._too_large(exchange.content_length)
+        body = await read_body(exchange.receive, limit=self._max_body,
+                               too_large=self._too_large)
+        # A @rawhttp run(request) gets the whole request, on every scoring route.
+        decoded = self.scorer.decode(HttpRequest(exchange.scope, body, exchange.content_type))
         fn_started = time.perf_counter()
         try:
             if self.batcher is not None and self.scorer.can_batch(decoded):
@@ -335,33 +306,29 @@ class InferenceApp:
         except MlkubeError:
             raise
         except Exception as error:
-            logger.error("Scoring failed on %s:\n%s", route,
+            logger.error("Scoring failed on %s:\n%s", exchange.route,
                          "".join(traceback.format_exception(error)).rstrip())
-            what = "run()" if self.scorer.mode == "entry-script" else "The model's predict"
             raise ScoringFailedError(
-                f"{what} raised {type(error).__name__}: {error}",
+                f"{self.scorer.predict_subject} raised {type(error).__name__}: {error}",
                 hint="See the traceback in the server log.",
             ) from None
         exec_ms = (time.perf_counter() - fn_started) * 1000.0
-        if self._entry_script and is_http_response(output):
-            # AMLResponse (or a Flask response): status, headers and body pass through.
-            status, extra, payload = response_parts(output)
-            response_headers += extra
-            response_headers.append((b"x-ms-run-fn-exec-ms", f"{exec_ms:.3f}".encode()))
-            await self._respond(send, status, payload, response_headers, route, started)
+        answer = self.scorer.http_response(output)
+        if answer is not None:
+            status, extra, payload = answer
+            exchange.response_headers += extra
+            exchange.response_headers.append((b"x-ms-run-fn-exec-ms", f"{exec_ms:.3f}".encode()))
+            await self._respond(exchange, status, payload)
             return
         try:
-            if encoder is formats.encode_score or encoder is formats.encode_invocations:
-                payload = encoder(output)
-            else:
-                payload = encoder(output, self.scorer.request_id(decoded))
+            payload = encoder(output, self.scorer.request_id(decoded))
         except TypeError as error:
             raise ScoringFailedError(
                 f"The prediction cannot be written as JSON: {error}.",
                 hint="Return lists, dicts, numbers, strings, numpy arrays or pandas objects.",
             ) from None
-        response_headers.append((b"x-ms-run-fn-exec-ms", f"{exec_ms:.3f}".encode()))
-        await self._respond(send, 200, payload, response_headers, route, started, json=True)
+        exchange.response_headers.append((b"x-ms-run-fn-exec-ms", f"{exec_ms:.3f}".encode()))
+        await self._respond(exchange, 200, payload, json=True)
 
     if sys.version_info >= (3, 11):
 
@@ -375,24 +342,6 @@ class InferenceApp:
         async def _with_timeout(self, awaitable: Awaitable[Any]) -> Any:
             return await asyncio.wait_for(awaitable, self._timeout)
 
-    async def _read_body(self, receive: Receive) -> bytes:
-        message = await receive()
-        body: bytes = message.get("body", b"")
-        if not message.get("more_body", False):
-            if len(body) > self._max_body:
-                raise self._too_large(len(body))
-            return body
-        chunks = [body]
-        size = len(body)
-        while message.get("more_body", False):
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self._max_body:
-                raise self._too_large(size)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     def _too_large(self, size: int) -> PayloadTooLargeError:
         return PayloadTooLargeError(
             f"The request body ({size} bytes) is over the limit of {self._max_body} bytes.",
@@ -400,25 +349,23 @@ class InferenceApp:
             "(MLKUBE_MAX_REQUEST_BYTES).",
         )
 
-    async def _respond(self, send: Send, status: int, body: bytes,
-                       headers: list[tuple[bytes, bytes]], route: str, started: float,
-                       *, json: bool = False) -> None:
+    async def _respond(self, exchange: _Exchange, status: int, body: bytes, *,
+                       json: bool = False) -> None:
+        headers = exchange.response_headers
         if json:
             headers.append(_JSON)
         elif not any(name == b"content-type" for name, _ in headers):
             headers.append(_TEXT)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-        self.metrics.observe_request(route, status, time.perf_counter() - started)
+        await send_response(exchange.send, status, headers, body)
+        self.metrics.observe_request(self._route_label(exchange.route), status,
+                                     time.perf_counter() - exchange.started)
 
-    async def _error(self, send: Send, error: MlkubeError,
-                     headers: list[tuple[bytes, bytes]], route: str, started: float) -> None:
+    async def _error(self, exchange: _Exchange, error: MlkubeError) -> None:
         if isinstance(error, ScoringFailedError | ScoringTimeoutError):
-            headers.append(_RUN_FAILED)
-        await self._respond(send, error.http_status, error_body(error), headers, route,
-                            started, json=True)
+            exchange.response_headers.append(_RUN_FAILED)
+        await self._respond(exchange, error.http_status, error_body(error), json=True)
 
-    def _cors_headers(self, origin: bytes) -> list[tuple[bytes, bytes]]:
+    def _cors_headers(self, origin: bytes) -> RawHeaders:
         allowed = "*" in self._cors or origin.decode("latin-1") in self._cors
         if not allowed:
             return []
@@ -429,16 +376,16 @@ class InferenceApp:
 
     # -- GET routes ----------------------------------------------------------------------
 
-    async def _liveness(self, scope: Scope) -> tuple[int, bytes, list]:
+    async def _liveness(self, scope: Scope) -> tuple[int, bytes, RawHeaders]:
         return 200, b"Healthy", []
 
-    async def _readiness(self, scope: Scope) -> tuple[int, bytes, list]:
+    async def _readiness(self, scope: Scope) -> tuple[int, bytes, RawHeaders]:
         if self.state.ready:
             return 200, b"Ready", []
         error = self.state.not_ready_error()
         return 503, error_body(error), [_JSON]
 
-    async def _swagger(self, scope: Scope) -> tuple[int, bytes, list]:
+    async def _swagger(self, scope: Scope) -> tuple[int, bytes, RawHeaders]:
         if not self.state.ready:
             error = self.state.not_ready_error()
             return 503, error_body(error), [_JSON]
@@ -453,27 +400,27 @@ class InferenceApp:
                                   example=example, response=response, version=version)
         return 200, formats.dumps(document), [_JSON]
 
-    async def _metrics(self, scope: Scope) -> tuple[int, bytes, list]:
+    async def _metrics(self, scope: Scope) -> tuple[int, bytes, RawHeaders]:
         return 200, self.metrics.render(), [
             (b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
 
-    async def _version(self, scope: Scope) -> tuple[int, bytes, list]:
+    async def _version(self, scope: Scope) -> tuple[int, bytes, RawHeaders]:
         from mlkube import __version__ as version
 
         return 200, formats.dumps({"mlkube": version, "mode": self.scorer.mode}), [_JSON]
 
     # -- Open Inference Protocol v2 ------------------------------------------------------
 
-    async def _v2_server(self, scope: Scope) -> tuple[int, bytes, list]:
+    async def _v2_server(self, scope: Scope) -> tuple[int, bytes, RawHeaders]:
         from mlkube import __version__ as version
 
         return 200, formats.dumps({"name": "mlkube", "version": version,
                                    "extensions": []}), [_JSON]
 
-    async def _v2_live(self, scope: Scope) -> tuple[int, bytes, list]:
+    async def _v2_live(self, scope: Scope) -> tuple[int, bytes, RawHeaders]:
         return 200, formats.dumps({"live": True}), [_JSON]
 
-    async def _v2_ready(self, scope: Scope) -> tuple[int, bytes, list]:
+    async def _v2_ready(self, scope: Scope) -> tuple[int, bytes, RawHeaders]:
         if self.state.ready:
             return 200, formats.dumps({"ready": True}), [_JSON]
         return 503, error_body(self.state.not_ready_error()), [_JSON]
@@ -490,18 +437,17 @@ class InferenceApp:
         ):
             served = self.scorer.name + (f" version {self.scorer.version}"
                                          if self.scorer.version else "")
-            raise HttpError(404, "RESOURCE_DOES_NOT_EXIST",
-                            f"Model {rest} is not served here.",
-                            hint=f"This server serves the model {served}: use "
-                            f"/v2/models/{self.scorer.name}/... .")
+            raise ResourceNotFoundError(f"Model {rest} is not served here.",
+                                        hint=f"This server serves the model {served}: use "
+                                        f"/v2/models/{self.scorer.name}/... .")
         return name, version
 
-    def _v2_get_route(self, path: str) -> tuple[Any, str]:
+    def _v2_get_route(self, path: str) -> tuple[GetRoute, str]:
         rest = path[len("/v2/models/"):]
         if rest.endswith("/ready"):
             model = rest[:-len("/ready")]
 
-            async def ready(scope: Scope) -> tuple[int, bytes, list]:
+            async def ready(scope: Scope) -> tuple[int, bytes, RawHeaders]:
                 if not self.state.ready:
                     return 503, error_body(self.state.not_ready_error()), [_JSON]
                 self._v2_model(model)
@@ -509,13 +455,13 @@ class InferenceApp:
 
             return ready, "/v2/models/ready"
 
-        async def metadata(scope: Scope) -> tuple[int, bytes, list]:
+        async def metadata(scope: Scope) -> tuple[int, bytes, RawHeaders]:
             self._v2_model(rest)
             return 200, formats.dumps(self.scorer.v2_metadata()), [_JSON]
 
         return metadata, "/v2/models"
 
-    def _v2_encoder(self, version: str | None) -> Callable[[Any, str | None], bytes]:
+    def _v2_encoder(self, version: str | None) -> Encoder:
         name = self.scorer.name
         model_version = version or self.scorer.version
 

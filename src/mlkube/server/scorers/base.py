@@ -1,26 +1,56 @@
 """The runtime contract between the HTTP app and a model: one small class.
 
 The app (``app.py``) does HTTP only and calls a scorer at fixed moments, documented
-on each method below, so a new kind of model is one new sibling class.
+on each method below, so a new kind of model is one new sibling class: the app never
+asks which kind it holds, it reads the class's answers (``raw_http``, ``batches``,
+``predict_subject``, ``http_response``).
 """
 
 from __future__ import annotations
 
 import abc
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from mlkube.server.settings import ServerSettings
 
 RawHeaders = Sequence[tuple[bytes, bytes]]
+#: An answer a scorer gives itself: status, headers and body, passed through as they are.
+HttpAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One scoring request as the app hands it to ``Scorer.decode``: the ASGI scope
+    (method, path, query, headers) and the whole body, already read."""
+
+    scope: Mapping[str, Any]
+    body: bytes
+    #: The ``Content-Type`` header, if the request had one.
+    content_type: str | None = None
+
+    @property
+    def headers(self) -> RawHeaders:
+        headers: RawHeaders = self.scope.get("headers", ())
+        return headers
 
 
 class Scorer(abc.ABC):
     """A loaded model (or entry script) that scores decoded requests."""
 
-    #: ``no-code`` or ``entry-script``: shown in logs and metadata.
+    #: ``mlflow`` (no-code) or ``entry-script``: shown in logs, ``/version`` and the v2
+    #: metadata's ``platform``.
     mode: str = ""
+    #: True when concurrent requests may be merged into one ``predict_batch`` (the app
+    #: builds a micro-batcher only then, and only with batching on).
+    batches: bool = False
+    #: What ran when ``predict`` raised, for the 500's message.
+    predict_subject: str = "The model's predict"
+    #: True when the scorer takes the whole HTTP request (Azure's ``@rawhttp``): ``/score``
+    #: then answers GET, HEAD and OPTIONS too. Read by the app once ``load`` returned.
+    raw_http: bool = False
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
@@ -34,9 +64,9 @@ class Scorer(abc.ABC):
         scoring answer 503 with the cause."""
 
     @abc.abstractmethod
-    def decode(self, body: bytes, *, content_type: str | None, headers: RawHeaders) -> Any:
-        """Turn one request body into the scorer's input; raise ``InvalidInputError``
-        (400) or ``UnsupportedMediaTypeError`` (415) naming what is wrong.
+    def decode(self, request: HttpRequest) -> Any:
+        """Turn one request into the scorer's input; raise ``InvalidInputError`` (400) or
+        ``UnsupportedMediaTypeError`` (415) naming what is wrong.
 
         Called per request on the event loop, after load succeeded: must be cheap."""
 
@@ -59,6 +89,12 @@ class Scorer(abc.ABC):
     def request_id(self, decoded: Any) -> str | None:
         """The client's request id carried in the body (v2 ``id``), if any."""
         return getattr(decoded, "request_id", None)
+
+    def http_response(self, output: Any) -> HttpAnswer | None:
+        """``predict``'s output as a whole answer, when the scorer chose its own status,
+        headers and body (an entry script's ``AMLResponse``); None to have the route
+        encode it."""
+        return None
 
     # -- descriptions, valid after load -------------------------------------------------
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from mlkube.errors import InvalidInputError, ModelNotReadyError, UnsupportedMediaTypeError
 from mlkube.server import formats
-from mlkube.server.scorers.base import RawHeaders, Scorer
+from mlkube.server.scorers.base import HttpAnswer, HttpRequest, Scorer
+from mlkube.server.scorers.http_headers import joined_headers
 from mlkube.server.scorers.raw_request import (
     LEGACY_FLAG,
     LEGACY_MODULES,
@@ -28,24 +29,16 @@ from mlkube.server.scorers.raw_request import (
     compat_dir,
     is_rawhttp,
 )
+from mlkube.server.scorers.raw_response import is_http_response, response_parts
 
 logger = logging.getLogger("mlkube.server")
-
-
-def header_dict(headers: RawHeaders) -> dict[str, str]:
-    """Request headers as Flask gives them to ``run``: ``{"Content-Type": ...}``."""
-    result: dict[str, str] = {}
-    for raw_name, raw_value in headers:
-        name = "-".join(part.capitalize() for part in raw_name.decode("latin-1").split("-"))
-        value = raw_value.decode("latin-1")
-        result[name] = f"{result[name]}, {value}" if name in result else value
-    return result
 
 
 class EntryScriptScorer(Scorer):
     """Runs ``init()`` / ``run()`` of a user's scoring script."""
 
     mode = "entry-script"
+    predict_subject = "run()"
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
@@ -56,8 +49,6 @@ class EntryScriptScorer(Scorer):
         self._required: set[str] = set()
         self._takes_headers = False
         self._decorated = False
-        #: ``run`` is ``@rawhttp``: it gets the request object, on GET /score too.
-        self.raw_http = False
 
     def load(self) -> None:
         path = self.script_path
@@ -149,29 +140,23 @@ class EntryScriptScorer(Scorer):
 
     # -- per request ---------------------------------------------------------------------
 
-    def decode_request(self, scope: dict[str, Any], body: bytes) -> dict[str, Any]:
-        """``run``'s arguments for a ``@rawhttp`` script: the whole request (built from
-        the ASGI scope; nothing is parsed until the script asks)."""
-        kwargs: dict[str, Any] = {self._input_param: build_request(scope, body)}
-        if self._takes_headers:
-            kwargs["request_headers"] = header_dict(scope.get("headers", ()))
-        return kwargs
-
-    def decode(self, body: bytes, *, content_type: str | None, headers: RawHeaders) -> Any:
+    def decode(self, request: HttpRequest) -> dict[str, Any]:
+        """``run``'s keyword arguments: the whole request for a ``@rawhttp`` script
+        (nothing is parsed until the script asks), typed arguments for a decorated one,
+        else the body as text."""
+        kwargs: dict[str, Any]
         if self.raw_http:
-            # Called without the HTTP scope (not through the app's routes): a POST /score.
-            return self.decode_request({"method": "POST", "path": "/score",
-                                        "headers": list(headers)}, body)
-        if self._decorated:
-            kwargs = self._typed_arguments(body, content_type)
+            kwargs = {self._input_param: build_request(request.scope, request.body)}
+        elif self._decorated:
+            kwargs = self._typed_arguments(request.body, request.content_type)
         else:
             try:
-                kwargs = {self._input_param: body.decode("utf-8")}
+                kwargs = {self._input_param: request.body.decode("utf-8")}
             except UnicodeDecodeError as error:
                 raise InvalidInputError(f"The request body is not UTF-8 text: {error}.",
                                         hint="Send the body encoded as UTF-8.") from None
         if self._takes_headers:
-            kwargs["request_headers"] = header_dict(headers)
+            kwargs["request_headers"] = joined_headers(request.headers)
         return kwargs
 
     def _typed_arguments(self, body: bytes, content_type: str | None) -> dict[str, Any]:
@@ -204,6 +189,10 @@ class EntryScriptScorer(Scorer):
 
     def request_id(self, decoded: Any) -> str | None:
         return None
+
+    def http_response(self, output: Any) -> HttpAnswer | None:
+        # AMLResponse (or a Flask response): status, headers and body pass through.
+        return response_parts(output) if is_http_response(output) else None
 
     # -- descriptions --------------------------------------------------------------------
 

@@ -18,6 +18,17 @@ def canonical_header_name(name: str) -> str:
     return "-".join(part.capitalize() for part in name.split("-"))
 
 
+def joined_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Raw request headers as Flask gives them: canonical names, a repeated header's
+    values joined with ``", "`` as WSGI joins them."""
+    merged: dict[str, str] = {}
+    for raw_name, raw_value in raw:
+        name = canonical_header_name(raw_name.decode("latin-1"))
+        value = raw_value.decode("latin-1")
+        merged[name] = f"{merged[name]}, {value}" if name in merged else value
+    return merged
+
+
 class Headers:
     """An ordered, case-insensitive multi-map of HTTP headers, as Werkzeug's ``Headers``.
 

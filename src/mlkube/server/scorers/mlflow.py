@@ -21,7 +21,7 @@ from typing import Any
 from mlkube.errors import ModelNotReadyError
 from mlkube.server import formats
 from mlkube.server.batching import concat_inputs, split_output
-from mlkube.server.scorers.base import RawHeaders, Scorer
+from mlkube.server.scorers.base import HttpRequest, Scorer
 from mlkube.server.signature import CompiledSignature, InputSignature, ModelInput, Table
 
 logger = logging.getLogger("mlkube.server")
@@ -80,6 +80,7 @@ class MlflowScorer(Scorer):
     """Serves the MLflow model in ``settings.model_dir`` through its pyfunc flavor."""
 
     mode = "mlflow"
+    batches = True
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
@@ -175,12 +176,12 @@ class MlflowScorer(Scorer):
 
     # -- per request ---------------------------------------------------------------------
 
-    def decode(self, body: bytes, *, content_type: str | None, headers: RawHeaders) -> Any:
-        request = formats.parse_request(body, content_type)
+    def decode(self, request: HttpRequest) -> PreparedInput:
+        parsed = formats.parse_request(request.body, request.content_type)
         return PreparedInput(
-            self.signature.decode(request),
-            self.signature.check_params(request.params),
-            request.request_id,
+            self.signature.decode(parsed),
+            self.signature.check_params(parsed.params),
+            parsed.request_id,
         )
 
     def predict(self, decoded: PreparedInput) -> Any:

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, quote
 
 from mlkube.errors import UnsupportedMediaTypeError
 from mlkube.server import formats
-from mlkube.server.scorers.http_headers import Headers, MultiDict, canonical_header_name
+from mlkube.server.scorers.http_headers import Headers, MultiDict, joined_headers
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -258,11 +258,7 @@ def build_request(scope: Mapping[str, Any], body: bytes) -> AMLRequest:
     """The request object for one ASGI ``http`` scope and its (already read) body.
 
     Repeated request headers are joined with ``", "`` as WSGI (and so Flask) joins them."""
-    merged: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers", ()):
-        name = canonical_header_name(raw_name.decode("latin-1"))
-        value = raw_value.decode("latin-1")
-        merged[name] = f"{merged[name]}, {value}" if name in merged else value
+    merged = joined_headers(scope.get("headers", ()))
     server = scope.get("server")
     host = f"{server[0]}:{server[1]}" if server else "localhost"
     client = scope.get("client")
