@@ -3,9 +3,11 @@
 Azure ML lays a container out as ``/var/azureml-app/azureml-models/<name>/<version>/
 <folder>`` for the model and ``/var/azureml-app/<code folder>/`` for the code, and points
 the inference server at them with ``AZUREML_MODEL_DIR``, ``AML_APP_ROOT`` and
-``AZUREML_ENTRY_SCRIPT``. Every container target (the image renderer, the docker target,
-the Kubernetes renderer) takes the paths from here, so an image and the pod spec that
-runs it can never disagree.
+``AZUREML_ENTRY_SCRIPT``. Every target takes the paths and the variables from here:
+the image renderer copies model and code to a layout's paths and bakes its variables,
+the docker target and the Kubernetes renderer start containers with the same layout's
+variables, and the local target names its host folders through ``host_layout``, so the
+rule for the app root, the entry script and the port is written once.
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ MODELS_ROOT = f"{APP_ROOT}/azureml-models"
 SERVER_PORT = 5001
 #: Version folder of a model given as a local path, which has no registered version.
 UNREGISTERED_VERSION = "1"
+#: Every variable a layout may set, so a server started on this machine can blank the
+#: ones its layout leaves unset rather than inherit them.
+SERVER_VARIABLES = ("AML_APP_ROOT", "AZUREML_SOURCE_DIRECTORY", "AZUREML_MODEL_DIR",
+                    "MLFLOW_MODEL_FOLDER", "AZUREML_ENTRY_SCRIPT", "MLKUBE_MODEL_NAME",
+                    "MLKUBE_MODEL_VERSION", "SERVER_PORT")
+#: The variables naming the model on the v2 routes: set where a server starts, not baked
+#: into an image.
+IDENTITY_VARIABLES = ("MLKUBE_MODEL_NAME", "MLKUBE_MODEL_VERSION")
 
 _UNSAFE = re.compile(r"[/\\]+")
 
@@ -48,22 +58,26 @@ class ContainerLayout:
     #: ``AZUREML_ENTRY_SCRIPT``: the scoring script's file name, relative to ``app_root``.
     entry_script: str | None
 
-    def environment(self) -> dict[str, str]:
-        """The Azure ML variables the inference server reads, in a stable order (the same
-        values the image renderer bakes into the image)."""
+    def environment(self, *, port: int | None = SERVER_PORT,
+                    identity: bool = True) -> dict[str, str]:
+        """The Azure ML variables the inference server reads, in a stable order.
+
+        ``port=None`` leaves ``SERVER_PORT`` out (a local server gets ``--port``);
+        ``identity=False`` leaves the model's v2 name and version out (an image)."""
         env = {"AML_APP_ROOT": self.app_root,
-               "AZUREML_SOURCE_DIRECTORY": self.code_dir or APP_ROOT}
+               "AZUREML_SOURCE_DIRECTORY": self.code_dir or self.app_root}
         if self.model_dir:
             env["AZUREML_MODEL_DIR"] = self.model_dir
         if self.model_folder and self.mlflow_model:
             env["MLFLOW_MODEL_FOLDER"] = self.model_folder
         if self.entry_script:
             env["AZUREML_ENTRY_SCRIPT"] = self.entry_script
-        if self.model_name:
+        if self.model_name and identity:
             env["MLKUBE_MODEL_NAME"] = self.model_name
-        if self.model_version:
+        if self.model_version and identity:
             env["MLKUBE_MODEL_VERSION"] = self.model_version
-        env["SERVER_PORT"] = str(SERVER_PORT)
+        if port is not None:
+            env["SERVER_PORT"] = str(port)
         return env
 
 
@@ -81,11 +95,7 @@ def build_layout(*, model_name: str | None, model_version: str | None,
     entry_script = None
     if code_folder is not None:
         code_dir = posixpath.join(APP_ROOT, _segment(code_folder))
-        app_root = code_dir
-        if scoring_script:
-            script = PurePath(scoring_script.replace("\\", "/")).as_posix()
-            app_root = posixpath.normpath(posixpath.join(code_dir, posixpath.dirname(script)))
-            entry_script = posixpath.basename(script)
+        app_root, entry_script = _entry_point(code_dir, scoring_script)
     return ContainerLayout(
         model_name=model_name,
         model_version=model_version,
@@ -96,6 +106,31 @@ def build_layout(*, model_name: str | None, model_version: str | None,
         app_root=app_root,
         entry_script=entry_script,
     )
+
+
+def host_layout(*, model_dir: str | None, model_folder: str | None, mlflow_model: bool,
+                code_dir: str | None, scoring_script: str | None, model_name: str | None,
+                model_version: str | None) -> ContainerLayout:
+    """The layout of a server started on this machine (the local target): the folders
+    are the host's own, the rule for app root and entry script the container's. Without a
+    script the app root is the model folder (there is no app folder to stand in)."""
+    app_root, entry_script = (_entry_point(code_dir, scoring_script)
+                              if code_dir is not None else (model_dir or "", None))
+    return ContainerLayout(model_name=model_name, model_version=model_version,
+                           model_dir=model_dir, model_folder=model_folder,
+                           mlflow_model=mlflow_model, code_dir=code_dir, app_root=app_root,
+                           entry_script=entry_script)
+
+
+def _entry_point(code_dir: str, scoring_script: str | None) -> tuple[str, str | None]:
+    """(``AML_APP_ROOT``, ``AZUREML_ENTRY_SCRIPT``): as Azure ML does, the script's own
+    folder is the app root (and the working directory), and the script is named relative
+    to it."""
+    if not scoring_script:
+        return code_dir, None
+    script = PurePath(scoring_script.replace("\\", "/")).as_posix()
+    return (posixpath.normpath(posixpath.join(code_dir, posixpath.dirname(script))),
+            posixpath.basename(script))
 
 
 def container_layout(deployment: OnlineDeployment) -> ContainerLayout:

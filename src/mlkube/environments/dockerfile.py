@@ -4,11 +4,10 @@ Rendering is apart from building (``targets/docker_engine.py`` builds): this mod
 decides what goes where, so the same image is produced for the ``docker`` target and for
 Kubernetes, and the layout is tested without a Docker engine.
 
-The layout is Azure ML's (``CONTRACTS.md``): the model folder or file keeps its own name
-inside ``AZUREML_MODEL_DIR`` (``/var/azureml-app/azureml-models/<name>/<version>``), the
-code folder is ``/var/azureml-app/<code folder>``, and the server is configured only
-through Azure ML's environment variables, so ``mlkube serve --host 0.0.0.0`` is all the
-image runs.
+The layout is Azure ML's (``CONTRACTS.md``) and comes from ``entities.container_layout``:
+model and code are copied to a ``ContainerLayout``'s paths and its variables are baked in,
+so the image and the container or pod started from the same layout cannot disagree, and
+``mlkube serve --host 0.0.0.0`` is all the image runs.
 
 Layers are ordered from the slowest and most shared to the fastest and most specific:
 base image, the environment's virtualenv (minutes of pip: shared by every deployment of
@@ -22,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import posixpath
 import re
 import stat
 import tarfile
@@ -30,6 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from mlkube.entities.container_layout import (
+    APP_ROOT,
+    SERVER_PORT,
+    UNREGISTERED_VERSION,
+    ContainerLayout,
+    build_layout,
+)
 from mlkube.environments.resolved import ResolvedEnvironment
 from mlkube.environments.server_package import is_server_requirement, server_requirement
 from mlkube.errors import RequiredLocalArtifactsNotFoundError, ValidationError
@@ -39,12 +46,8 @@ from mlkube.errors import RequiredLocalArtifactsNotFoundError, ValidationError
 #: ``MLKUBE_BASE_IMAGE`` names another (any image with python3 and its venv module).
 DEFAULT_BASE_IMAGE = "mlkube-base:bookworm"
 BASE_IMAGE_VARIABLE = "MLKUBE_BASE_IMAGE"
-#: Azure ML's app root inside the container.
-APP_ROOT = PurePosixPath("/var/azureml-app")
 #: Where the environment's virtualenv lives inside the image.
 VENV_DIR = PurePosixPath("/opt/mlkube/env")
-#: The inference server's port inside the container (Azure ML's SERVER_PORT).
-SERVER_PORT = 5001
 #: The unprivileged user the server runs as (Kubernetes' runAsNonRoot needs a uid).
 RUN_AS_UID = 1000
 #: What the container runs: everything else comes from the environment variables.
@@ -73,6 +76,8 @@ class BuildContext:
     base_image: str = ""
     #: True when the base image is mlkube's own default, which no registry serves.
     default_base_image: bool = False
+    #: Where the image holds model and code: what a container of it must be started with.
+    layout: ContainerLayout | None = None
 
     def all_files(self) -> dict[str, ContextFile]:
         """Every file of the context, the Dockerfile included."""
@@ -122,11 +127,12 @@ def render_build_context(
     *,
     model_path: Path | None = None,
     model_name: str = "model",
-    model_version: str = "1",
+    model_version: str = UNREGISTERED_VERSION,
     code_path: Path | None = None,
     scoring_script: str | None = None,
     ca_bundle: Path | None = None,
     environment_variables: Mapping[str, str] | None = None,
+    layout: ContainerLayout | None = None,
 ) -> BuildContext:
     """The build context of one deployment's image.
 
@@ -136,7 +142,9 @@ def render_build_context(
     MLflow model directly. ``ca_bundle`` is trusted by pip during the build only (for
     TLS-intercepting proxies); it is not the image's trust store at run time.
     ``environment_variables`` are baked into the image: configuration, never secrets
-    (pass those when the container is started).
+    (pass those when the container is started). ``layout`` (a target's
+    ``PreparedDeployment.container_layout()``) replaces ``model_name``, ``model_version``
+    and ``scoring_script``, so the container is started with the layout the image has.
 
     Reads the folders' listings but writes nothing.
     """
@@ -154,13 +162,23 @@ def render_build_context(
         files["mlkube-build/ca-bundle.pem"] = _existing(ca_bundle, what="CA bundle")
     files[f"mlkube-build/{server_wheel.name}"] = _existing(server_wheel, what="server wheel")
 
-    model_dir = APP_ROOT / "azureml-models" / _path_segment(model_name) / _path_segment(
-        model_version
-    )
-    image_env: dict[str, str] = {"AZUREML_MODEL_DIR": str(model_dir)}
-    copies: list[tuple[str, PurePosixPath]] = []
     if model_path is not None:
         model_path = _existing(model_path, what="model")
+    if layout is None:
+        layout = build_layout(
+            model_name=_path_segment(model_name), model_version=_path_segment(model_version),
+            model_folder=model_path.name if model_path is not None else None,
+            mlflow_model=model_path is not None and (model_path / "MLmodel").is_file(),
+            code_folder=code_path.name if code_path is not None else None,
+            scoring_script=scoring_script)
+    elif layout.entry_script and layout.code_dir:
+        # The script's path in the code folder, which the checks below look for.
+        scoring_script = posixpath.relpath(
+            posixpath.join(layout.app_root, layout.entry_script), layout.code_dir)
+    model_dir = PurePosixPath(layout.model_dir or f"{APP_ROOT}/azureml-models/model/"
+                              f"{UNREGISTERED_VERSION}")
+    copies: list[tuple[str, PurePosixPath]] = []
+    if model_path is not None:
         copies.append((f"model/{model_path.name}", model_dir / model_path.name))
         model_files = _tree(model_path, f"model/{model_path.name}")
         if not model_files:
@@ -170,8 +188,6 @@ def render_build_context(
                 "MLflow model, the folder with the MLmodel file).",
             )
         files.update(model_files)
-        if (model_path / "MLmodel").is_file():
-            image_env["MLFLOW_MODEL_FOLDER"] = model_path.name
 
     if code_path is not None:
         code_path = _existing(code_path, what="code folder")
@@ -180,11 +196,8 @@ def render_build_context(
                 f"The code folder {code_path} is a file, not a folder.",
                 hint="Set code_configuration.code to the folder holding the scoring script.",
             )
-        code_dir = APP_ROOT / code_path.name
-        copies.append((f"code/{code_path.name}", code_dir))
+        copies.append((f"code/{code_path.name}", PurePosixPath(layout.code_dir or APP_ROOT)))
         files.update(_tree(code_path, f"code/{code_path.name}"))
-        image_env["AZUREML_SOURCE_DIRECTORY"] = str(code_dir)
-        image_env["AML_APP_ROOT"] = str(code_dir)
         if scoring_script:
             script = PurePosixPath(scoring_script.replace("\\", "/"))
             if script.is_absolute() or ".." in script.parts:
@@ -199,15 +212,11 @@ def render_build_context(
                     hint="Check code_configuration.scoring_script: it is relative to "
                     "code_configuration.code.",
                 )
-            # As Azure ML does: the script's own folder is the app root (and the working
-            # directory), and the script is named relative to it.
-            image_env["AML_APP_ROOT"] = str(code_dir / script.parent)
-            image_env["AZUREML_ENTRY_SCRIPT"] = script.name
-    else:
-        image_env["AML_APP_ROOT"] = str(APP_ROOT)
-        image_env["AZUREML_SOURCE_DIRECTORY"] = str(APP_ROOT)
-    image_env["SERVER_PORT"] = str(SERVER_PORT)
-    image_env.update(variables)
+    # The model's v2 name and version are said where a container starts, not baked.
+    image_env = {**layout.environment(identity=False), **variables}
+    if "AZUREML_MODEL_DIR" not in image_env:
+        # A deployment with code only still gets the (empty) model folder's variable.
+        image_env = {"AZUREML_MODEL_DIR": str(model_dir), **image_env}
 
     base_image = environment.image or default_base_image()
     dockerfile, steps = _dockerfile(
@@ -217,10 +226,11 @@ def render_build_context(
         has_ca_bundle=ca_bundle is not None,
         copies=copies,
         image_env=image_env,
-        workdir=image_env["AML_APP_ROOT"],
+        workdir=layout.app_root,
     )
     return BuildContext(dockerfile=dockerfile, files=files, environment=image_env, steps=steps,
-                        base_image=base_image, default_base_image=not environment.image)
+                        base_image=base_image, default_base_image=not environment.image,
+                        layout=layout)
 
 
 def default_base_image() -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 from mlkube.entities.base import is_uri
 from mlkube.entities.code_configuration import CodeConfiguration
+from mlkube.entities.container_layout import UNREGISTERED_VERSION
 from mlkube.entities.environment import Environment
 from mlkube.entities.model import Model
 from mlkube.entities.online_deployment import (
@@ -44,8 +45,6 @@ from mlkube.errors import (
 from mlkube.targets.base import PreparedDeployment, Progress
 
 _COMPLETE_MARKER = ".mlkube-complete"
-#: Version folder of a model given as a local path (it has no registered version).
-_UNREGISTERED_VERSION = "1"
 
 
 def prepare_deployment(
@@ -146,7 +145,7 @@ def _fetch_model(model: Model | str | None, *, cache_dir: Path, models: Any,
             "file, in Python to the current folder).")
     name = (model.name if isinstance(model, Model) and model.name else None) or local.name
     version = (model.version if isinstance(model, Model) and model.version else None) or (
-        _UNREGISTERED_VERSION)
+        UNREGISTERED_VERSION)
     # The folder holding the model is AZUREML_MODEL_DIR, so the model appears in it
     # under its own name with nothing copied or linked (MLflow refuses symlinked models).
     model_dir = local.parent

@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
+from mlkube.entities.container_layout import (
+    UNREGISTERED_VERSION,
+    ContainerLayout,
+    build_layout,
+    host_layout,
+)
 from mlkube.entities.online_deployment import OnlineDeployment
 from mlkube.entities.online_endpoint import OnlineEndpoint
 from mlkube.environments.resolved import ResolvedEnvironment
@@ -26,10 +32,6 @@ Progress = Callable[[str], None]
 
 #: Azure ML's log sources: the inference server, or what prepared the model and code.
 ContainerType = Literal["inference-server", "storage-initializer"]
-
-
-def no_progress(_line: str) -> None:
-    """A ``Progress`` that drops every line."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,26 @@ class PreparedDeployment:
     environment_variables: dict[str, str] = field(default_factory=dict)
     #: What preparation did, kept as the deployment's storage-initializer log.
     notes: tuple[str, ...] = ()
+
+    def container_layout(self) -> ContainerLayout:
+        """Where a container of this deployment holds model and code: the one layout the
+        image is built to and the container or pod is started with."""
+        has_model = self.model_dir is not None
+        return build_layout(
+            model_name=(self.model_name or "model") if has_model else None,
+            model_version=(self.model_version or UNREGISTERED_VERSION) if has_model else None,
+            model_folder=self.model_folder, mlflow_model=self.mlflow_model,
+            code_folder=self.code_dir.name if self.code_dir else None,
+            scoring_script=self.scoring_script)
+
+    def host_layout(self) -> ContainerLayout:
+        """The same variables for a server on this machine, naming these folders."""
+        return host_layout(
+            model_dir=str(self.model_dir) if self.model_dir is not None else None,
+            model_folder=self.model_folder, mlflow_model=self.mlflow_model,
+            code_dir=str(self.code_dir) if self.code_dir is not None else None,
+            scoring_script=self.scoring_script, model_name=self.model_name,
+            model_version=self.model_version)
 
 
 @runtime_checkable

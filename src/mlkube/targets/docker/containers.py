@@ -19,7 +19,6 @@ import os
 import re
 from pathlib import Path
 
-from mlkube.entities.container_layout import build_layout
 from mlkube.targets.base import PreparedDeployment
 from mlkube.targets.docker_engine import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
@@ -64,13 +63,7 @@ def container_environment(prepared: PreparedDeployment) -> dict[str, str]:
     values the image bakes in, plus the model's name and version) and then the
     deployment's own ``environment_variables``, which win, as in Azure ML. They are
     passed at start, not baked, so an image never holds a secret."""
-    layout = build_layout(
-        model_name=(prepared.model_name or "model") if prepared.model_dir else None,
-        model_version=(prepared.model_version or "1") if prepared.model_dir else None,
-        model_folder=prepared.model_folder, mlflow_model=prepared.mlflow_model,
-        code_folder=prepared.code_dir.name if prepared.code_dir else None,
-        scoring_script=prepared.scoring_script)
-    return {**layout.environment(), **prepared.environment_variables}
+    return {**prepared.container_layout().environment(), **prepared.environment_variables}
 
 
 def build_ca_bundle(environ: dict[str, str] | None = None) -> Path | None:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import BinaryIO
 
-from mlkube.environments.dockerfile import SERVER_PORT
+from mlkube.entities.container_layout import SERVER_PORT
 from mlkube.errors import MlkubeError
 from mlkube.targets.docker.containers import CONTAINER_ENV_VARIABLE
 from mlkube.targets.docker_engine import PUBLISH_HOST, DockerEngine

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlkube.entities.container_layout import ContainerLayout, build_layout
+from mlkube.entities.container_layout import ContainerLayout
 from mlkube.environments.dockerfile import BuildContext, render_build_context
 from mlkube.environments.resolved import ResolvedEnvironment
 from mlkube.errors import TargetError, ValidationError
@@ -137,19 +137,13 @@ def deployment_build_context(prepared: PreparedDeployment, server_wheel: Path, *
                   if prepared.model_dir is not None and prepared.model_folder else None)
     return render_build_context(
         prepared.environment, server_wheel, model_path=model_path,
-        model_name=prepared.model_name or "model", model_version=prepared.model_version or "1",
-        code_path=prepared.code_dir, scoring_script=prepared.scoring_script,
-        ca_bundle=ca_bundle)
+        code_path=prepared.code_dir, layout=deployment_layout(prepared), ca_bundle=ca_bundle)
 
 
 def deployment_layout(prepared: PreparedDeployment) -> ContainerLayout:
-    """Where the image built from ``prepared`` holds model and code (for the pod's env)."""
-    return build_layout(
-        model_name=prepared.model_name if prepared.model_dir else None,
-        model_version=prepared.model_version if prepared.model_dir else None,
-        model_folder=prepared.model_folder, mlflow_model=prepared.mlflow_model,
-        code_folder=prepared.code_dir.name if prepared.code_dir else None,
-        scoring_script=prepared.scoring_script)
+    """Where the image built from ``prepared`` holds model and code (for the pod's env):
+    the layout the image is rendered with."""
+    return prepared.container_layout()
 
 
 def gateway_build_context(server_wheel: Path, *, python_version: str | None = None,

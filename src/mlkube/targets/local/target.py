@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlkube.atomic_files import write_bytes_atomic
+from mlkube.entities.container_layout import SERVER_VARIABLES
 from mlkube.entities.online_deployment import OnlineDeployment
 from mlkube.entities.online_endpoint import NAME_PATTERN, OnlineEndpoint
 from mlkube.environments.venv_cache import materialize
@@ -393,23 +394,14 @@ def _deployment_not_found(endpoint_name: str, name: str) -> LocalEndpointNotFoun
 
 
 def _server_environment(prepared: PreparedDeployment, *, venv: Path) -> dict[str, str]:
-    """The variables an instance runs with: the Azure ML ones the server reads, set or
-    blanked (so nothing leaks in from the supervisor's own environment)."""
+    """The variables an instance runs with: the layout's Azure ML ones, every one the
+    layout leaves unset blanked (so nothing leaks in from the supervisor's own
+    environment), and the deployment's own. The port comes as ``--port``."""
     env = dict(prepared.environment_variables)
-    script = Path(prepared.scoring_script) if prepared.scoring_script else None
-    if prepared.code_dir is not None and script is not None:
-        app_root = str((prepared.code_dir / script.parent).resolve())
-        entry = script.name
-    else:
-        app_root, entry = str(prepared.model_dir or ""), ""
+    env.update(dict.fromkeys(SERVER_VARIABLES, ""))
+    env.pop("SERVER_PORT")
+    env.update(prepared.host_layout().environment(port=None))
     env.update({
-        "AZUREML_MODEL_DIR": str(prepared.model_dir or ""),
-        "MLFLOW_MODEL_FOLDER": (prepared.model_folder or "") if prepared.mlflow_model else "",
-        "AML_APP_ROOT": app_root,
-        "AZUREML_ENTRY_SCRIPT": entry,
-        "AZUREML_SOURCE_DIRECTORY": str(prepared.code_dir or ""),
-        "MLKUBE_MODEL_NAME": prepared.model_name or "",
-        "MLKUBE_MODEL_VERSION": prepared.model_version or "",
         "VIRTUAL_ENV": str(venv),
         "PYTHONPATH": "",
         "PYTHONNOUSERSITE": "1",
