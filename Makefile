@@ -28,6 +28,7 @@ test: install
 lint: install
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 ## Side-by-side benchmark of mlkube and its peers; writes BENCHMARKS.md.
 bench: install

@@ -45,7 +45,7 @@ wrk.headers["Authorization"] = "Bearer %s"
 """
 
 
-async def upstream_app(scope, receive, send):  # noqa: ANN001 - minimal ASGI
+async def upstream_app(scope, receive, send):  # minimal ASGI
     if scope["type"] != "http":
         return
     more = True
@@ -76,8 +76,8 @@ def run_httpx_gateway(config: str, keys: str, port: int) -> None:
             self.client = httpx.AsyncClient(
                 limits=httpx.Limits(max_connections=100, max_keepalive_connections=64))
 
-        async def request(self, instance, method, target, headers, body, *, timeout_s,  # noqa: ANN001
-                          fresh=False):  # noqa: ANN001, ARG002 - pooling is httpx's own
+        async def request(self, instance, method, target, headers, body, *, timeout_s,
+                          fresh=False):  # pooling is httpx's own
             try:
                 response = await self.client.request(
                     method, instance.url + target.decode(), headers=headers, content=body,
@@ -92,7 +92,7 @@ def run_httpx_gateway(config: str, keys: str, port: int) -> None:
             await self.client.aclose()
 
     app = gateway_app.create_app(config_path=config, keys_path=keys)
-    app._client = HttpxUpstream()  # noqa: SLF001 - benchmark-only swap
+    app._client = HttpxUpstream()  # benchmark-only swap
     uvicorn.run(app, host="127.0.0.1", port=port, http="httptools", loop="uvloop",
                 access_log=False, log_level="warning", lifespan="on", proxy_headers=False)
 

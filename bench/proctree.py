@@ -37,7 +37,7 @@ class Server:
 def start_pinned(argv: Sequence[str], *, core: int, env: Mapping[str, str], cwd: Path,
                  log_path: Path) -> Server:
     """Start ``argv`` on one CPU core (children inherit the affinity) in a new session."""
-    log = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed with it
+    log = open(log_path, "wb")  # handed to the child, closed with it
     started_at = time.monotonic()
     process = subprocess.Popen(
         ["taskset", "-c", str(core), *argv],

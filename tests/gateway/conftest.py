@@ -113,7 +113,7 @@ def gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayHandle]]:
 def _parses(text: str) -> bool:
     try:
         load_gateway_config(text)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     return True
 

@@ -21,7 +21,7 @@ def mlkube(*args: str, workspace: Workspace, cwd: Path | None = None,
                           capture_output=True, text=True, timeout=timeout)
 
 
-def json_of(result: subprocess.CompletedProcess[str]):  # noqa: ANN201 - any JSON value
+def json_of(result: subprocess.CompletedProcess[str]):  # any JSON value
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
 

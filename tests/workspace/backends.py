@@ -30,12 +30,12 @@ MLKUBE = str(Path(sys.executable).parent / "mlkube")
 _workspaces: dict[str, Workspace] = {}
 
 
-def _admin_connect(uri: str):  # noqa: ANN202 - psycopg's connection type
+def _admin_connect(uri: str):  # psycopg's connection type
     import psycopg
 
     try:
         return psycopg.connect(uri, connect_timeout=5, autocommit=True)
-    except Exception as error:  # noqa: BLE001 - any failure means "not running"
+    except Exception as error:  # any failure means "not running"
         pytest.fail(
             f"PostgreSQL is not reachable at {uri.split('@')[-1]} ({error}). "
             "Run `.ci/start-postgres.sh` (as root) first, or set MLKUBE_TEST_POSTGRES_URI.",
@@ -56,7 +56,7 @@ def fresh_postgres_database(finalizers: Callable[[Callable[[], None]], None]) ->
         try:
             with psycopg.connect(POSTGRES_URI, connect_timeout=5, autocommit=True) as admin:
                 admin.execute(f'drop database if exists "{name}" with (force)')
-        except Exception:  # noqa: BLE001 - best effort at teardown; CI machines are fresh
+        except Exception:  # best effort at teardown; CI machines are fresh
             pass
 
     finalizers(drop)

@@ -9,7 +9,7 @@ traffic) go to stderr, so stdout stays valid multi-document YAML.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -70,7 +70,7 @@ def render(
     from mlkube.entities.online_deployment import OnlineDeployment, load_online_deployment
     from mlkube.entities.online_endpoint import OnlineEndpoint, load_online_endpoint
     from mlkube.gateway.auth import generate_keys
-    from mlkube.targets.kubernetes.gateway_manifests import IngressSettings
+    from mlkube.targets.kubernetes.gateway_manifests import IngressSettings, ServiceType
     from mlkube.targets.kubernetes.render import (
         dump_manifests,
         render_manifests,
@@ -100,7 +100,7 @@ def render(
     manifests = render_manifests(
         endpoint, deployments, namespace=namespace, images=images,
         gateway_image=gateway_image, registry=registry,
-        service_type=service_type,  # type: ignore[arg-type] - checked by render_manifests
+        service_type=cast(ServiceType, service_type),  # render_manifests checks the value
         node_port=node_port, ingress=ingress, keys=generate_keys() if show_secrets else None,
         gateway_replicas=gateway_replicas,
     )

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as error:  # noqa: BLE001 - the one place every error is reported
+    except Exception as error:  # the one place every error is reported
         import click
 
         if isinstance(error, click.exceptions.ClickException):

@@ -83,7 +83,8 @@ def model_dir_uses(tree: ast.Module) -> list[ModelDirUse]:
     uses: dict[int, ModelDirUse] = {}
     for node in ast.walk(tree):
         subfolder = _joined_subfolder(node, frozenset(aliases))
-        if subfolder and node.lineno not in uses:  # outermost expression of a line wins
+        # The outermost expression of a line wins.
+        if subfolder and isinstance(node, ast.expr) and node.lineno not in uses:
             uses[node.lineno] = ModelDirUse(subfolder, node.lineno)
     return sorted(uses.values(), key=lambda u: u.line)
 

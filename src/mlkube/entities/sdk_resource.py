@@ -9,20 +9,24 @@ so the CLI prints it as a message and a hint, never a traceback.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 from pydantic_core import PydanticCustomError
 
 from mlkube.entities.base import Resource, validation_error
 
+if TYPE_CHECKING:
+    # Pydantic exports no name for its metaclass; the checker needs to see which it is.
+    from pydantic._internal._model_construction import ModelMetaclass as _ModelMeta
+else:
+    _ModelMeta = type(Resource)
+
+
 # Pydantic calls a model's own __init__ for nested validation too (losing the validation
 # context that resolves paths), so errors are translated one level up, where only a
 # direct call `Entity(...)` passes.
-_ModelMeta = type(Resource)
-
-
-class _TranslatingMeta(_ModelMeta):  # type: ignore[misc, valid-type]
+class _TranslatingMeta(_ModelMeta):
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().__call__(*args, **kwargs)

@@ -178,8 +178,9 @@ def conda_to_pip_specifier(version: str) -> str | None:
     for part in (p.strip() for p in version.split(",")):
         if not part:
             continue
-        if re.match(r"^(==|!=|>=|<=|~=|>|<)", part):
-            operator = re.match(r"^(==|!=|>=|<=|~=|>|<)", part).group(1)  # type: ignore[union-attr]
+        found = re.match(r"^(==|!=|>=|<=|~=|>|<)", part)
+        if found:
+            operator = found.group(1)
             rest = part[len(operator):].strip()
             if operator in ("==", "!=") and rest.endswith("*"):
                 rest = _wildcard(rest)

@@ -204,7 +204,7 @@ def _parse_mapping(text: str, *, source: str) -> dict[str, Any]:
             import yaml
 
             data = yaml.safe_load(text)
-        except Exception:  # noqa: BLE001 - report the JSON error, the expected format
+        except Exception:  # report the JSON error, the expected format
             raise ValidationError(
                 f"{source} is neither JSON nor YAML: {json_error}",
                 hint="Write the gateway config as a JSON object (see mlkube.gateway.config).",

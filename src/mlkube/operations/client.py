@@ -17,13 +17,19 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkube.errors import RequiredLocalArtifactsNotFoundError, ValidationError
 from mlkube.operations.computes import ComputeOperations
 from mlkube.operations.jobs import JobOperations
 from mlkube.operations.models import ModelOperations
 from mlkube.workspace.workspace import Workspace
+
+if TYPE_CHECKING:
+    # Imported when first used: each pulls in heavier parts (targets, environments).
+    from mlkube.operations.environments import EnvironmentOperations
+    from mlkube.operations.online_deployments import OnlineDeploymentOperations
+    from mlkube.operations.online_endpoints import OnlineEndpointOperations
 
 CONFIG_FILE = "config.json"
 
@@ -114,7 +120,7 @@ class MLClient:
         return ComputeOperations(self._workspace)
 
     @functools.cached_property
-    def environments(self) -> Any:
+    def environments(self) -> EnvironmentOperations:
         try:
             from mlkube.operations.environments import EnvironmentOperations
         except ImportError as error:  # pragma: no cover - present in a full install
@@ -122,20 +128,19 @@ class MLClient:
         return EnvironmentOperations(self._workspace)
 
     @functools.cached_property
-    def online_endpoints(self) -> Any:
+    def online_endpoints(self) -> OnlineEndpointOperations:
         from mlkube.operations.online_endpoints import OnlineEndpointOperations
 
-        return OnlineEndpointOperations(self._workspace, models=self.models,
-                                        environments=self._environments_or_none())
+        return OnlineEndpointOperations(self._workspace)
 
     @functools.cached_property
-    def online_deployments(self) -> Any:
+    def online_deployments(self) -> OnlineDeploymentOperations:
         from mlkube.operations.online_deployments import OnlineDeploymentOperations
 
         return OnlineDeploymentOperations(self._workspace, models=self.models,
                                           environments=self._environments_or_none())
 
-    def _environments_or_none(self) -> Any:
+    def _environments_or_none(self) -> EnvironmentOperations | None:
         try:
             return self.environments
         except AttributeError:

@@ -21,19 +21,16 @@ from mlkube.targets.base import Target
 from mlkube.targets.docker.target import DockerTarget
 from mlkube.targets.local.state import ENDPOINT_FILE, endpoints_root
 from mlkube.targets.local.target import LocalTarget
+from mlkube.workspace.workspace import Workspace
 
 
-def workspace_folder(workspace: Any) -> Path:
-    """The local folder of a ``Workspace`` (its ``root``), or a folder given directly."""
-    if isinstance(workspace, str | os.PathLike):
-        return Path(os.path.abspath(workspace))
+def workspace_folder(workspace: Workspace) -> Path:
+    """The local folder of a ``Workspace`` (its ``root``), where endpoint state lives."""
     return Path(os.path.abspath(workspace.root))
 
 
-def workspace_computes(workspace: Any) -> ComputeLookup | None:
-    """The workspace's computes, when ``workspace`` is a ``Workspace`` (not a bare folder)."""
-    if isinstance(workspace, str | os.PathLike):
-        return None
+def workspace_computes(workspace: Workspace) -> ComputeLookup:
+    """The workspace's computes, where an endpoint's ``compute`` is looked up."""
     from mlkube.operations.computes import ComputeOperations
 
     return ComputeOperations(workspace)

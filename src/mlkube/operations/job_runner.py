@@ -157,7 +157,7 @@ class JobRunner:
             with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, \
                     open(target, "wb") as out:
                 shutil.copyfileobj(response, out)
-        except Exception as error:  # noqa: BLE001 - any download failure fails the job
+        except Exception as error:  # any download failure fails the job
             raise MlkubeError(f"Input {key!r}: downloading {url} failed: {error}",
                               hint="Check the URL is reachable from this machine.") from None
         return target if kind == "uri_file" else target_dir
@@ -209,7 +209,7 @@ class JobRunner:
                 self.say(log, f"error: {error}")
                 self.record(JobStatus.FAILED, error=str(error))
                 return 1
-            except Exception as error:  # noqa: BLE001 - recorded, never lost
+            except Exception as error:  # recorded, never lost
                 self.say(log, f"error: {type(error).__name__}: {error}")
                 self.record(JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
                 return 1
@@ -266,7 +266,7 @@ class JobRunner:
             if conventional.is_dir() and any(conventional.iterdir()):
                 runs.log_artifacts(self.run_id, conventional, artifact_path="outputs")
             runs.log_artifacts(self.run_id, self.log_path, artifact_path=LOG_ARTIFACT)
-        except Exception as error:  # noqa: BLE001 - the job's result matters more
+        except Exception as error:  # the job's result matters more
             self.say(log, f"warning: could not keep the outputs as artifacts: {error}")
 
 

@@ -119,6 +119,11 @@ def job_from_run(run: RunRecord) -> Command:
     return job
 
 
+def _write_to_stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
 class JobOperations:
     """Azure ML's ``ml_client.jobs``."""
 
@@ -359,7 +364,7 @@ class JobOperations:
         """Print the job's log until it ends (or ``timeout`` seconds pass: the job goes on).
         A Failed job raises ``JobFailedError`` with its exit code and the last lines of
         its log."""
-        emit = write or (lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+        emit = write or _write_to_stdout
         run = find_job_run(self._workspace, name)
         log = Path(run.tags.get(TAG_FOLDER, self._workspace.jobs_folder / name)) / LOG_FILE
         position = 0
@@ -411,7 +416,7 @@ class JobOperations:
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 path = self._workspace.runs.download(str(job.run_id), str(LOG_FILE), Path(tmp))
-            except Exception:  # noqa: BLE001 - no log is not an error of the job
+            except Exception:  # no log is not an error of the job
                 return 0
             text = path.read_text(errors="replace")
         emit(text)

@@ -11,7 +11,7 @@ environment, starts the instances and waits for them to be ready.
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlkube.entities.online_deployment import OnlineDeployment
 from mlkube.errors import ValidationError
@@ -22,15 +22,19 @@ from mlkube.operations.endpoint_targets import (
     workspace_folder,
 )
 from mlkube.operations.poller import LROPoller, ProgressCallback, print_progress
-from mlkube.targets.base import Progress
+from mlkube.targets.base import ContainerType, Progress
+from mlkube.workspace.workspace import Workspace
 
-_CONTAINER_TYPES = ("inference-server", "storage-initializer")
+if TYPE_CHECKING:
+    from mlkube.operations.environments import EnvironmentOperations
+    from mlkube.operations.models import ModelOperations
 
 
 class OnlineDeploymentOperations:
     """Online deployments of one workspace (Azure ML's ``ml_client.online_deployments``)."""
 
-    def __init__(self, workspace: Any, *, models: Any = None, environments: Any = None) -> None:
+    def __init__(self, workspace: Workspace, *, models: ModelOperations | None = None,
+                 environments: EnvironmentOperations | None = None) -> None:
         root = workspace_folder(workspace)
         self._targets = EndpointTargets(root, computes=workspace_computes(workspace))
         self._cache_dir = root / "cache"
@@ -83,16 +87,18 @@ class OnlineDeploymentOperations:
         log, or of its ``storage-initializer`` log (model, code and environment setup)."""
         kind = container_type or "inference-server"
         kind = kind.lower().replace("_", "-")
-        if kind not in _CONTAINER_TYPES:
+        if kind != "inference-server" and kind != "storage-initializer":
             raise ValidationError(
                 f"container_type {container_type!r} is not a log source.",
                 hint="Use 'inference-server' (default) or 'storage-initializer'.")
+        source: ContainerType = ("inference-server" if kind == "inference-server"
+                                 else "storage-initializer")
         if lines is not None and lines < 1:
             raise ValidationError(f"lines is {lines}; ask for at least 1 line.",
                                   hint="Pass lines=100, or None for the whole log.")
         target = self._targets.for_endpoint(endpoint_name, local=local)
         return target.deployment_logs(endpoint_name, name, lines=lines,
-                                      container_type=kind)  # type: ignore[arg-type]
+                                      container_type=source)
 
     def begin_delete(self, name: str, endpoint_name: str, *, local: bool = False,
                      progress: ProgressCallback | None = print_progress) -> LROPoller[None]:

@@ -27,6 +27,7 @@ from mlkube.operations.endpoint_targets import (
     workspace_folder,
 )
 from mlkube.operations.poller import LROPoller, ProgressCallback, print_progress
+from mlkube.workspace.workspace import Workspace
 
 #: How long ``invoke`` waits for an answer (the gateway enforces the deployment's own
 #: request_timeout_ms first).
@@ -36,7 +37,7 @@ INVOKE_TIMEOUT_SECONDS = 300.0
 class OnlineEndpointOperations:
     """Online endpoints of one workspace (Azure ML's ``ml_client.online_endpoints``)."""
 
-    def __init__(self, workspace: Any, *, models: Any = None, environments: Any = None) -> None:
+    def __init__(self, workspace: Workspace) -> None:
         self._targets = EndpointTargets(workspace_folder(workspace),
                                         computes=workspace_computes(workspace))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -48,13 +48,13 @@ class LROPoller(Generic[T]):
         if self._callback is not None:
             try:
                 self._callback(line)
-            except Exception:  # noqa: BLE001 - a broken printer must not break the operation
+            except Exception:  # a broken printer must not break the operation
                 pass
 
     def _run(self, operation: Callable[[ProgressCallback], T]) -> None:
         try:
             self._result = operation(self._report)
-        except BaseException as error:  # noqa: BLE001 - re-raised from result()
+        except BaseException as error:  # re-raised from result()
             self._error = error
         finally:
             self._finished.set()
@@ -67,7 +67,8 @@ class LROPoller(Generic[T]):
                                "call result() again to keep waiting.")
         if self._error is not None:
             raise self._error
-        return self._result  # type: ignore[return-value]
+        # Finished without an error: the operation's own value (None is a valid T).
+        return cast(T, self._result)
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the operation to end (successfully or not) without raising."""

@@ -14,7 +14,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -28,14 +28,15 @@ def concat_inputs(inputs: Sequence[ModelInput]) -> ModelInput:
     """Several validated inputs of one signature as one input, rows in order."""
     first = inputs[0]
     if isinstance(first, Table):
-        tables: list[Table] = list(inputs)  # type: ignore[arg-type]
+        # One signature: every input is of the first one's kind.
+        tables = cast("list[Table]", list(inputs))
         columns = {name: np.concatenate([t.columns[name] for t in tables])
                    for name in first.columns}
         matrix = None
         if first.matrix is not None and all(t.matrix is not None for t in tables):
             matrix = np.concatenate([t.matrix for t in tables])
         return Table(columns, sum(t.n_rows for t in tables), matrix)
-    tensors: list[Tensor] = list(inputs)  # type: ignore[arg-type]
+    tensors = cast("list[Tensor]", list(inputs))
     if isinstance(first.value, dict):
         return Tensor({k: np.concatenate([t.value[k] for t in tensors]) for k in first.value})
     return Tensor(np.concatenate([t.value for t in tensors]))
@@ -111,7 +112,7 @@ class MicroBatcher:
                 items = [item for item, _ in batch]
                 try:
                     outputs = await self._threads.run(self._run, items)
-                except BaseException as error:  # noqa: BLE001 - handed to every waiter
+                except BaseException as error:  # handed to every waiter
                     for _, fut in batch:
                         if not fut.done():
                             fut.set_exception(error)
@@ -132,13 +133,13 @@ class MicroBatcher:
         if len(items) > 1:
             try:
                 return self._predict_batch(items)
-            except Exception:  # noqa: BLE001 - retried per request below
+            except Exception:  # retried per request below
                 logger.debug("Batched predict failed; predicting one by one", exc_info=True)
         results: list[Any] = []
         for item in items:
             try:
                 results.append(self._predict_one(item))
-            except Exception as error:  # noqa: BLE001 - reported to that request only
+            except Exception as error:  # reported to that request only
                 results.append(_Failed(error))
         return results
 

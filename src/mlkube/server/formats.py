@@ -258,7 +258,7 @@ def encode_invocations(output: Any) -> bytes:
 def encode_v2(output: Any, *, model_name: str, model_version: str | None,
               request_id: str | None) -> bytes:
     """The Open Inference Protocol v2 response for a prediction."""
-    body = {
+    body: dict[str, Any] = {
         "model_name": model_name,
         "model_version": model_version,
         "id": request_id,

@@ -150,7 +150,7 @@ def build_document(
             "definitions": {"ServiceInput": request, "ServiceOutput": response,
                             "ErrorResponse": error},
         }
-    body = {"required": True, "content": {"application/json": {
+    body: dict[str, Any] = {"required": True, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/ServiceInput"}}}}
     if example is not None:
         body["content"]["application/json"]["example"] = example

@@ -26,7 +26,7 @@ def _nodelay_protocol() -> type:
     class NoDelayHttpToolsProtocol(HttpToolsProtocol):
         """uvicorn's httptools protocol, with TCP_NODELAY set on every connection."""
 
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        def connection_made(self, transport: Any) -> None:
             sock = transport.get_extra_info("socket")
             if sock is not None:
                 try:

@@ -42,7 +42,7 @@ class ScoringThreads:
                 continue  # timed out while queued: do not run it at all
             try:
                 result = function(argument)
-            except BaseException as error:  # noqa: BLE001 - handed to the awaiting request
+            except BaseException as error:  # handed to the awaiting request
                 _call_back(loop, self._finish, future, None, error)
             else:
                 _call_back(loop, self._finish, future, result, None)

@@ -404,17 +404,6 @@ class DockerEngine:
                 hint=NOT_RUNNING_HINT,
             ) from None
 
-    def stop_container(self, container: str, *, timeout_s: int = 10) -> None:
-        """Stop ``container`` (SIGTERM, then SIGKILL after ``timeout_s``), keeping it."""
-        import docker
-
-        try:
-            self._client.stop(container, timeout=timeout_s)
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as error:
-            raise self._engine_error(f"stopping container {container}", error) from None
-
     def remove_container(self, container: str, *, timeout_s: int = 10) -> bool:
         """Stop and remove ``container``; False when there was none."""
         import docker

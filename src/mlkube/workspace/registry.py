@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,8 +167,8 @@ class ModelRegistry:
         found: list[str] = []
         token = None
         while True:
-            page = retrying(lambda token=token: self._client.search_registered_models(
-                max_results=1000, page_token=token))
+            page = retrying(partial(self._client.search_registered_models, max_results=1000,
+                                    page_token=token))
             found.extend(m.name for m in page)
             token = page.token
             if not token:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,8 +112,8 @@ class RunStore:
         ids: list[str] = []
         token = None
         while True:
-            page = retrying(lambda token=token: self._client.search_experiments(
-                max_results=_PAGE, page_token=token))
+            page = retrying(partial(self._client.search_experiments, max_results=_PAGE,
+                                    page_token=token))
             ids.extend(e.experiment_id for e in page)
             token = page.token
             if not token:
@@ -149,7 +150,7 @@ class RunStore:
         found: list[RunRecord] = []
         token = None
         while True:
-            page = retrying(lambda token=token: self._client.search_runs(
+            page = retrying(partial(self._client.search_runs,
                 ids, filter_string=filter_string, max_results=_PAGE,
                 order_by=order_by, page_token=token))
             found.extend(RunRecord.from_mlflow(run) for run in page)
@@ -162,12 +163,6 @@ class RunStore:
 
         retrying(lambda: self._client.log_batch(
             run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()]))
-
-    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
-        from mlflow.entities import Param
-
-        retrying(lambda: self._client.log_batch(
-            run_id, params=[Param(k, str(v)) for k, v in params.items()]))
 
     def set_status(self, run_id: str, status: str, *, terminal: bool) -> None:
         """Set MLflow's status (RUNNING, FINISHED, FAILED, KILLED); ``terminal`` sets the end

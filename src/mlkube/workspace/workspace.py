@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,7 +52,7 @@ class Workspace:
     def open(
         cls,
         *,
-        workspace: str | Path | None = None,
+        workspace: str | os.PathLike[str] | None = None,
         tracking_uri: str | None = None,
         artifact_location: str | None = None,
         workspace_name: str | None = None,
@@ -118,7 +119,7 @@ class Workspace:
         try:
             with self._sql_engine.connect():
                 pass
-        except Exception as error:  # noqa: BLE001 - any driver error means "cannot reach"
+        except Exception as error:  # any driver error means "cannot reach"
             reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
             raise WorkspaceUnavailableError(
                 f"Cannot reach the workspace database {redact_uri(self.tracking_uri)}: {reason}",

@@ -237,5 +237,5 @@ def _is_schema_decorated(run: Callable[..., Any]) -> bool:
         return False
     try:
         return bool(is_schema_decorated(run))
-    except Exception:  # noqa: BLE001 - an undecorated oddity is simply undecorated
+    except Exception:  # an undecorated oddity is simply undecorated
         return False

@@ -112,7 +112,7 @@ def _copy_logs(engine: DockerEngine, container: str, out: BinaryIO,
             out.flush()
     except MlkubeError as error:
         _say(out, f"lost the container's output: {error.message}")
-    except Exception as error:  # noqa: BLE001 - the engine went away mid-stream
+    except Exception as error:  # the engine went away mid-stream
         _say(out, f"lost the container's output: {error}")
     finally:
         ended.set()

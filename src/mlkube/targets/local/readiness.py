@@ -10,7 +10,6 @@ failure carries the cause and the last lines of the instance's log.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from mlkube.entities.deployment_settings import ProbeSettings
+from mlkube.errors import parse_error_body
 from mlkube.targets.local.processes import ProgramStatus, read_status, tail_log
 
 POLL_SECONDS = 0.2
@@ -44,13 +44,8 @@ def classify_readiness(status_code: int, body: bytes) -> ProbeOutcome:
     """Read the inference server's ``GET /ready`` answer (pure)."""
     if status_code == 200:
         return ProbeOutcome("ready")
-    message = ""
-    try:
-        data = json.loads(body)
-        if isinstance(data, dict):
-            message = str(data.get("message") or data.get("error") or "")
-    except (ValueError, UnicodeDecodeError):
-        message = body.decode("utf-8", "replace").strip()
+    parsed = parse_error_body(body)
+    message = parsed.message if parsed else body.decode("utf-8", "replace").strip()
     if status_code == 503 and (not message or "still loading" in message.lower()):
         return ProbeOutcome("loading")
     return ProbeOutcome("failed", message or f"GET /ready answered {status_code}")

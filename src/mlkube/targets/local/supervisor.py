@@ -133,7 +133,7 @@ class Supervisor:
         log_path = Path(spec["log"])
         log_path.parent.mkdir(parents=True, exist_ok=True)
         if program.log_handle is None:
-            program.log_handle = open(log_path, "ab", buffering=0)  # noqa: SIM115 - kept open
+            program.log_handle = open(log_path, "ab", buffering=0)  # kept open
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         program.log_handle.write(f"--- mlkube: starting {program.name} at {stamp}\n".encode())
         env = {**os.environ, **spec.get("env", {})}
