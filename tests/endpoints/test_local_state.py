@@ -13,7 +13,6 @@ from mlkube.targets.base import Target
 from mlkube.targets.local.readiness import (
     ProbeOutcome,
     classify_readiness,
-    probe_budget_seconds,
 )
 from mlkube.targets.local.state import (
     DeploymentRecord,
@@ -99,9 +98,8 @@ def test_readiness_answers_tell_loading_from_failed() -> None:
 
 
 def test_probe_budget_is_initial_delay_plus_period_times_failure_threshold() -> None:
-    assert probe_budget_seconds(ProbeSettings()) == 10 + 10 * 30
-    assert probe_budget_seconds(ProbeSettings(initial_delay=1, period=2,
-                                              failure_threshold=3)) == 7
+    assert ProbeSettings().budget_seconds == 10 + 10 * 30
+    assert ProbeSettings(initial_delay=1, period=2, failure_threshold=3).budget_seconds == 7
 
 
 def test_local_target_implements_the_target_protocol(tmp_path: Path) -> None:

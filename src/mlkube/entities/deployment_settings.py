@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from mlkube import request_defaults
 from mlkube.entities.sdk_resource import SdkResource, rule_error
 
 # Kubernetes' resource.Quantity syntax: a decimal number with an optional SI or binary suffix.
@@ -70,9 +71,10 @@ Quantity = Annotated[str, BeforeValidator(_as_quantity)]
 class OnlineRequestSettings(SdkResource):
     """How requests to a deployment are limited (Azure ML defaults)."""
 
-    request_timeout_ms: int = Field(5000, ge=1, le=3_600_000)
-    max_concurrent_requests_per_instance: int = Field(1, ge=1, le=1000)
-    max_queue_wait_ms: int = Field(500, ge=0, le=3_600_000)
+    request_timeout_ms: int = Field(request_defaults.REQUEST_TIMEOUT_MS, ge=1, le=3_600_000)
+    max_concurrent_requests_per_instance: int = Field(
+        request_defaults.MAX_CONCURRENT_REQUESTS_PER_INSTANCE, ge=1, le=1000)
+    max_queue_wait_ms: int = Field(request_defaults.MAX_QUEUE_WAIT_MS, ge=0, le=3_600_000)
 
 
 class ProbeSettings(SdkResource):
@@ -83,6 +85,12 @@ class ProbeSettings(SdkResource):
     timeout: int = Field(2, ge=1, le=3600)
     failure_threshold: int = Field(30, ge=1, le=1000)
     success_threshold: int = Field(1, ge=1, le=1000)
+
+    @property
+    def budget_seconds(self) -> float:
+        """How long this probe gives a starting instance: ``initial_delay + period x
+        failure_threshold`` (the time Kubernetes waits before it gives up)."""
+        return float(self.initial_delay + self.period * self.failure_threshold)
 
 
 class DefaultScaleSettings(SdkResource):

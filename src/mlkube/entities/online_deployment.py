@@ -72,6 +72,10 @@ def _env_value(value: Any) -> Any:
     return value
 
 
+#: Fields the target that runs a deployment fills in: never stored, never taken from a spec.
+READ_ONLY_FIELDS = ("provisioning_state", "id")
+
+
 class OnlineDeployment(SdkResource):
     """What both kinds of deployment share (Azure ML's ``OnlineDeployment``)."""
 
@@ -98,6 +102,10 @@ class OnlineDeployment(SdkResource):
     # Read-only, filled in by the target that runs the deployment.
     provisioning_state: str | None = None
     id: str | None = None
+
+    def stored_spec(self) -> dict[str, Any]:
+        """The spec a target stores: the read-only fields are the target's to fill in."""
+        return {k: v for k, v in self.to_dict().items() if k not in READ_ONLY_FIELDS}
 
     @model_validator(mode="before")
     @classmethod

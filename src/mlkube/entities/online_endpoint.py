@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from pydantic import Field, field_validator
 
 from mlkube.entities.base import read_spec_file
 from mlkube.entities.sdk_resource import SdkResource, rule_error
+from mlkube.errors import ConflictError, ValidationError
 
 #: Azure ML's rule for endpoint names (3-32 characters).
 NAME_PATTERN = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
@@ -26,6 +28,9 @@ NAME_PATTERN = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 MACHINE_COMPUTES = ("local", "docker")
 #: Azure ML caps the share of traffic copied to a mirror deployment.
 MAX_MIRROR_PERCENT = 50
+#: Fields the target that runs an endpoint fills in: never stored, never taken from a spec.
+READ_ONLY_FIELDS = ("scoring_uri", "openapi_uri", "provisioning_state", "id")
+_SHARES = ("traffic", "mirror_traffic")
 
 
 def check_resource_name(value: str, *, kind: str, min_length: int = 3,
@@ -130,6 +135,52 @@ class OnlineEndpoint(SdkResource):
                 raise rule_error(f"mirror_traffic[{name!r}] is {pct} %; mirror at most "
                                  f"{MAX_MIRROR_PERCENT} % of requests")
         return mirror
+
+    # -- the endpoint rules every target keeps ------------------------------------------
+
+    def stored_spec(self, *, previous: OnlineEndpoint | None) -> dict[str, Any]:
+        """The spec a target stores: read-only fields dropped; traffic and mirror kept
+        from ``previous`` when this spec did not set them (as Azure ML does on update)."""
+        spec = {k: v for k, v in self.to_dict().items() if k not in READ_ONLY_FIELDS}
+        if previous is not None:
+            for field in _SHARES:
+                old = getattr(previous, field)
+                if field not in self.model_fields_set and old:
+                    spec[field] = dict(old)
+        return spec
+
+    def check_traffic_names(self, deployments: Collection[str]) -> None:
+        """Refuse traffic or mirror for a deployment that does not exist."""
+        for field in _SHARES:
+            for name, percent in getattr(self, field).items():
+                if name not in deployments and percent > 0:
+                    known = ", ".join(sorted(deployments)) or "none yet"
+                    raise ValidationError(
+                        f"Endpoint {self.name}'s {field} names deployment {name}, which "
+                        f"does not exist (deployments: {known}).",
+                        hint="Create the deployment first, then give it traffic (or use "
+                        "`mlkube online-deployment create --all-traffic`).")
+
+    def check_deployment_removable(self, deployment: str) -> None:
+        """Refuse to remove a deployment that still gets traffic or a mirror share."""
+        for field in _SHARES:
+            percent = getattr(self, field).get(deployment, 0)
+            if percent > 0:
+                what = field.replace("_", " ")
+                raise ConflictError(
+                    f"Deployment {deployment} still gets {percent} % of endpoint "
+                    f"{self.name}'s {what}.",
+                    hint=f"Move its {what} to another deployment first (endpoint {field}), "
+                    "or delete the whole endpoint.")
+
+    def check_keys_regenerable(self) -> None:
+        """Refuse to regenerate keys of an endpoint that authenticates with tokens."""
+        if self.auth_mode != "key":
+            raise ValidationError(
+                f"Endpoint {self.name} uses auth_mode {self.auth_mode}; only key-mode "
+                "endpoints have keys to regenerate.",
+                hint="Tokens expire by themselves: get a fresh one with get_keys / "
+                "`mlkube online-endpoint get-credentials`.")
 
     @property
     def target(self) -> str:

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from mlkube import request_defaults
 from mlkube.errors import ValidationError
 
 AUTH_MODES = ("key", "aml_token")
@@ -65,9 +66,9 @@ AUTH_MODES = ("key", "aml_token")
 #: the others make the gateway answer 424 when the deployment cannot be reached.
 STATES = ("Succeeded", "Creating", "Updating", "Failed", "Deleting", "Canceled")
 
-DEFAULT_REQUEST_TIMEOUT_MS = 5000
-DEFAULT_MAX_CONCURRENT_REQUESTS_PER_INSTANCE = 1
-DEFAULT_MAX_QUEUE_WAIT_MS = 500
+DEFAULT_REQUEST_TIMEOUT_MS = request_defaults.REQUEST_TIMEOUT_MS
+DEFAULT_MAX_CONCURRENT_REQUESTS_PER_INSTANCE = request_defaults.MAX_CONCURRENT_REQUESTS_PER_INSTANCE
+DEFAULT_MAX_QUEUE_WAIT_MS = request_defaults.MAX_QUEUE_WAIT_MS
 
 _DEPLOYMENT_FIELDS = {
     "instances",

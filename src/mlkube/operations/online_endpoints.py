@@ -144,7 +144,7 @@ class OnlineEndpointOperations:
             raise ValidationError(f"key_type is {key_type!r}, not 'primary' or 'secondary'.",
                                   hint="Pass key_type='primary' or key_type='secondary'.")
         target = self._targets.for_endpoint(name, local=local)
-        target.get_endpoint(name)
+        target.get_endpoint(name).check_keys_regenerable()
         return LROPoller(lambda report: target.regenerate_key(name, key_type, progress=report),
                          progress=progress, description=f"endpoint {name} key regeneration")
 

@@ -116,7 +116,8 @@ class Target(Protocol):
     def endpoint_keys(self, name: str) -> EndpointKeys: ...
 
     def regenerate_key(self, name: str, key_type: str, *, progress: Progress) -> None:
-        """Replace the primary or secondary key; the old one stops working on return."""
+        """Replace the primary or secondary key; the old one stops working on return.
+        Operations have checked that the endpoint is in key mode."""
         ...
 
     # --- deployments -----------------------------------------------------------------

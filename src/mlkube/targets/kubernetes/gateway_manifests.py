@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mlkube import request_defaults
 from mlkube.entities.deployment_settings import ProbeSettings
 from mlkube.entities.online_deployment import OnlineDeployment
 from mlkube.entities.online_endpoint import OnlineEndpoint
@@ -103,7 +104,8 @@ def gateway_manifests(
     account = endpoint_object_name(endpoint.name, suffix="gateway")
     config_map = endpoint_object_name(endpoint.name, suffix="gateway")
     secret = endpoint_object_name(endpoint.name, suffix="keys")
-    longest_ms = max((d.request_settings.request_timeout_ms for d in deployments), default=5000)
+    longest_ms = max((d.request_settings.request_timeout_ms for d in deployments),
+                     default=request_defaults.REQUEST_TIMEOUT_MS)
     objects = [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(account),
          "automountServiceAccountToken": False},

@@ -30,11 +30,9 @@ from mlkube.entities.container_layout import ContainerLayout
 from mlkube.entities.online_deployment import OnlineDeployment
 from mlkube.entities.online_endpoint import OnlineEndpoint
 from mlkube.errors import (
-    ConflictError,
     DeploymentFailedError,
     ResourceNotFoundError,
     TargetError,
-    ValidationError,
 )
 from mlkube.gateway.auth import (
     EndpointKeys,
@@ -120,10 +118,10 @@ class KubernetesTarget:
     def apply_endpoint(self, endpoint: OnlineEndpoint, *, progress: Progress) -> OnlineEndpoint:
         gateway = self.cluster.get("Deployment", endpoint_object_name(endpoint.name))
         previous = self._endpoint(endpoint.name) if gateway is not None else None
-        spec = state.endpoint_spec(endpoint, previous=previous)
+        spec = endpoint.stored_spec(previous=previous)
         stored = OnlineEndpoint.from_dict(spec, source=f"endpoint {endpoint.name}")
         deployments = self._deployments(endpoint.name)
-        _check_traffic_names(stored, deployments)
+        stored.check_traffic_names(deployments)
         if gateway is None:
             self._create_endpoint(stored, progress=progress)
         else:
@@ -290,12 +288,6 @@ class KubernetesTarget:
 
     def regenerate_key(self, name: str, key_type: str, *, progress: Progress) -> None:
         self._gateway(name)
-        endpoint = self._endpoint(name)
-        if endpoint.auth_mode != "key":
-            raise ValidationError(
-                f"Endpoint {name} uses auth_mode {endpoint.auth_mode}; only key-mode "
-                "endpoints have keys to regenerate.",
-                hint="Tokens expire by themselves: get a fresh one with get_keys.")
         try:
             keys = self.endpoint_keys(name)
         except ResourceNotFoundError:
@@ -340,8 +332,7 @@ class KubernetesTarget:
             self._render_with(endpoint, deployment, others, gateway=gateway,
                               image=image.digest_reference, layout=layout), endpoint)
         name = deployment_object_name(endpoint_name, deployment.name)
-        spec = {k: v for k, v in deployment.to_dict().items()
-                if k not in ("provisioning_state", "id")}
+        spec = deployment.stored_spec()
         manifests = state.annotate(manifests, kind="Deployment", name=name, annotations={
             state.DEPLOYMENT_SPEC: json.dumps(spec, sort_keys=True),
             state.LAYOUT: state.layout_json(layout),
@@ -401,14 +392,7 @@ class KubernetesTarget:
         self._server(endpoint_name, name)
         gateway = self._gateway(endpoint_name)
         endpoint = self._endpoint(endpoint_name)
-        for field in ("traffic", "mirror_traffic"):
-            percent = getattr(endpoint, field).get(name, 0)
-            if percent > 0:
-                raise ConflictError(
-                    f"Deployment {name} still gets {percent} % of endpoint {endpoint_name}'s "
-                    f"{field.replace('_', ' ')}.",
-                    hint=f"Move its {field.replace('_', ' ')} to another deployment first, "
-                         "or delete the whole endpoint.")
+        endpoint.check_deployment_removable(name)
         remaining = {n: d for n, d in self._deployments(endpoint_name).items() if n != name}
         progress(f"removing {name} from the gateway's routes")
         self._apply_gateway_config(endpoint, remaining, gateway=gateway, progress=progress)
@@ -541,21 +525,10 @@ def _deployment_selector(endpoint: str, deployment: str) -> str:
     return f"{lbl.endpoint_selector(endpoint)},{lbl.DEPLOYMENT}={deployment}"
 
 
-def _check_traffic_names(endpoint: OnlineEndpoint,
-                         deployments: Mapping[str, Mapping[str, Any]]) -> None:
-    for field in ("traffic", "mirror_traffic"):
-        for name, percent in getattr(endpoint, field).items():
-            if name not in deployments and percent > 0:
-                known = ", ".join(sorted(deployments)) or "none yet"
-                raise ValidationError(
-                    f"Endpoint {endpoint.name}'s {field} names deployment {name}, which does "
-                    f"not exist (deployments: {known}).",
-                    hint="Create the deployment first, then give it traffic.")
-
-
 def _probe_budget(deployment: OnlineDeployment) -> float:
-    probe = deployment.liveness_probe
-    return float(probe.initial_delay + probe.period * probe.failure_threshold)
+    # The pod's startup probe carries liveness's budget (inference_manifests): the pod is
+    # restarted, not merely unready, once it has passed.
+    return deployment.liveness_probe.budget_seconds
 
 
 def _host(server: str) -> str | None:

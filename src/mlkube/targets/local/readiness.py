@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 
-from mlkube.entities.deployment_settings import ProbeSettings
 from mlkube.errors import parse_error_body
 from mlkube.targets.local.processes import ProgramStatus, read_status, tail_log
 
@@ -33,11 +32,6 @@ class ProbeOutcome:
 
     kind: str
     cause: str | None = None
-
-
-def probe_budget_seconds(probe: ProbeSettings) -> float:
-    """How long an instance may take to become ready under ``probe``."""
-    return float(probe.initial_delay + probe.period * probe.failure_threshold)
 
 
 def classify_readiness(status_code: int, body: bytes) -> ProbeOutcome:

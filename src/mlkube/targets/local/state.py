@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mlkube import request_defaults
 from mlkube.atomic_files import read_json, write_json_atomic
 from mlkube.entities.online_endpoint import NAME_PATTERN
 from mlkube.errors import ValidationError
@@ -230,10 +231,13 @@ def render_gateway_config(endpoint: dict[str, Any],
         routes[name] = DeploymentRoute(
             name=name,
             instances=tuple(i.url for i in record.instances),
-            request_timeout_ms=int(settings.get("request_timeout_ms", 5000)),
-            max_concurrent_requests_per_instance=int(
-                settings.get("max_concurrent_requests_per_instance", 1)),
-            max_queue_wait_ms=int(settings.get("max_queue_wait_ms", 500)),
+            request_timeout_ms=int(settings.get("request_timeout_ms",
+                                                request_defaults.REQUEST_TIMEOUT_MS)),
+            max_concurrent_requests_per_instance=int(settings.get(
+                "max_concurrent_requests_per_instance",
+                request_defaults.MAX_CONCURRENT_REQUESTS_PER_INSTANCE)),
+            max_queue_wait_ms=int(settings.get("max_queue_wait_ms",
+                                               request_defaults.MAX_QUEUE_WAIT_MS)),
             state=state,
             reason=None if serving else (record.reason or "no instance is running yet"),
         )

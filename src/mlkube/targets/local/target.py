@@ -22,11 +22,10 @@ from typing import Any
 
 from mlkube.atomic_files import write_bytes_atomic
 from mlkube.entities.container_layout import SERVER_VARIABLES
-from mlkube.entities.online_deployment import OnlineDeployment
+from mlkube.entities.online_deployment import READ_ONLY_FIELDS, OnlineDeployment
 from mlkube.entities.online_endpoint import NAME_PATTERN, OnlineEndpoint
 from mlkube.environments.venv_cache import materialize
 from mlkube.errors import (
-    ConflictError,
     DeploymentFailedError,
     LocalEndpointNotFoundError,
     ValidationError,
@@ -48,7 +47,7 @@ from mlkube.targets.local.processes import (
     supervisor_pid,
     tail_log,
 )
-from mlkube.targets.local.readiness import NotReadyError, probe_budget_seconds, wait_until_ready
+from mlkube.targets.local.readiness import NotReadyError, wait_until_ready
 from mlkube.targets.local.state import (
     STORAGE_INITIALIZER_LOG,
     DeploymentRecord,
@@ -62,8 +61,6 @@ from mlkube.targets.local.state import (
 #: How long stopping a deployment's processes may take (the supervisor's grace is 10 s).
 STOP_WAIT_SECONDS = 30.0
 _POLL_SECONDS = 0.1
-# Read-only fields of an endpoint: the target fills them in, they are never stored.
-_READ_ONLY = ("scoring_uri", "openapi_uri", "provisioning_state", "id")
 
 
 class LocalTarget:
@@ -84,8 +81,10 @@ class LocalTarget:
         with folder.lock():
             existing = folder.read_endpoint()
             deployments = folder.read_deployments()
-            spec = _endpoint_spec(endpoint, previous=existing)
-            _check_traffic_names(spec, deployments)
+            previous = (_stored_endpoint(existing["spec"]) if existing and existing.get("spec")
+                        else None)
+            spec = endpoint.stored_spec(previous=previous)
+            _stored_endpoint(spec).check_traffic_names(deployments)
             if existing is None:
                 progress(f"creating {self.kind} endpoint {endpoint.name}")
                 port = _free_port()
@@ -140,13 +139,6 @@ class LocalTarget:
     def regenerate_key(self, name: str, key_type: str, *, progress: Progress) -> None:
         folder = self._existing(name)
         with folder.lock():
-            spec = (folder.read_endpoint() or {}).get("spec", {})
-            if spec.get("auth_mode", "key") != "key":
-                raise ValidationError(
-                    f"Endpoint {name} uses auth_mode {spec.get('auth_mode')}; only key-mode "
-                    "endpoints have keys to regenerate.",
-                    hint="Tokens expire by themselves: get a fresh one with get_keys / "
-                    "`mlkube online-endpoint get-credentials`.")
             keys = regenerate_key(self.endpoint_keys(name), key_type)
             _write_keys(folder, keys)
         progress(f"regenerated the {key_type} key; waiting for the gateway to use it")
@@ -178,7 +170,7 @@ class LocalTarget:
             pending = tuple(make_instance(f"{name}-{generation}-{index}", _free_port())
                             for index in range(deployment.instance_count))
             fields: dict[str, Any] = dict(
-                spec=deployment.to_dict(), generation=generation, pending=pending, reason=None)
+                spec=deployment.stored_spec(), generation=generation, pending=pending, reason=None)
             if previous is None:
                 record = DeploymentRecord(name=name, state="Creating", **fields)
             else:
@@ -192,7 +184,7 @@ class LocalTarget:
             seconds = wait_until_ready(
                 {i.program: i.url for i in pending}, state_dir=folder.path,
                 logs={i.program: folder.instance_log(name, i.program) for i in pending},
-                budget_s=probe_budget_seconds(probe), probe_timeout_s=float(probe.timeout),
+                budget_s=probe.budget_seconds, probe_timeout_s=float(probe.timeout),
                 progress=progress)
         except NotReadyError as failure:
             self._fail(folder, name, failure.cause)
@@ -235,14 +227,9 @@ class LocalTarget:
             record = folder.read_deployment(name)
             if record is None:
                 raise _deployment_not_found(endpoint_name, name)
-            spec = (folder.read_endpoint() or {}).get("spec", {})
-            for field in ("traffic", "mirror_traffic"):
-                if (spec.get(field) or {}).get(name, 0) > 0:
-                    raise ConflictError(
-                        f"Deployment {name} still gets {spec[field][name]} % of endpoint "
-                        f"{endpoint_name}'s {field.replace('_', ' ')}.",
-                        hint=f"Move its {field.replace('_', ' ')} to another deployment "
-                        f"first (endpoint {field}), or delete the whole endpoint.")
+            spec = (folder.read_endpoint() or {}).get("spec")
+            if spec:
+                _stored_endpoint(spec).check_deployment_removable(name)
             folder.write_deployment(record.with_changes(state="Deleting"))
             digest = self._publish(folder)
         progress(f"removing {name} from the gateway")
@@ -339,27 +326,8 @@ class LocalTarget:
 # --- pure helpers ---------------------------------------------------------------------------
 
 
-def _endpoint_spec(endpoint: OnlineEndpoint, *, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """The spec to store: read-only fields dropped; traffic and mirror kept from the
-    previous spec when the caller did not set them (as Azure ML does on update)."""
-    spec = {k: v for k, v in endpoint.to_dict().items() if k not in _READ_ONLY}
-    old = (previous or {}).get("spec", {})
-    for field in ("traffic", "mirror_traffic"):
-        if field not in endpoint.model_fields_set and old.get(field):
-            spec[field] = old[field]
-    return spec
-
-
-def _check_traffic_names(spec: dict[str, Any], deployments: dict[str, DeploymentRecord]) -> None:
-    for field in ("traffic", "mirror_traffic"):
-        for name, percent in (spec.get(field) or {}).items():
-            if name not in deployments and percent > 0:
-                known = ", ".join(sorted(deployments)) or "none yet"
-                raise ValidationError(
-                    f"Endpoint {spec['name']}'s {field} names deployment {name}, which does "
-                    f"not exist (deployments: {known}).",
-                    hint="Create the deployment first, then give it traffic (or use "
-                    "`mlkube online-deployment create --all-traffic`).")
+def _stored_endpoint(spec: dict[str, Any]) -> OnlineEndpoint:
+    return OnlineEndpoint.from_dict(spec, source="local endpoint state")
 
 
 def _endpoint_entity(record: dict[str, Any], *, scoring_uri: str, state: str) -> OnlineEndpoint:
@@ -373,7 +341,7 @@ def _endpoint_entity(record: dict[str, Any], *, scoring_uri: str, state: str) ->
 
 
 def _deployment_entity(record: DeploymentRecord) -> OnlineDeployment:
-    data = {k: v for k, v in record.spec.items() if k not in ("provisioning_state", "id")}
+    data = {k: v for k, v in record.spec.items() if k not in READ_ONLY_FIELDS}
     entity = OnlineDeployment.from_dict(data, source="local deployment state")
     entity.provisioning_state = record.state
     return entity
