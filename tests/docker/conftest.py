@@ -20,7 +20,7 @@ from mlkube.environments.dockerfile import DEFAULT_BASE_IMAGE, SERVER_PORT
 from mlkube.environments.resolved import ResolvedEnvironment
 from mlkube.environments.server_package import build_server_wheel, server_requirement
 from mlkube.errors import MlkubeError
-from mlkube.targets.docker_engine import ContainerState, DockerEngine
+from mlkube.targets.docker.engine import ContainerState, DockerEngine
 
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 #: Labels every container of this test session carries, so teardown removes only ours.

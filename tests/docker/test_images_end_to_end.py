@@ -18,7 +18,7 @@ from mlkube.errors import (
     ResourceNotFoundError,
     TargetError,
 )
-from mlkube.targets.docker_engine import BuiltImage, DockerEngine
+from mlkube.targets.docker.engine import BuiltImage, DockerEngine
 from tests.docker.conftest import HOST_CA_BUNDLE, SESSION_LABELS, run_labelled, wait_until_healthy
 from tests.models import SEED_DIR
 

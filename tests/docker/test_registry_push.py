@@ -16,7 +16,7 @@ import pytest
 
 from mlkube.environments.dockerfile import BuildContext
 from mlkube.errors import ResourceNotFoundError
-from mlkube.targets.docker_engine import DockerEngine, split_reference
+from mlkube.targets.docker.engine import DockerEngine, split_reference
 
 MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",

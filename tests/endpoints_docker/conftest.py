@@ -25,7 +25,7 @@ from mlkube.environments.server_package import SERVER_WHEEL_VARIABLE, build_serv
 from mlkube.errors import MlkubeError
 from mlkube.operations.client import MLClient
 from mlkube.targets.docker.containers import STATE_LABEL
-from mlkube.targets.docker_engine import DockerEngine
+from mlkube.targets.docker.engine import DockerEngine
 from mlkube.targets.local.processes import stop_supervisor
 from tests.endpoints.conftest import no_code_deployment, seed_script_deployment
 from tests.models import SEED_DIR

@@ -11,9 +11,12 @@ import pytest
 from mlkube.environments.dockerfile import render_build_context
 from mlkube.environments.resolved import ResolvedEnvironment
 from mlkube.targets.base import PreparedDeployment
-from mlkube.targets.docker.containers import (
+from mlkube.targets.docker.build import (
     CA_BUNDLE_VARIABLE,
     build_ca_bundle,
+    deployment_build_context,
+)
+from mlkube.targets.docker.containers import (
     container_environment,
     container_name,
     deployment_labels,
@@ -21,7 +24,6 @@ from mlkube.targets.docker.containers import (
     image_repository,
 )
 from mlkube.targets.docker.instance import parse_arguments
-from mlkube.targets.kubernetes.images import deployment_build_context
 from tests.models import SEED_DIR
 
 ENVIRONMENT = ResolvedEnvironment(python_version="3.11", requirements=("numpy==2.4.6",))
@@ -82,6 +84,34 @@ def test_build_trusts_mlkube_ca_bundle_before_the_hosts(tmp_path: Path) -> None:
     assert build_ca_bundle({CA_BUNDLE_VARIABLE: str(bundle)}) == bundle
     host = Path("/etc/ssl/certs/ca-certificates.crt")
     assert build_ca_bundle({}) == (host if host.is_file() else None)
+
+
+def test_a_missing_mlkube_ca_bundle_stops_every_targets_image_build_naming_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The docker and Kubernetes targets trust the same bundle: one that is configured but
+    missing is an error naming it on both (the Kubernetes one used to build without it,
+    and pip failed later on TLS with no word of the bundle)."""
+    from mlkube import MLClient
+    from mlkube.entities.compute import KubernetesCompute
+    from mlkube.errors import RequiredLocalArtifactsNotFoundError
+    from mlkube.operations.endpoint_targets import EndpointTargets
+    from mlkube.targets.docker.build import gateway_build_context
+
+    missing = tmp_path / "corporate.pem"
+    monkeypatch.setenv(CA_BUNDLE_VARIABLE, str(missing))
+    client = MLClient(workspace=tmp_path / "workspace")
+    client.computes.attach(KubernetesCompute(name="cluster", namespace="ml",
+                                             registry="127.0.0.1:5000/ml"))
+    targets = EndpointTargets(client.workspace.root, computes=client.computes)
+    wheel = tmp_path / "mlkube-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"wheel")
+
+    bundles = [targets.docker.ca_bundle, targets.kubernetes("cluster").ca_bundle]
+
+    assert bundles == [missing, missing]
+    for bundle in bundles:
+        with pytest.raises(RequiredLocalArtifactsNotFoundError, match="corporate.pem"):
+            gateway_build_context(wheel, ca_bundle=bundle)
 
 
 def test_instance_refuses_to_publish_beyond_loopback(capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,7 +26,7 @@ from mlkube.errors import (
 )
 from mlkube.operations.client import MLClient
 from mlkube.targets.docker.containers import DEPLOYMENT_LABEL, ENDPOINT_LABEL, STATE_LABEL
-from mlkube.targets.docker_engine import MANAGED_BY_LABEL, ContainerState, DockerEngine
+from mlkube.targets.docker.engine import MANAGED_BY_LABEL, ContainerState, DockerEngine
 from tests.endpoints.conftest import no_code_deployment
 from tests.endpoints.scoring import (
     ClientLoop,

@@ -9,10 +9,10 @@ import struct
 import pytest
 
 from mlkube.gateway.upstream import (
-    Instance,
     UpstreamBrokenError,
     UpstreamClient,
     UpstreamConnectError,
+    UpstreamInstance,
     UpstreamTimeoutError,
 )
 from tests.gateway.conftest import dead_url
@@ -23,7 +23,7 @@ OK = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\no
 async def _serve(handler):
     server = await asyncio.start_server(handler, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    return server, Instance.from_url(f"http://127.0.0.1:{port}")
+    return server, UpstreamInstance.from_url(f"http://127.0.0.1:{port}")
 
 
 async def _read_request(reader: asyncio.StreamReader) -> bytes:
@@ -122,7 +122,7 @@ def test_failures_are_told_apart_refused_broken_and_timed_out():
     async def scenario():
         client = UpstreamClient()
         with pytest.raises(UpstreamConnectError, match="cannot connect"):
-            await client.request(Instance.from_url(dead_url()), "GET", b"/", [], b"",
+            await client.request(UpstreamInstance.from_url(dead_url()), "GET", b"/", [], b"",
                                  timeout_s=5)
         server, instance = await _serve(hang_up)
         with pytest.raises(UpstreamBrokenError, match="closed the connection before answering"):
@@ -149,7 +149,7 @@ def test_instance_url_path_prefix_is_kept():
 
     async def scenario():
         server, instance = await _serve(handler)
-        prefixed = Instance.from_url(instance.url + "/blue")
+        prefixed = UpstreamInstance.from_url(instance.url + "/blue")
         client = UpstreamClient()
         await client.request(prefixed, "POST", b"/score?x=1", [], b"{}", timeout_s=5)
         await client.aclose()

@@ -32,12 +32,12 @@ from mlkube.entities.online_deployment import KubernetesOnlineDeployment
 from mlkube.entities.online_endpoint import KubernetesOnlineEndpoint
 from mlkube.gateway.auth import generate_keys
 from mlkube.targets.base import PreparedDeployment
-from mlkube.targets.kubernetes.gateway_manifests import CONFIG_FILE
-from mlkube.targets.kubernetes.images import (
+from mlkube.targets.docker.build import (
     deployment_build_context,
     deployment_layout,
     gateway_build_context,
 )
+from mlkube.targets.kubernetes.gateway_manifests import CONFIG_FILE
 from mlkube.targets.kubernetes.inference_manifests import CONTAINER as INFERENCE_CONTAINER
 from mlkube.targets.kubernetes.names import deployment_object_name, endpoint_object_name
 from mlkube.targets.kubernetes.render import render_manifests

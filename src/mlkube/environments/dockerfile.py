@@ -1,6 +1,6 @@
 """The image of a deployment, as a Dockerfile and the files of its build context.
 
-Rendering is apart from building (``targets/docker_engine.py`` builds): this module only
+Rendering is apart from building (``targets/docker/engine.py`` builds): this module only
 decides what goes where, so the same image is produced for the ``docker`` target and for
 Kubernetes, and the layout is tested without a Docker engine.
 

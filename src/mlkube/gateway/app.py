@@ -74,11 +74,11 @@ from mlkube.gateway.routing import (
     choose_mirrors,
 )
 from mlkube.gateway.upstream import (
-    Instance,
     UpstreamBrokenError,
     UpstreamClient,
     UpstreamConnectError,
     UpstreamError,
+    UpstreamInstance,
     UpstreamResponse,
     UpstreamTimeoutError,
 )
@@ -112,7 +112,7 @@ class _Routes:
     digest: str
     table: RoutingTable
     pools: dict[str, InstancePool]
-    instances: dict[str, tuple[Instance, ...]]
+    instances: dict[str, tuple[UpstreamInstance, ...]]
     authenticator: Authenticator
 
 
@@ -469,7 +469,7 @@ def _build_routes(config: GatewayConfig, keys: EndpointKeys, *,
         digest=config.digest,
         table=build_routing_table(config),
         pools=pools,
-        instances={name: tuple(Instance.from_url(url) for url in route.instances)
+        instances={name: tuple(UpstreamInstance.from_url(url) for url in route.instances)
                    for name, route in config.deployments.items()},
         authenticator=Authenticator(auth_mode=config.auth_mode, endpoint=config.endpoint,
                                     keys=keys),

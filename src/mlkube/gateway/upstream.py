@@ -56,7 +56,7 @@ class UpstreamTimeoutError(UpstreamError):
 
 
 @dataclass(frozen=True)
-class Instance:
+class UpstreamInstance:
     """One inference-server instance, parsed once per config load."""
 
     url: str
@@ -66,7 +66,7 @@ class Instance:
     host_header: bytes
 
     @classmethod
-    def from_url(cls, url: str) -> Instance:
+    def from_url(cls, url: str) -> UpstreamInstance:
         parts = urlsplit(url)
         host = parts.hostname or "127.0.0.1"
         port = parts.port or 80
@@ -222,7 +222,7 @@ class UpstreamClient:
         self._idle_timeout = idle_timeout_s
 
     async def request(
-        self, instance: Instance, method: str, target: bytes,
+        self, instance: UpstreamInstance, method: str, target: bytes,
         headers: Sequence[tuple[bytes, bytes]], body: bytes, *, timeout_s: float,
         fresh: bool = False,
     ) -> UpstreamResponse:
@@ -252,7 +252,7 @@ class UpstreamClient:
         return await self._exchange(instance, connection, request, deadline,
                                     head=method == "HEAD")
 
-    async def _exchange(self, instance: Instance, connection: _Connection, request: bytes,
+    async def _exchange(self, instance: UpstreamInstance, connection: _Connection, request: bytes,
                         deadline: float, *, head: bool = False) -> UpstreamResponse:
         response = await connection.exchange(request, deadline=deadline, head=head)
         if not connection.closed:
@@ -265,7 +265,7 @@ class UpstreamClient:
                 connection.close()
         return response
 
-    def _idle_connection(self, instance: Instance) -> _Connection | None:
+    def _idle_connection(self, instance: UpstreamInstance) -> _Connection | None:
         idle = self._idle.get((instance.host, instance.port))
         if not idle:
             return None
@@ -277,11 +277,11 @@ class UpstreamClient:
             connection.close()
         return None
 
-    def _drop_idle(self, instance: Instance) -> None:
+    def _drop_idle(self, instance: UpstreamInstance) -> None:
         for connection in self._idle.pop((instance.host, instance.port), ()):
             connection.close()
 
-    async def _connect(self, instance: Instance, deadline: float) -> _Connection:
+    async def _connect(self, instance: UpstreamInstance, deadline: float) -> _Connection:
         loop = asyncio.get_running_loop()
         remaining = deadline - loop.time()
         if remaining <= 0:
@@ -306,7 +306,7 @@ class UpstreamClient:
         self._idle.clear()
 
 
-def _serialize(instance: Instance, method: str, target: bytes,
+def _serialize(instance: UpstreamInstance, method: str, target: bytes,
                headers: Sequence[tuple[bytes, bytes]], body: bytes) -> bytes:
     lines = [method.encode(), b" ", instance.prefix, target, b" HTTP/1.1\r\nhost: ",
              instance.host_header, b"\r\n"]

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from mlkube.atomic_files import read_json
 from mlkube.entities.compute import BUILTIN_COMPUTES, Compute, KubernetesCompute
 from mlkube.entities.online_endpoint import OnlineEndpoint
 from mlkube.errors import ConflictError, MlkubeError, ResourceNotFoundError, TargetError
 from mlkube.targets.base import Target
+from mlkube.targets.docker.build import build_ca_bundle
 from mlkube.targets.docker.target import DockerTarget
-from mlkube.targets.local.state import ENDPOINT_FILE, endpoints_root
+from mlkube.targets.local.state import recorded_compute
 from mlkube.targets.local.target import LocalTarget
 from mlkube.workspace.workspace import Workspace
 
@@ -93,7 +93,7 @@ class EndpointTargets:
                     "PATH --namespace NS --registry REGISTRY.")
             from mlkube.targets.kubernetes.target import KubernetesTarget
 
-            self._clusters[name] = KubernetesTarget(compute, ca_bundle=_host_ca_bundle())
+            self._clusters[name] = KubernetesTarget(compute, ca_bundle=build_ca_bundle())
         return self._clusters[name]
 
     def _cluster_holding(self, endpoint_name: str) -> Target | None:
@@ -118,11 +118,9 @@ class EndpointTargets:
         """The target that applies ``endpoint``: a new one goes where its ``compute``
         says; an existing one stays where it runs (an update that leaves compute out keeps
         it, and compute cannot change, as in Azure ML)."""
-        record: dict[str, Any] | None = read_json(
-            endpoints_root(self.workspace_root) / endpoint.name / ENDPOINT_FILE, default=None)
-        if record is None:
+        current = recorded_compute(self.workspace_root, endpoint.name)
+        if current is None:
             return self.for_compute(endpoint.compute, local=local)
-        current = record.get("compute") or "local"
         if endpoint.compute not in (None, "", current):
             raise ConflictError(
                 f"Endpoint {endpoint.name} runs on compute {current}; its compute cannot "
@@ -134,18 +132,16 @@ class EndpointTargets:
     def for_endpoint(self, name: str, *, local: bool = False) -> Target:
         """The target an existing endpoint runs on (the local one when it is unknown, so
         its not-found error names the endpoint)."""
-        record: dict[str, Any] | None = read_json(
-            endpoints_root(self.workspace_root) / name / ENDPOINT_FILE, default=None)
-        compute = (record or {}).get("compute")
+        compute = recorded_compute(self.workspace_root, name)
         if compute == "docker":  # its deployments are containers, local=True or not
             return self.docker
         if local:
             return self.local
-        if record is None:
+        if compute is None:
             cluster = self._cluster_holding(name)
             if cluster is not None:
                 return cluster
-        return self.for_compute(compute if record else None)
+        return self.for_compute(compute)
 
     def all(self, *, local: bool = False) -> list[Target]:
         """Every target that may hold endpoints of this workspace."""
@@ -159,8 +155,3 @@ class EndpointTargets:
                 continue
         return targets
 
-
-def _host_ca_bundle() -> Path | None:
-    """The CA bundle image builds trust (needed behind proxies and on this machine)."""
-    configured = os.environ.get("MLKUBE_CA_BUNDLE") or "/etc/ssl/certs/ca-certificates.crt"
-    return Path(configured) if Path(configured).is_file() else None

@@ -15,12 +15,11 @@ endpoint called ``blue``: cleanup removes only the containers of *this* endpoint
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 
 from mlkube.targets.base import PreparedDeployment
-from mlkube.targets.docker_engine import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from mlkube.targets.docker.engine import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
 ENDPOINT_LABEL = "mlkube.io/endpoint"
 DEPLOYMENT_LABEL = "mlkube.io/deployment"
@@ -28,9 +27,6 @@ STATE_LABEL = "mlkube.io/endpoint-state"
 #: The variable carrying the container's environment (JSON) to the instance program: in
 #: its environment rather than its argv, so values never show in ``ps``.
 CONTAINER_ENV_VARIABLE = "MLKUBE_CONTAINER_ENV"
-#: Where a CA bundle for image builds is named (corporate proxies, this machine).
-CA_BUNDLE_VARIABLE = "MLKUBE_CA_BUNDLE"
-HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 _NOT_NAME_CHAR = re.compile(r"[^a-z0-9_.-]+")
 
@@ -64,15 +60,6 @@ def container_environment(prepared: PreparedDeployment) -> dict[str, str]:
     deployment's own ``environment_variables``, which win, as in Azure ML. They are
     passed at start, not baked, so an image never holds a secret."""
     return {**prepared.container_layout().environment(), **prepared.environment_variables}
-
-
-def build_ca_bundle(environ: dict[str, str] | None = None) -> Path | None:
-    """The CA bundle image builds trust: ``MLKUBE_CA_BUNDLE`` when set, else the host's
-    bundle when it exists (so pip inside the build trusts what this machine trusts)."""
-    configured = (environ if environ is not None else dict(os.environ)).get(CA_BUNDLE_VARIABLE)
-    if configured:
-        return Path(configured).expanduser()
-    return HOST_CA_BUNDLE if HOST_CA_BUNDLE.is_file() else None
 
 
 def _name_part(text: str) -> str:

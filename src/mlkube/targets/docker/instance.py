@@ -28,7 +28,7 @@ from typing import BinaryIO
 from mlkube.entities.container_layout import SERVER_PORT
 from mlkube.errors import MlkubeError
 from mlkube.targets.docker.containers import CONTAINER_ENV_VARIABLE
-from mlkube.targets.docker_engine import PUBLISH_HOST, DockerEngine
+from mlkube.targets.docker.engine import PUBLISH_HOST, DockerEngine
 
 #: How long the container may take to stop on SIGTERM before it is killed; below the
 #: supervisor's own grace (10 s), so the container is always removed before we exit.

@@ -30,17 +30,16 @@ from mlkube.entities.online_endpoint import OnlineEndpoint
 from mlkube.environments.server_package import build_server_wheel
 from mlkube.errors import TargetError
 from mlkube.targets.base import PreparedDeployment, Progress
+from mlkube.targets.docker.build import build_ca_bundle, deployment_build_context
 from mlkube.targets.docker.containers import (
     CONTAINER_ENV_VARIABLE,
-    build_ca_bundle,
     container_environment,
     container_name,
     deployment_labels,
     endpoint_labels,
     image_repository,
 )
-from mlkube.targets.docker_engine import DockerEngine
-from mlkube.targets.kubernetes.images import deployment_build_context
+from mlkube.targets.docker.engine import DockerEngine
 from mlkube.targets.local.state import STORAGE_INITIALIZER_LOG, EndpointFolder, Instance
 from mlkube.targets.local.target import LocalTarget
 

@@ -1,13 +1,14 @@
 """Deployment and gateway images for a cluster: built here, pushed to the compute's
 registry, and referenced by digest.
 
-The image is the one the docker target runs (``render_build_context`` + the Docker
-engine), so what was debugged locally is byte for byte what the cluster pulls. Pods name
+The image is the one the docker target runs (``targets.docker.build``'s build contexts,
+built by the Docker engine), so what was debugged locally is byte for byte what the
+cluster pulls. Pods name
 it by digest (``registry/repo@sha256:...``), never by tag: a re-pushed tag cannot change
 what a running deployment restarts with, and a changed deployment always rolls out.
 
 Naming, digest reading and progress lines are pure functions; ``publish_image`` is the
-one place that builds and pushes (through ``targets.docker_engine``).
+one place that builds and pushes (through ``targets.docker.engine``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from mlkube.entities.container_layout import ContainerLayout
-from mlkube.environments.dockerfile import BuildContext, render_build_context
-from mlkube.environments.resolved import ResolvedEnvironment
+from mlkube.environments.dockerfile import BuildContext
 from mlkube.errors import TargetError, ValidationError
-from mlkube.targets.base import PreparedDeployment, Progress
+from mlkube.targets.base import Progress
 
 #: Repository (under the compute's registry) of the gateway image.
 GATEWAY_REPOSITORY = "mlkube-gateway"
@@ -127,32 +125,6 @@ def push_error(reference: str, message: str) -> TargetError:
     else:
         hint = "Check the registry's name and health, then deploy again."
     return TargetError(f"Pushing image {reference} failed: {message.strip()}", hint=hint)
-
-
-def deployment_build_context(prepared: PreparedDeployment, server_wheel: Path, *,
-                             ca_bundle: Path | None = None) -> BuildContext:
-    """The build context of a prepared deployment: the docker target's image exactly
-    (variables are set by the pod, not baked, so one image serves every copy)."""
-    model_path = (prepared.model_dir / prepared.model_folder
-                  if prepared.model_dir is not None and prepared.model_folder else None)
-    return render_build_context(
-        prepared.environment, server_wheel, model_path=model_path,
-        code_path=prepared.code_dir, layout=deployment_layout(prepared), ca_bundle=ca_bundle)
-
-
-def deployment_layout(prepared: PreparedDeployment) -> ContainerLayout:
-    """Where the image built from ``prepared`` holds model and code (for the pod's env):
-    the layout the image is rendered with."""
-    return prepared.container_layout()
-
-
-def gateway_build_context(server_wheel: Path, *, python_version: str | None = None,
-                          ca_bundle: Path | None = None) -> BuildContext:
-    """The gateway's image: mlkube alone on the base image (its extra needs the same few
-    packages as the server's), tagged by the wheel's content."""
-    return render_build_context(ResolvedEnvironment(python_version=python_version,
-                                                    requirements=()),
-                                server_wheel, ca_bundle=ca_bundle)
 
 
 def publish_image(engine: Any, context: BuildContext, *, registry: str, repository: str,

@@ -13,7 +13,7 @@ inside. What it does per call:
 - reads endpoints, deployments, keys and logs back from the cluster, and deletes exactly
   the objects labelled with the endpoint (and deployment).
 
-All I/O goes through ``cluster.Cluster``; the Docker engine through ``docker_engine``.
+All I/O goes through ``cluster.Cluster``; the Docker engine through ``targets.docker.engine``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ from mlkube.gateway.auth import (
     regenerate_key,
 )
 from mlkube.targets.base import ContainerType, PreparedDeployment, Progress
+from mlkube.targets.docker.build import (
+    deployment_build_context,
+    deployment_layout,
+    gateway_build_context,
+)
 from mlkube.targets.kubernetes import labels as lbl
 from mlkube.targets.kubernetes import state
 from mlkube.targets.kubernetes.cluster import Cluster
@@ -50,10 +55,7 @@ from mlkube.targets.kubernetes.gateway_manifests import KEYS_FILE
 from mlkube.targets.kubernetes.images import (
     GATEWAY_REPOSITORY,
     check_registry,
-    deployment_build_context,
-    deployment_layout,
     deployment_repository,
-    gateway_build_context,
     publish_image,
 )
 from mlkube.targets.kubernetes.inference_manifests import CONTAINER as INFERENCE_CONTAINER
@@ -99,7 +101,8 @@ class KubernetesTarget:
             namespace=compute.namespace))
         self._engine_factory = engine_factory
         self._server_wheel = server_wheel
-        self._ca_bundle = ca_bundle
+        #: Trusted by pip during image builds (``targets.docker.build.build_ca_bundle``).
+        self.ca_bundle = ca_bundle
         self._poll_seconds = poll_seconds
         self._cluster: Cluster | None = None
 
@@ -135,7 +138,7 @@ class KubernetesTarget:
         registry = check_registry(self.compute.registry)
         progress(f"creating endpoint {endpoint.name} in namespace {self.namespace}")
         gateway_image = publish_image(
-            self._engine(), gateway_build_context(self._wheel(), ca_bundle=self._ca_bundle),
+            self._engine(), gateway_build_context(self._wheel(), ca_bundle=self.ca_bundle),
             registry=registry, repository=GATEWAY_REPOSITORY, progress=progress)
         manifests = render_manifests(
             endpoint, [], namespace=self.namespace,
@@ -322,7 +325,7 @@ class KubernetesTarget:
         registry = check_registry(self.compute.registry)
         image = publish_image(
             self._engine(),
-            deployment_build_context(prepared, self._wheel(), ca_bundle=self._ca_bundle),
+            deployment_build_context(prepared, self._wheel(), ca_bundle=self.ca_bundle),
             registry=registry, repository=deployment_repository(endpoint_name, deployment.name),
             progress=progress)
         layout = deployment_layout(prepared)
@@ -500,7 +503,7 @@ class KubernetesTarget:
     def _engine(self) -> Any:
         if self._engine_factory is not None:
             return self._engine_factory()
-        from mlkube.targets.docker_engine import DockerEngine
+        from mlkube.targets.docker.engine import DockerEngine
 
         return DockerEngine.connect()
 

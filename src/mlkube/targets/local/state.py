@@ -278,3 +278,13 @@ def gateway_program(folder: EndpointFolder, *, port: int) -> ProgramSpec:
 def endpoints_root(workspace_root: Path) -> Path:
     """Where a workspace keeps its local endpoints."""
     return Path(os.path.abspath(workspace_root)) / "endpoints"
+
+
+def recorded_compute(workspace_root: Path, name: str) -> str | None:
+    """The compute an endpoint kept on this machine runs on (``local`` or ``docker``),
+    None when this machine keeps no endpoint ``name``: what operations ask before they
+    know which target to talk to, without reading this folder's files themselves."""
+    record = read_json(endpoints_root(workspace_root) / name / ENDPOINT_FILE, default=None)
+    if record is None:
+        return None
+    return str(record.get("compute") or "local")
