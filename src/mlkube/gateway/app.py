@@ -24,6 +24,9 @@ One gateway runs per online endpoint, the same code on every target. Per request
 The hot path does no parsing of config, builds no clients, and logs one access line.
 Errors use the inference server's JSON shape
 ``{"error", "error_code", "message", "hint"}`` and never echo the credential.
+
+Its length is one request's path (auth, choice, retry, mirror, answer) plus reloading,
+kept in one file because each step's error decides the status of the next.
 """
 
 from __future__ import annotations

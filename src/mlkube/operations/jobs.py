@@ -7,6 +7,9 @@ detached runner process (``mlkube.operations.job_runner``), so the job outlives 
 that started it. The runner passes ``MLFLOW_TRACKING_URI`` / ``MLFLOW_EXPERIMENT_ID`` /
 ``MLFLOW_RUN_ID`` to the command, so ``mlflow.autolog()`` records into the job's run.
 The job's status, exit code and failure cause are run tags any client can read.
+
+Its length is Azure's JobOperations surface (create, get, list, stream, cancel,
+download) over MLflow runs; the detached runner itself is ``job_runner.py``.
 """
 
 from __future__ import annotations

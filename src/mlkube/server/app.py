@@ -9,6 +9,10 @@ look is ``formats.py``'s.
 One error shape serves all three protocols at once: ``{"error", "error_code",
 "message", "hint"}`` (v2 clients read ``error``, MLflow clients ``error_code`` and
 ``message``). Errors never echo the payload.
+
+Its length is the router's: every route of the three protocols, their health and
+metadata answers and the one scoring path are kept side by side, so the hot path reads top
+to bottom in one file.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ Every error names the column (or tensor, or param) and what it expects.
 
 Pure: works on the signature's dict form (``ModelSignature.to_dict()``) and on the
 neutral requests of ``formats``; it never imports mlflow.
+
+Its length is the MLflow schema's: every column and tensor type, with its check and
+its conversion, in one table-like file.
 """
 
 from __future__ import annotations

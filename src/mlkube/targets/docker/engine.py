@@ -7,6 +7,9 @@ exists), tag and push it to a registry, run a container with its ports published
 127.0.0.1 only, read its state and logs, and stop and remove containers by label.
 Engine errors become mlkube errors that say what to do; callers never see a
 ``docker.errors`` exception.
+
+Its length is one thin wrapper per Engine API call mlkube makes (build, tag, push,
+run, inspect, logs, remove), each turning the client's errors into mlkube's.
 """
 
 from __future__ import annotations
