@@ -104,3 +104,35 @@ def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
     spec.write_text("name: iris\ntraffic:\n  blue: [100\n")
     with pytest.raises(ValidationError, match=r"endpoint.yml is not valid YAML at line"):
         load_online_endpoint(spec)
+
+
+def test_an_update_without_traffic_keeps_it_and_never_stores_read_only_fields():
+    from mlkube.entities.online_endpoint import ManagedOnlineEndpoint
+
+    previous = ManagedOnlineEndpoint(name="iris", traffic={"blue": 100},
+                                     mirror_traffic={"green": 10})
+    update = ManagedOnlineEndpoint(name="iris", description="new text",
+                                   scoring_uri="http://elsewhere/score")
+    spec = update.stored_spec(previous=previous)
+    assert spec["traffic"] == {"blue": 100} and spec["mirror_traffic"] == {"green": 10}
+    assert spec["description"] == "new text"
+    assert "scoring_uri" not in spec
+    shifted = ManagedOnlineEndpoint(name="iris", traffic={})
+    assert shifted.stored_spec(previous=previous).get("traffic", {}) == {}
+
+
+def test_endpoint_rules_name_the_deployment_and_the_fix():
+    import pytest
+
+    from mlkube.entities.online_endpoint import ManagedOnlineEndpoint
+    from mlkube.errors import ConflictError, ValidationError
+
+    endpoint = ManagedOnlineEndpoint(name="iris", traffic={"blue": 100})
+    with pytest.raises(ValidationError, match="names deployment blue, which does not exist"):
+        endpoint.check_traffic_names(["green"])
+    endpoint.check_traffic_names(["blue"])
+    with pytest.raises(ConflictError, match="blue still gets 100 %"):
+        endpoint.check_deployment_removable("blue")
+    endpoint.check_deployment_removable("green")
+    with pytest.raises(ValidationError, match="only key-mode"):
+        ManagedOnlineEndpoint(name="iris", auth_mode="aml_token").check_keys_regenerable()
