@@ -6,7 +6,7 @@
 #   (pods could not reach it);
 # - the pod bridge ($POD_BRIDGE, made by the CNI bridge plugin on the first pod) and its
 #   range $POD_CIDR; Services on $SERVICE_CIDR (kube-proxy's iptables rules);
-# - an egress guard: pods may reach pods and this node only; anything they send
+# - an egress guard: pods may reach pods, Services and this node only; anything they send
 #   elsewhere is dropped (and counted), so no test can reach an address outside the
 #   networks the run created, whatever a model's code tries.
 
@@ -35,9 +35,12 @@ enable_forwarding() {
 
 guard_pod_egress() {
     iptables -w -N "$EGRESS_CHAIN" 2>/dev/null || iptables -w -F "$EGRESS_CHAIN"
-    iptables -w -A "$EGRESS_CHAIN" -d "$CLUSTER_CIDR" -j RETURN
-    iptables -w -A "$EGRESS_CHAIN" -d "$NODE_IP/32" -j RETURN
-    iptables -w -A "$EGRESS_CHAIN" -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
+    # Pod to pod (directly, or to a Service after kube-proxy's DNAT) is accepted here:
+    # Docker sets FORWARD's policy to DROP, and kube-proxy accepts only the traffic it
+    # marked for masquerading, so without this only hairpin traffic would pass. Traffic
+    # to this node's own addresses never crosses FORWARD (it is INPUT).
+    iptables -w -A "$EGRESS_CHAIN" -d "$CLUSTER_CIDR" -j ACCEPT
+    iptables -w -A "$EGRESS_CHAIN" -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
     iptables -w -A "$EGRESS_CHAIN" -j DROP
     # First in FORWARD, ahead of Docker's and kube-proxy's chains.
     iptables -w -C FORWARD -s "$CLUSTER_CIDR" -j "$EGRESS_CHAIN" 2>/dev/null \
