@@ -168,12 +168,16 @@ def get_logs(
     lines: int | None = typer.Option(None, "--lines", "-l", help="Last N lines (default all)."),
     container: str = typer.Option("inference-server", "--container", "-c",
                                   help="inference-server or storage-initializer."),
+    previous: bool = typer.Option(False, "--previous", "-p",
+                                  help="The log from before the last restart (a crash's "
+                                       "cause is there)."),
     local: bool = LOCAL_OPTION,
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Print a deployment's inference-server log (or its storage-initializer log)."""
     typer.echo(client(workspace).online_deployments.get_logs(
-        name, endpoint_name, lines, container_type=container, local=local))
+        name, endpoint_name, lines, container_type=container, local=local,
+        previous=previous))
 
 
 def register(app: typer.Typer) -> None:

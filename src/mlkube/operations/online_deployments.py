@@ -82,9 +82,13 @@ class OnlineDeploymentOperations:
             endpoint_name)
 
     def get_logs(self, name: str, endpoint_name: str, lines: int | None = None, *,
-                 container_type: str | None = None, local: bool = False) -> str:
+                 container_type: str | None = None, local: bool = False,
+                 previous: bool = False) -> str:
         """The last ``lines`` lines (all with None) of the deployment's inference-server
-        log, or of its ``storage-initializer`` log (model, code and environment setup)."""
+        log, or of its ``storage-initializer`` log (model, code and environment setup).
+
+        ``previous`` (mlkube's addition) gives the inference server's log from before its
+        last restart, where the cause of a crash is; "" when it never restarted."""
         kind = container_type or "inference-server"
         kind = kind.lower().replace("_", "-")
         if kind != "inference-server" and kind != "storage-initializer":
@@ -97,8 +101,13 @@ class OnlineDeploymentOperations:
             raise ValidationError(f"lines is {lines}; ask for at least 1 line.",
                                   hint="Pass lines=100, or None for the whole log.")
         target = self._targets.for_endpoint(endpoint_name, local=local)
+        if previous and source != "inference-server":
+            raise ValidationError(
+                "previous=True reads the inference server's log from before a restart; "
+                "the storage-initializer log has no previous run.",
+                hint="Drop previous, or ask for container_type='inference-server'.")
         return target.deployment_logs(endpoint_name, name, lines=lines,
-                                      container_type=source)
+                                      container_type=source, previous=previous)
 
     def begin_delete(self, name: str, endpoint_name: str, *, local: bool = False,
                      progress: ProgressCallback | None = print_progress) -> LROPoller[None]:

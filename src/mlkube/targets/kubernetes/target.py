@@ -404,7 +404,7 @@ class KubernetesTarget:
             progress(f"deleted {deleted}")
 
     def deployment_logs(self, endpoint_name: str, name: str, *, lines: int | None,
-                        container_type: ContainerType) -> str:
+                        container_type: ContainerType, previous: bool = False) -> str:
         server = self._server(endpoint_name, name)
         if container_type == "storage-initializer":
             notes = state.read_notes(server).splitlines()
@@ -417,8 +417,8 @@ class KubernetesTarget:
             # previous instance's.
             restarting = pod_name in pods_needing_logs([pod], container=INFERENCE_CONTAINER)
             text = self.cluster.read_log(pod_name, container=INFERENCE_CONTAINER,
-                                         tail_lines=lines)
-            if restarting and not text.strip():
+                                         previous=previous, tail_lines=lines)
+            if restarting and not previous and not text.strip():
                 text = self.cluster.read_log(pod_name, container=INFERENCE_CONTAINER,
                                              previous=True, tail_lines=lines)
             parts.append(text if len(pods) == 1 else f"==> {pod_name} <==\n{text}")

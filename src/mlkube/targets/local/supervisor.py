@@ -35,6 +35,8 @@ PROGRAMS_FILE = "programs.json"
 STATUS_FILE = "status.json"
 PID_FILE = "supervisor.pid"
 LOG_FILE = "supervisor.log"
+#: Opens each run of a program in its log (``target.previous_run`` splits on it).
+START_MARKER = "--- mlkube: starting "
 
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 10.0
@@ -135,7 +137,7 @@ class Supervisor:
         if program.log_handle is None:
             program.log_handle = open(log_path, "ab", buffering=0)  # kept open
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-        program.log_handle.write(f"--- mlkube: starting {program.name} at {stamp}\n".encode())
+        program.log_handle.write(f"{START_MARKER}{program.name} at {stamp}\n".encode())
         env = {**os.environ, **spec.get("env", {})}
         try:
             program.process = subprocess.Popen(

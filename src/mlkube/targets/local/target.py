@@ -13,6 +13,7 @@ confirmed (by the config digest it serves) that it no longer sends them requests
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import time
@@ -57,6 +58,7 @@ from mlkube.targets.local.state import (
     render_gateway_config,
     render_programs,
 )
+from mlkube.targets.local.supervisor import START_MARKER
 
 #: How long stopping a deployment's processes may take (the supervisor's grace is 10 s).
 STOP_WAIT_SECONDS = 30.0
@@ -246,7 +248,7 @@ class LocalTarget:
         progress(f"deleted deployment {name}")
 
     def deployment_logs(self, endpoint_name: str, name: str, *, lines: int | None,
-                        container_type: ContainerType) -> str:
+                        container_type: ContainerType, previous: bool = False) -> str:
         folder = self._existing(endpoint_name)
         record = folder.read_deployment(name)
         if record is None:
@@ -263,7 +265,8 @@ class LocalTarget:
             programs = _latest_generation_logs(logs_dir, name, record.generation)
         parts = []
         for program in programs:
-            text = _tail(folder.instance_log(name, program), lines)
+            log = folder.instance_log(name, program)
+            text = (previous_run(_tail(log, None), lines) if previous else _tail(log, lines))
             parts.append(text if len(programs) == 1 else f"==> {program} <==\n{text}")
         return "\n".join(parts)
 
@@ -393,6 +396,16 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def previous_run(text: str, lines: int | None) -> str:
+    """The part of an instance's log written by its run before the last restart: the
+    supervisor appends every run to one file, each opened by a ``START_MARKER`` line."""
+    starts = [m.start() for m in re.finditer(f"^{re.escape(START_MARKER)}", text, re.MULTILINE)]
+    if len(starts) < 2:
+        return ""
+    run = text[starts[-2]:starts[-1]].splitlines()
+    return "\n".join(run[-lines:] if lines else run) + "\n"
 
 
 def _tail(path: Path, lines: int | None) -> str:
