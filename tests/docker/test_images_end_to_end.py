@@ -20,7 +20,7 @@ from mlkube.errors import (
 )
 from mlkube.targets.docker_engine import BuiltImage, DockerEngine
 from tests.docker.conftest import HOST_CA_BUNDLE, SESSION_LABELS, run_labelled, wait_until_healthy
-from tests.models import SEED_DIR
+from tests.models import SEED_CODE
 
 # The first image build here installs the shared environment (mlflow, LightGBM, ...):
 # about 100 s on a quiet 2-core machine, several minutes when other suites load it. Every
@@ -57,7 +57,7 @@ def seed_image(docker_engine, model_environment, server_wheel, iris_lgbm_model_r
     context = render_build_context(
         model_environment, server_wheel,
         model_path=iris_lgbm_model_root / "model", model_name="iris-lgbm", model_version="1",
-        code_path=SEED_DIR, scoring_script="score.py", ca_bundle=HOST_CA_BUNDLE,
+        code_path=SEED_CODE, scoring_script="score.py", ca_bundle=HOST_CA_BUNDLE,
     )
     return docker_engine.build_image(context, repository=REPOSITORY)
 

@@ -9,7 +9,7 @@ import pytest
 from mlkube.entities.environment import Environment
 from mlkube.environments.resolution import resolve_environment
 from mlkube.errors import EnvironmentResolutionError
-from tests.models import SEED_DIR
+from tests.models import YAML_DIR
 
 SERVER = "mlkube[server] @ file:///opt/wheels/mlkube-0.1.0-py3-none-any.whl"
 
@@ -63,7 +63,7 @@ def test_model_without_environment_files_is_an_error_naming_them(tmp_path):
 
 def test_seed_conda_file_resolves_with_the_server_added():
     resolved = resolve_environment(
-        Environment(image="mcr.microsoft.com/azureml/minimal", conda_file=str(SEED_DIR /
+        Environment(image="mcr.microsoft.com/azureml/minimal", conda_file=str(YAML_DIR /
                                                                               "conda.yaml")),
         server_requirement=SERVER,
     )
@@ -73,7 +73,7 @@ def test_seed_conda_file_resolves_with_the_server_added():
 
 
 def test_seed_conda_file_with_azure_server_added_by_hand_drops_it(tmp_path):
-    conda = (SEED_DIR / "conda.yaml").read_text().replace(
+    conda = (YAML_DIR / "conda.yaml").read_text().replace(
         "      - scikit-learn", "      - scikit-learn\n      - azureml-inference-server-http")
     (tmp_path / "conda.yaml").write_text(conda)
     resolved = resolve_environment(Environment(conda_file=str(tmp_path / "conda.yaml")),

@@ -11,7 +11,7 @@ from mlkube.operations.computes import ComputeOperations
 from mlkube.operations.jobs import JobOperations
 from mlkube.operations.models import ModelOperations
 from mlkube.workspace import Workspace
-from tests.models import SEED_DIR
+from tests.models import IRIS_CSV
 from tests.workspace.backends import MLKUBE, unique, workspace_env
 
 
@@ -79,7 +79,7 @@ def test_job_from_azure_yaml_runs_after_the_cli_exits_and_streams(
         print(f"rows={len(rows) - 1} scale={sys.argv[2]}")
         """))
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "iris.csv").write_text((SEED_DIR / "iris.csv").read_text())
+    (tmp_path / "data" / "iris.csv").write_text((IRIS_CSV).read_text())
     spec = tmp_path / "job.yml"
     name = unique("cli-job")
     spec.write_text(textwrap.dedent(f"""\
