@@ -46,9 +46,16 @@ def _root(
         False, "--debug", help="Show the full traceback when a command fails.",
         envvar="MLKUBE_DEBUG",
     ),
+    workspace_name: str | None = typer.Option(
+        None, "--workspace-name", envvar="MLKUBE_WORKSPACE_NAME",
+        help="Use the workspace of this name, as MLClient(workspace_name=...) does (a "
+        "command's --workspace folder still wins)."),
 ) -> None:
     if debug:
         os.environ["MLKUBE_DEBUG"] = "1"
+    if workspace_name:
+        # Read by the one workspace resolution every command (and MLClient) goes through.
+        os.environ["MLKUBE_WORKSPACE_NAME"] = workspace_name
 
 
 def _register_commands() -> None:

@@ -67,7 +67,7 @@ class OnlineDeploymentOperations:
             return target.apply_deployment(local_deployment, prepared, progress=report)
 
         return LROPoller(operation, progress=progress,
-                         description=f"deployment {deployment.name} update")
+                         description=f"deployment {deployment.name} update", synchronous=local)
 
     def get(self, name: str, endpoint_name: str, *, local: bool = False) -> OnlineDeployment:
         return self._targets.for_endpoint(endpoint_name, local=local).get_deployment(
@@ -105,4 +105,4 @@ class OnlineDeploymentOperations:
         target.get_deployment(endpoint_name, name)
         return LROPoller(
             lambda report: target.delete_deployment(endpoint_name, name, progress=report),
-            progress=progress, description=f"deployment {name} deletion")
+            progress=progress, description=f"deployment {name} deletion", synchronous=local)

@@ -74,7 +74,8 @@ class OnlineEndpointOperations:
                 hint="Pass ManagedOnlineEndpoint(name=...) or load_online_endpoint(path).")
         target = self._targets.for_update(endpoint, local=local)
         return LROPoller(lambda report: target.apply_endpoint(endpoint, progress=report),
-                         progress=progress, description=f"endpoint {endpoint.name} update")
+                         progress=progress, description=f"endpoint {endpoint.name} update",
+                         synchronous=local)
 
     def get(self, name: str, *, local: bool = False) -> OnlineEndpoint:
         return self._targets.for_endpoint(name, local=local).get_endpoint(name)
@@ -91,7 +92,8 @@ class OnlineEndpointOperations:
         target = self._targets.for_endpoint(name, local=local)
         target.get_endpoint(name)  # a missing endpoint fails here, not in the poller
         return LROPoller(lambda report: target.delete_endpoint(name, progress=report),
-                         progress=progress, description=f"endpoint {name} deletion")
+                         progress=progress, description=f"endpoint {name} deletion",
+                         synchronous=local)
 
     def invoke(self, endpoint_name: str, request_file: str | os.PathLike[str] | None = None,
                deployment_name: str | None = None, *, local: bool = False,
