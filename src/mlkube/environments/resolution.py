@@ -75,10 +75,10 @@ def resolve_spec(
             conda_spec, conda_dir, label = environment.conda_file, base, "conda_file"
         else:
             conda_path = _local_file(environment.conda_file, what="conda_file")
-            conda_spec, conda_dir, label = _read_yaml(conda_path), conda_path.parent, (
+            conda_spec, conda_dir, label = read_yaml(conda_path), conda_path.parent, (
                 conda_path.name
             )
-        python_version, conda_entries = _conda_entries(conda_spec, base_dir=conda_dir,
+        python_version, conda_entries = conda_entries(conda_spec, base_dir=conda_dir,
                                                        label=label)
         entries.extend(conda_entries)
     pip = environment.pip_requirements
@@ -108,10 +108,10 @@ def resolve_model_folder(
         )
     python_version = _mlmodel_python_version(folder)
     if env_file.name == "python_env.yaml":
-        env_python, entries = _python_env_entries(env_file)
+        env_python, entries = python_env_entries(env_file)
         python_version = env_python or python_version
     elif env_file.name == "conda.yaml":
-        conda_python, entries = _conda_entries(_read_yaml(env_file), base_dir=folder,
+        conda_python, entries = conda_entries(read_yaml(env_file), base_dir=folder,
                                                label="conda.yaml")
         python_version = conda_python or python_version
     else:
@@ -164,7 +164,7 @@ def default_server_requirement() -> str:
     return server_requirement(build_server_wheel())
 
 
-def _conda_entries(
+def conda_entries(
     spec: Any, *, base_dir: Path, label: str
 ) -> tuple[str | None, list[RequirementEntry]]:
     packages = read_conda_spec(spec, source=label, current_python=current_minor_version())
@@ -176,11 +176,11 @@ def _conda_entries(
     return packages.python_version, entries
 
 
-def _python_env_entries(path: Path) -> tuple[str | None, list[RequirementEntry]]:
+def python_env_entries(path: Path) -> tuple[str | None, list[RequirementEntry]]:
     """MLflow's python_env.yaml: ``python`` and ``dependencies``. Its
     ``build_dependencies`` (pip, setuptools, wheel pins for building the venv) are not
     installed: mlkube builds virtualenvs with uv or the interpreter's own pip."""
-    spec = _read_yaml(path)
+    spec = read_yaml(path)
     if not isinstance(spec, dict):
         raise EnvironmentResolutionError(
             f"{path} must be a mapping with 'python' and 'dependencies'.",
@@ -221,7 +221,7 @@ def _local_file(value: str, *, what: str) -> Path:
     return path.resolve()
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:

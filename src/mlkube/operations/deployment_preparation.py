@@ -30,6 +30,7 @@ from mlkube.entities.online_deployment import (
     OnlineDeployment,
     parse_asset_reference,
 )
+from mlkube.environments.file_agreement import environment_file_disagreement
 from mlkube.environments.resolution import (
     find_model_folder,
     resolve_model_folder,
@@ -275,6 +276,11 @@ def _environment(environment: Environment | str | None, *, model: _FetchedModel,
         folder = find_model_folder(model.path)
         note(f"environment: the MLflow model's own files in {folder}"
              + (f" (image {image} is used by container targets)" if image else ""))
+        disagreement = environment_file_disagreement(folder)
+        if disagreement is not None:
+            note(f"environment: warning: {disagreement.summary} (edit "
+                 f"{disagreement.used.name} too, or delete it to use "
+                 f"{disagreement.ignored.name})")
         resolved = resolve_model_folder(folder)
         return ResolvedEnvironment(resolved.python_version, resolved.requirements,
                                    image=image, sources=resolved.sources)
