@@ -78,9 +78,9 @@ def resolve_spec(
             conda_spec, conda_dir, label = read_yaml(conda_path), conda_path.parent, (
                 conda_path.name
             )
-        python_version, conda_entries = conda_entries(conda_spec, base_dir=conda_dir,
+        python_version, from_conda = conda_entries(conda_spec, base_dir=conda_dir,
                                                        label=label)
-        entries.extend(conda_entries)
+        entries.extend(from_conda)
     pip = environment.pip_requirements
     if isinstance(pip, list):
         entries.extend(expand_requirement_lines(pip, base_dir=base, origin="pip_requirements"))

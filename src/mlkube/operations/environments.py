@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mlkube.entities.environment import Environment
+from mlkube.environments.curated import curated_environment, is_curated_name
+from mlkube.environments.interpreters import nearest_python
 from mlkube.environments.requirements import expand_requirement_lines, read_requirements_file
 from mlkube.environments.resolution import resolve_spec
 from mlkube.environments.resolved import ResolvedEnvironment
 from mlkube.environments.venv_cache import Progress, materialize
-from mlkube.environments.curated import curated_environment, is_curated_name
-from mlkube.environments.interpreters import nearest_python
 from mlkube.errors import (
     EnvironmentResolutionError,
     RequiredLocalArtifactsNotFoundError,
