@@ -124,7 +124,7 @@ def _fetch_model(model: Model | str | None, *, cache_dir: Path, models: Any,
     if model is None:
         return _FetchedModel(dir=None, folder=None, name=None, version=None, source=None,
                              description="(none)")
-    reference = _registered_reference(model)
+    reference = registered_reference(model)
     if reference is not None:
         return _fetch_registered(reference, cache_dir=cache_dir, models=models, note=note)
     path = model.path if isinstance(model, Model) else model
@@ -157,7 +157,7 @@ def _fetch_model(model: Model | str | None, *, cache_dir: Path, models: Any,
                          source=local, description=str(local))
 
 
-def _registered_reference(model: Model | str) -> AssetReference | None:
+def registered_reference(model: Model | str) -> AssetReference | None:
     if isinstance(model, Model):
         if model.path and not is_uri(model.path):
             return None  # Model(path=...) is a local model, named or not, as in Azure ML
