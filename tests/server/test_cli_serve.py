@@ -57,10 +57,11 @@ def test_azmlinfsrv_with_failing_init_stays_up_and_logs_the_traceback(processes)
     broken = processes["broken"]
     wait_until(lambda: "Model load failed" in broken.log(), timeout=60, what="init failure")
     assert broken.process.poll() is None
-    assert httpx.get(broken.url + "/", timeout=5).status_code == 200
-    ready = httpx.get(broken.url + "/ready", timeout=5)
-    assert ready.status_code == 503
-    assert "checksum mismatch" in ready.json()["message"]
+    assert httpx.get(broken.url + "/v2/health/live", timeout=5).status_code == 200
+    for route in ("/", "/ready"):
+        answer = httpx.get(broken.url + route, timeout=5)
+        assert answer.status_code == 503
+        assert "checksum mismatch" in answer.json()["message"]
     log = broken.log()
     assert "Traceback (most recent call last)" in log
     assert 'raise RuntimeError("model file corrupt: checksum mismatch")' in log

@@ -11,11 +11,12 @@ from __future__ import annotations
 import builtins
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from mlkube.entities.endpoint_auth import EndpointAuthKeys, EndpointAuthToken
-from mlkube.entities.online_endpoint import OnlineEndpoint
+from mlkube.entities.online_endpoint import DEFAULT_TOKEN_LIFETIME_MINUTES, OnlineEndpoint
 from mlkube.errors import (
     BadGatewayError,
     InvalidInputError,
@@ -144,7 +145,8 @@ class OnlineEndpointOperations:
         endpoint = target.get_endpoint(name)
         keys = target.endpoint_keys(name)
         if endpoint.auth_mode == "aml_token":
-            return issue_token(keys.token_signing_key, name)
+            minutes = endpoint.token_lifetime_minutes or DEFAULT_TOKEN_LIFETIME_MINUTES
+            return issue_token(keys.token_signing_key, name, timedelta(minutes=minutes))
         return EndpointAuthKeys(primary_key=keys.primary_key, secondary_key=keys.secondary_key)
 
     def begin_regenerate_keys(self, name: str, *, key_type: str = "primary",

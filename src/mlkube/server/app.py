@@ -133,7 +133,9 @@ class InferenceApp:
             "/invocations": formats.encode_invocations,
         }
         self._get_routes: dict[str, Callable[[Scope], Awaitable[tuple[int, bytes, list]]]] = {
-            "/": self._liveness,
+            # Azure's server answers / only once init() is done, so clients poll it
+            # before scoring: here it is 200 once loaded, 503 while loading or failed.
+            "/": self._root,
             "/ping": self._readiness,
             "/health": self._readiness,
             "/ready": self._readiness,
@@ -429,8 +431,12 @@ class InferenceApp:
 
     # -- GET routes ----------------------------------------------------------------------
 
-    async def _liveness(self, scope: Scope) -> tuple[int, bytes, list]:
-        return 200, b"Healthy", []
+    async def _root(self, scope: Scope) -> tuple[int, bytes, list]:
+        if self.state.ready:
+            return 200, b"Healthy", []
+        error = self.state.not_ready_error()
+        retry = [] if self.state.error is not None else [(b"retry-after", b"1")]
+        return 503, error_body(error), [_JSON, *retry]
 
     async def _readiness(self, scope: Scope) -> tuple[int, bytes, list]:
         if self.state.ready:
