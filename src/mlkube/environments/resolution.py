@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import yaml
 
 from mlkube.entities.base import is_uri
 from mlkube.entities.environment import Environment
+from mlkube.environments.azureml_images import is_azureml_image, substitution_note
 from mlkube.environments.conda import read_conda_spec
 from mlkube.environments.interpreters import current_minor_version, minor_version
 from mlkube.environments.requirements import (
@@ -88,7 +90,12 @@ def resolve_spec(
         entries.extend(read_requirements_file(_local_file(pip, what="pip_requirements")))
     if environment.python_version:
         python_version = minor_version(environment.python_version)
-    return _resolved(entries, python_version=python_version, image=environment.image,
+    image = environment.image
+    if is_azureml_image(image):
+        resolved = _resolved(entries, python_version=python_version, image=None,
+                             server_requirement=server_requirement)
+        return replace(resolved, sources=(*resolved.sources, substitution_note(str(image))))
+    return _resolved(entries, python_version=python_version, image=image,
                      server_requirement=server_requirement)
 
 

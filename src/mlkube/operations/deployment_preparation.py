@@ -30,6 +30,7 @@ from mlkube.entities.online_deployment import (
     OnlineDeployment,
     parse_asset_reference,
 )
+from mlkube.environments.azureml_images import is_azureml_image, substitution_note
 from mlkube.environments.file_agreement import environment_file_disagreement
 from mlkube.environments.resolution import (
     find_model_folder,
@@ -268,10 +269,14 @@ def _environment(environment: Environment | str | None, *, model: _FetchedModel,
     has_packages = environment is not None and (
         environment.conda_file is not None or environment.pip_requirements is not None
         or environment.build is not None)
+    image = environment.image if environment is not None else None
+    if is_azureml_image(image):
+        note(f"environment: {substitution_note(str(image))}")
     if environment is not None and has_packages:
         note(f"environment: {_describe(environment)}")
         return resolve_spec(environment, base_path=Path.cwd())
-    image = environment.image if environment is not None else None
+    if is_azureml_image(image):
+        image = None
     if model.mlflow and model.path is not None:
         folder = find_model_folder(model.path)
         note(f"environment: the MLflow model's own files in {folder}"
