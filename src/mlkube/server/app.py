@@ -317,6 +317,10 @@ class InferenceApp:
         if content_length > self._max_body:
             raise self._too_large(content_length)
         body = await self._read_body(receive)
+        json_length = _header_int(request_headers, formats.V2_BINARY_HEADER)
+        if json_length is not None and not self._raw:
+            body = formats.inline_binary_tensors(body, json_length)
+            content_type = "application/json"
         if self._raw:  # run(request) gets the whole request, on every scoring route
             decoded = self.scorer.decode_request(scope, body)  # type: ignore[attr-defined]
         else:
@@ -530,6 +534,17 @@ class InferenceApp:
                                      request_id=request_id)
 
         return encode
+
+
+def _header_int(headers: list[tuple[bytes, bytes]], name: bytes) -> int | None:
+    for key, value in headers:
+        if key.lower() == name:
+            try:
+                return int(value)
+            except ValueError:
+                raise InvalidInputError(f"{name.decode()} is {value.decode('latin-1')!r}.",
+                                        hint="Send a number of bytes.") from None
+    return None
 
 
 def create_app(scorer: Scorer, settings: ServerSettings) -> InferenceApp:
