@@ -96,6 +96,9 @@ def print_usage_error(error: BaseException) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # With a tracking server, MLflow writes "View run ... / View experiment ..." to stdout
+    # when a run ends (model uploads are runs): stdout is the command's result (-o json).
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     _register_commands()
     debug = "--debug" in (argv or sys.argv[1:]) or os.environ.get("MLKUBE_DEBUG") == "1"
     try:
