@@ -138,8 +138,9 @@ def test_entry_script_whose_init_raises_is_never_ready_and_logs_the_cause(
     base_url = f"http://127.0.0.1:{container.ports[SERVER_PORT]}"
 
     assert "RuntimeError" in log
-    assert httpx.get(base_url + "/", timeout=5).status_code == 200  # alive, for probes
+    assert httpx.get(base_url + "/v2/health/live", timeout=5).status_code == 200  # alive
     assert httpx.get(base_url + "/ready", timeout=5).status_code == 503  # never ready
+    assert httpx.get(base_url + "/", timeout=5).status_code == 503  # as Azure: not before init
 
 
 def test_missing_requirement_fails_naming_the_pip_step_and_pip_error(
