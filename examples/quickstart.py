@@ -1,6 +1,6 @@
 """mlkube end to end on the embedded defaults: the README's first command (`make demo`).
 
-1. A command job trains LightGBM on iris with MLflow autolog (the seed's train.py).
+1. A command job trains LightGBM on iris with MLflow autolog (the sample's train.py).
 2. The model the job logged is registered in the workspace (`.mlkube/` here).
 3. A local online endpoint gets a deployment of it with no scoring script.
 4. The endpoint is invoked with the seed's request file, then the scoring URI, a key
@@ -20,6 +20,7 @@ from mlkube import Input, ManagedOnlineDeployment, ManagedOnlineEndpoint, MLClie
 from mlkube.constants import AssetTypes
 
 SEED = Path(__file__).resolve().parent / "seed"
+REQUEST = Path(__file__).resolve().parent / "yaml" / "sample-request.json"
 ENDPOINT = "iris-demo"
 
 
@@ -35,9 +36,10 @@ def main() -> None:
     step("Training LightGBM on iris as a command job")
     job = ml_client.jobs.create_or_update(
         command(
-            code=str(SEED / "src"),
+            code=str(SEED / "training"),
             command="python train.py --iris-csv ${{inputs.iris_csv}}",
-            inputs={"iris_csv": Input(type=AssetTypes.URI_FILE, path=str(SEED / "iris.csv"))},
+            inputs={"iris_csv": Input(type=AssetTypes.URI_FILE,
+                                      path=str(SEED / "data" / "iris.csv"))},
             experiment_name="iris-demo",
             display_name="train-lightgbm-iris",
         )
@@ -67,7 +69,7 @@ def main() -> None:
     ml_client.online_endpoints.begin_create_or_update(endpoint).result()
 
     step("Scoring the seed's request file")
-    request_file = SEED / "sample-request.json"
+    request_file = REQUEST
     print(f"request:  {request_file.read_text().strip()}")
     response = ml_client.online_endpoints.invoke(
         endpoint_name=ENDPOINT, request_file=str(request_file)

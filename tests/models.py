@@ -13,9 +13,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SEED_DIR = Path(__file__).resolve().parent.parent / "examples" / "seed"
-IRIS_CSV = SEED_DIR / "iris.csv"
-SEED_SCORE_PY = SEED_DIR / "score.py"
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+#: The Azure ML sample's scripts and files (examples/seed/README.md).
+SEED_DIR = EXAMPLES_DIR / "seed"
+IRIS_CSV = SEED_DIR / "data" / "iris.csv"
+#: The sample's scoring code folder and its score.py.
+SEED_CODE = SEED_DIR / "scoring"
+SEED_SCORE_PY = SEED_CODE / "score.py"
+#: mlkube's CLI YAML examples, the seed's conda file and a one-row request.
+YAML_DIR = EXAMPLES_DIR / "yaml"
+SAMPLE_REQUEST = YAML_DIR / "sample-request.json"
 IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 

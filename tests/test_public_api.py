@@ -13,6 +13,7 @@ EXPECTED = {
     "KubernetesOnlineDeployment", "OnlineRequestSettings", "ProbeSettings",
     "DefaultScaleSettings", "TargetUtilizationScaleSettings", "ResourceRequirementsSettings",
     "ResourceSettings", "EndpointAuthKeys", "EndpointAuthToken", "KubernetesCompute",
+    "AmlCompute",
     "AssetTypes", "MlkubeError", "ValidationError", "ResourceNotFoundError",
     "LocalEndpointNotFoundError", "RequiredLocalArtifactsNotFoundError",
 }
@@ -36,3 +37,15 @@ def test_importing_mlkube_or_its_server_loads_no_control_plane():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_azure_exception_names_are_mlkubes_own_errors():
+    # `except ResourceNotFoundError` in a ported script catches what mlkube raises.
+    from mlkube import errors, exceptions
+
+    assert exceptions.ResourceNotFoundError is errors.ResourceNotFoundError
+    assert exceptions.LocalEndpointNotFoundError is errors.LocalEndpointNotFoundError
+    assert issubclass(exceptions.LocalEndpointNotFoundError, exceptions.ResourceNotFoundError)
+    assert exceptions.ValidationException is errors.ValidationError
+    assert exceptions.HttpResponseError is errors.MlkubeError
+    assert all(getattr(exceptions, name) for name in exceptions.__all__)

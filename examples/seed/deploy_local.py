@@ -1,84 +1,71 @@
-"""Deploy the seed's model to a local online endpoint, Azure ML style, and score it.
-
-Written as the seed's Azure ML SDK v2 script was; only the imports differ (they were
-``from azure.ai.ml import MLClient``, ``from azure.ai.ml.entities import ...`` and
-``from azure.identity import DefaultAzureCredential``). Run it beside score.py,
-conda.yaml and sample-request.json:
-
-    python deploy_local.py --model-path ./model
-
-``--model-path`` is the MLflow model folder (the seed's train.py logs it as ``model``);
-the endpoint is deleted at the end unless ``--keep`` is given.
-"""
-
-import argparse
-import datetime
 import os
-
-from mlkube import DefaultAzureCredential, MLClient
+from dotenv import load_dotenv
+from mlkube import MLClient
 from mlkube.entities import (
+    KubernetesOnlineEndpoint,
+    KubernetesOnlineDeployment,
     CodeConfiguration,
-    Environment,
-    ManagedOnlineDeployment,
-    ManagedOnlineEndpoint,
     Model,
-)
+    Environment)
+from mlkube.exceptions import LocalEndpointNotFoundError
+from mlkube import DefaultAzureCredential
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+load_dotenv()
+subscription_id = os.getenv("AZURE_SUBSCRIPTION_ID")
+resource_group = os.getenv("AZURE_RESOURCE_GROUP")
+workspace = os.getenv("AZURE_ML_WORKSPACE")
+inference_cluster = os.getenv("AZURE_ML_K8S_CLUSTER")
+model_name = os.getenv("MODEL_NAME")
+model_version = os.getenv("MODEL_VERSION")
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--model-path", default=os.path.join(HERE, "model"))
-parser.add_argument("--keep", action="store_true", help="Keep the endpoint running.")
-args = parser.parse_args()
+ml_client = MLClient(DefaultAzureCredential(), subscription_id, resource_group, workspace)
 
-ml_client = MLClient(
-    DefaultAzureCredential(),
-    subscription_id="<SUBSCRIPTION_ID>",
-    resource_group_name="<RESOURCE_GROUP>",
-    workspace_name="seed-workspace",
-)
+# get or create the local endpoint
+online_endpoint_name = "iris-endpoint-local"
+try:
+    endpoint = ml_client.online_endpoints.get(name=online_endpoint_name, local=True)
+except LocalEndpointNotFoundError:
+    print("Local endpoint not found. Creating a new one...")
+    local_endpoint = KubernetesOnlineEndpoint(
+        name=online_endpoint_name,
+        compute=inference_cluster,
+        auth_mode="key",
+    )
+    # for local deployment, async API is returned synchronously
+    ml_client.online_endpoints.begin_create_or_update(local_endpoint, local=True)
+    endpoint = ml_client.online_endpoints.get(name=online_endpoint_name, local=True)
 
-# A name unique per run, as Azure ML's samples make one.
-local_endpoint_name = "local-" + datetime.datetime.now().strftime("%m%d%H%M%f")
+# get or create the local deployment
+deployment_name = "default"
+try:
+    deployment = ml_client.online_deployments.get(name=deployment_name, endpoint_name=online_endpoint_name, local=True)
+except LocalEndpointNotFoundError:
+    print("Local deployment not found. Creating a new one...")
+    # prepare model and env for deployment
+    #   model must be downloaded from Azure ML workspace portal to "model" folder on the local machine,
+    #   the following won't work for local deployment:
+    #       model = ml_client.models.get(name=model_name, version=model_version)
+    model = Model(path="model", type="mlflow_model")
+    env = Environment(
+        conda_file="model/conda.yaml",
+        image="mcr.microsoft.com/azureml/lightgbm-3.2-ubuntu18.04-py37-cpu-inference:20221107.v3",
+    )
+    local_deployment = KubernetesOnlineDeployment(
+        name=deployment_name,
+        endpoint_name=online_endpoint_name,
+        model=model,
+        environment=env,
+        code_configuration=CodeConfiguration(
+            code="scoring/", scoring_script="score.py"
+        ),
+    )
+    ml_client.online_deployments.begin_create_or_update(local_deployment, local=True)
 
-endpoint = ManagedOnlineEndpoint(
-    name=local_endpoint_name,
-    description="The seed's LightGBM iris model, locally",
-    auth_mode="key",
-)
-ml_client.online_endpoints.begin_create_or_update(endpoint, local=True).result()
+# validate inference result
+print("Validate inferencing results on the local endpoint...")
+result = ml_client.online_endpoints.invoke(
+   endpoint_name=online_endpoint_name,
+   request_file='./data/request-unmanaged.json',
+   local=True)
 
-model = Model(path=args.model_path)
-env = Environment(
-    conda_file=os.path.join(HERE, "conda.yaml"),
-    image="mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04:latest",
-)
-blue_deployment = ManagedOnlineDeployment(
-    name="blue",
-    endpoint_name=local_endpoint_name,
-    model=model,
-    environment=env,
-    code_configuration=CodeConfiguration(code=HERE, scoring_script="score.py"),
-    instance_type="Standard_DS3_v2",
-    instance_count=1,
-)
-ml_client.online_deployments.begin_create_or_update(deployment=blue_deployment,
-                                                    local=True).result()
-
-endpoint = ml_client.online_endpoints.get(name=local_endpoint_name, local=True)
-print("Scoring URI:", endpoint.scoring_uri)
-
-response = ml_client.online_endpoints.invoke(
-    endpoint_name=local_endpoint_name,
-    request_file=os.path.join(HERE, "sample-request.json"),
-    local=True,
-)
-print("Response:", response)
-
-logs = ml_client.online_deployments.get_logs(
-    name="blue", endpoint_name=local_endpoint_name, local=True, lines=5)
-print("Last log lines:\n" + logs)
-
-if not args.keep:
-    ml_client.online_endpoints.begin_delete(name=local_endpoint_name, local=True).result()
-    print("Deleted", local_endpoint_name)
+print(result)

@@ -48,6 +48,7 @@ _LAZY: dict[str, str] = {
     "EndpointAuthKeys": _ENTITIES,
     "EndpointAuthToken": _ENTITIES,
     "KubernetesCompute": "mlkube.entities.compute",
+    "AmlCompute": "mlkube.entities.compute",
     # azure.ai.ml.constants
     "AssetTypes": "mlkube.constants",
     # azure.core.exceptions / azure.ai.ml.exceptions

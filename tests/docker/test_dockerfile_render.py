@@ -17,7 +17,7 @@ from mlkube.environments.dockerfile import (
 from mlkube.environments.resolved import ResolvedEnvironment
 from mlkube.environments.server_package import server_requirement
 from mlkube.errors import RequiredLocalArtifactsNotFoundError, ValidationError
-from tests.models import SEED_DIR
+from tests.models import SEED_CODE, SEED_SCORE_PY
 
 
 @pytest.fixture()
@@ -93,15 +93,15 @@ def test_scoring_script_mode_follows_azure_ml_app_root_and_entry_script(
     environment, wheel, model_folder
 ):
     context = render_build_context(environment, wheel, model_path=model_folder,
-                                   code_path=SEED_DIR, scoring_script="score.py")
+                                   code_path=SEED_CODE, scoring_script="score.py")
 
-    assert (f'COPY ["code/{SEED_DIR.name}", "/var/azureml-app/{SEED_DIR.name}"]'
+    assert (f'COPY ["code/{SEED_CODE.name}", "/var/azureml-app/{SEED_CODE.name}"]'
             in context.dockerfile)
-    assert context.environment["AML_APP_ROOT"] == f"/var/azureml-app/{SEED_DIR.name}"
+    assert context.environment["AML_APP_ROOT"] == f"/var/azureml-app/{SEED_CODE.name}"
     assert context.environment["AZUREML_ENTRY_SCRIPT"] == "score.py"
-    assert context.environment["AZUREML_SOURCE_DIRECTORY"] == f"/var/azureml-app/{SEED_DIR.name}"
-    assert context.files[f"code/{SEED_DIR.name}/score.py"] == SEED_DIR / "score.py"
-    assert f"WORKDIR /var/azureml-app/{SEED_DIR.name}" in context.dockerfile
+    assert context.environment["AZUREML_SOURCE_DIRECTORY"] == f"/var/azureml-app/{SEED_CODE.name}"
+    assert context.files[f"code/{SEED_CODE.name}/score.py"] == SEED_SCORE_PY
+    assert f"WORKDIR /var/azureml-app/{SEED_CODE.name}" in context.dockerfile
 
 
 def test_nested_scoring_script_makes_its_folder_the_app_root(environment, wheel, tmp_path):
@@ -123,7 +123,7 @@ def test_every_dockerfile_instruction_has_a_step_title_for_build_errors(
     bundle = tmp_path / "ca.pem"
     bundle.write_text("pem")
     context = render_build_context(environment, wheel, model_path=model_folder,
-                                   code_path=SEED_DIR, scoring_script="score.py", ca_bundle=bundle)
+                                   code_path=SEED_CODE, scoring_script="score.py", ca_bundle=bundle)
 
     instructions = [line for line in context.dockerfile.replace("\\\n", " ").splitlines()
                     if line and not line.startswith("#")]
@@ -151,7 +151,7 @@ def test_deployments_sharing_an_environment_share_every_layer_up_to_the_model(
 
     first = render_build_context(environment, wheel, model_path=model_folder)
     second = render_build_context(environment, wheel, model_path=other_model,
-                                  model_name="clf", code_path=SEED_DIR, scoring_script="score.py",
+                                  model_name="clf", code_path=SEED_CODE, scoring_script="score.py",
                                   environment_variables={"LOG_LEVEL": "debug"})
 
     marker = "# The model and code of this deployment."
@@ -272,11 +272,11 @@ def test_missing_model_code_or_script_name_the_path(environment, wheel, model_fo
     with pytest.raises(RequiredLocalArtifactsNotFoundError, match="model .*nowhere"):
         render_build_context(environment, wheel, model_path=tmp_path / "nowhere")
     with pytest.raises(RequiredLocalArtifactsNotFoundError, match="score_v2.py"):
-        render_build_context(environment, wheel, code_path=SEED_DIR, scoring_script="score_v2.py")
+        render_build_context(environment, wheel, code_path=SEED_CODE, scoring_script="score_v2.py")
     with pytest.raises(ValidationError, match="without a code folder"):
         render_build_context(environment, wheel, scoring_script="score.py")
     with pytest.raises(ValidationError, match="leaves the code folder"):
-        render_build_context(environment, wheel, code_path=SEED_DIR, scoring_script="../x.py")
+        render_build_context(environment, wheel, code_path=SEED_CODE, scoring_script="../x.py")
 
 
 def test_requirement_pointing_at_a_local_file_is_rejected_with_a_fix(wheel, model_folder):

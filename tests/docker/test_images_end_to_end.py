@@ -20,7 +20,7 @@ from mlkube.errors import (
 )
 from mlkube.targets.docker.engine import BuiltImage, DockerEngine
 from tests.docker.conftest import HOST_CA_BUNDLE, SESSION_LABELS, run_labelled, wait_until_healthy
-from tests.models import SEED_DIR
+from tests.models import SEED_CODE
 
 # The first image build here installs the shared environment (mlflow, LightGBM, ...):
 # about 100 s on a quiet 2-core machine, several minutes when other suites load it. Every
@@ -57,7 +57,7 @@ def seed_image(docker_engine, model_environment, server_wheel, iris_lgbm_model_r
     context = render_build_context(
         model_environment, server_wheel,
         model_path=iris_lgbm_model_root / "model", model_name="iris-lgbm", model_version="1",
-        code_path=SEED_DIR, scoring_script="score.py", ca_bundle=HOST_CA_BUNDLE,
+        code_path=SEED_CODE, scoring_script="score.py", ca_bundle=HOST_CA_BUNDLE,
     )
     return docker_engine.build_image(context, repository=REPOSITORY)
 
@@ -138,8 +138,9 @@ def test_entry_script_whose_init_raises_is_never_ready_and_logs_the_cause(
     base_url = f"http://127.0.0.1:{container.ports[SERVER_PORT]}"
 
     assert "RuntimeError" in log
-    assert httpx.get(base_url + "/", timeout=5).status_code == 200  # alive, for probes
+    assert httpx.get(base_url + "/v2/health/live", timeout=5).status_code == 200  # alive
     assert httpx.get(base_url + "/ready", timeout=5).status_code == 503  # never ready
+    assert httpx.get(base_url + "/", timeout=5).status_code == 503  # as Azure: not before init
 
 
 def test_missing_requirement_fails_naming_the_pip_step_and_pip_error(

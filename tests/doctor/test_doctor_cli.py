@@ -34,3 +34,47 @@ def test_missing_path_is_an_error_not_a_traceback(tmp_path):
     result = doctor(str(tmp_path / "nope"))
     assert result.returncode == 1
     assert "[path-missing]" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_a_registered_model_missing_from_the_workspace_is_an_error(tmp_path,
+                                                                  iris_lgbm_model_root):
+    workspace = tmp_path / "ws"
+    registered = subprocess.run(
+        [sys.executable, "-m", "mlkube.cli.main", "model", "create", "-n", "iris", "-p",
+         str(iris_lgbm_model_root / "model"), "-t", "mlflow_model", "-w", str(workspace)],
+        capture_output=True, text=True, timeout=120)
+    assert registered.returncode == 0, registered.stderr
+    spec = write(tmp_path / "deployment.yml", "name: blue\nendpoint_name: iris\n"
+                 "model: azureml:nosuch:3\n")
+    result = doctor(str(spec), "-w", str(workspace))
+    assert result.returncode == 1
+    assert "ERROR [registered-model-missing]" in result.stdout
+    assert "azureml:nosuch:3, which is not in the workspace" in result.stdout
+    write(spec, "name: blue\nendpoint_name: iris\nmodel: azureml:iris@latest\n")
+    found = doctor(str(spec), "-w", str(workspace))
+    assert "registered (version 1)" in found.stdout, found.stdout
+
+
+def test_an_endpoint_yaml_is_checked_as_an_endpoint(tmp_path):
+    spec = write(tmp_path / "endpoint.yml", "$schema: https://azuremlschemas.azureedge.net/"
+                 "latest/managedOnlineEndpoint.schema.json\nname: iris\nauth_mode: key\n"
+                 "traffic:\n  blue: 90\n  green: 10\n")
+    result = doctor(str(spec))
+    assert result.returncode == 0, result.stdout
+    assert "unknown" not in result.stdout and "not a known field" not in result.stdout
+    assert "[endpoint-traffic]" in result.stdout and "blue 90 %, green 10 %" in result.stdout
+    write(spec, "name: iris\nauth_mode: key\ntraffic:\n  blue: 90\n  green: 20\n")
+    broken = doctor(str(spec))
+    assert broken.returncode == 1
+    assert "ERROR [endpoint-invalid]" in broken.stdout and "adds up to 110" in broken.stdout
+    write(spec, "name: iris\nauth_mode: key\n")
+    assert "WARN  [endpoint-no-traffic]" in doctor(str(spec)).stdout
+
+
+def test_local_autoscaling_settings_are_said_to_be_ignored(tmp_path):
+    spec = write(tmp_path / "deployment.yml", "name: blue\nendpoint_name: iris\n"
+                 "model: azureml:iris:1\ninstance_count: 2\nscale_settings:\n"
+                 "  type: target_utilization\n  min_instances: 1\n  max_instances: 4\n")
+    result = doctor(str(spec))
+    assert "WARN  [autoscale-not-applied-locally]" in result.stdout
+    assert "run instance_count instances" in result.stdout

@@ -93,3 +93,27 @@ def test_unresolvable_requirements_file_is_an_error_naming_the_line(iris_copy):
     (iris_copy / "requirements.txt").write_text("mlflow\n-r missing-extra.txt\n")
     [finding] = [f for f in diagnose(iris_copy) if f.code == "environment-unresolvable"]
     assert "missing-extra.txt" in finding.message
+
+
+def test_edited_conda_file_that_disagrees_with_python_env_is_named_with_the_file_used(
+        iris_copy):
+    # As Azure's guidance has users do: edit conda.yaml, not python_env.yaml.
+    conda = yaml.safe_load((iris_copy / "conda.yaml").read_text())
+    conda["dependencies"] = [
+        "python=3.10", "cudatoolkit=11.8", "pip",
+        {"pip": [*[line for line in conda["dependencies"][-1]["pip"]
+                   if not line.startswith("pandas")],
+                 "pandas==2.0.3", "azureml-inference-server-http"]}]
+    (iris_copy / "conda.yaml").write_text(yaml.safe_dump(conda))
+    [finding] = [f for f in diagnose(iris_copy) if f.code == "environment-files-disagree"]
+    assert finding.severity == "warning"
+    assert "python_env.yaml is used and conda.yaml differs from it" in finding.message
+    assert "Python 3.10 in conda.yaml, 3.11 in python_env.yaml" in finding.message
+    assert "azureml-inference-server-http only in conda.yaml" in finding.message
+    assert "pandas==2.0.3 in conda.yaml, pandas==" in finding.message
+    assert "conda-only packages in conda.yaml: cudatoolkit=11.8" in finding.message
+    assert "delete python_env.yaml" in finding.fix
+
+
+def test_environment_files_that_agree_say_nothing(iris_copy):
+    assert "environment-files-disagree" not in codes(diagnose(iris_copy))

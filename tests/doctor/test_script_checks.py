@@ -8,7 +8,7 @@ import pytest
 from mlkube.doctor import diagnose, has_errors
 from mlkube.doctor.environment_checks import check_environment_file
 from tests.doctor.conftest import write
-from tests.models import SEED_DIR
+from tests.models import SEED_SCORE_PY, YAML_DIR
 
 GOOD = """
     import json
@@ -86,7 +86,7 @@ def test_syntax_error_names_the_line(tmp_path):
 
 def test_seed_script_with_a_model_folder_of_another_name_is_caught(iris_lgbm_model_root,
                                                                    tmp_path):
-    shutil.copy(SEED_DIR / "score.py", tmp_path / "score.py")
+    shutil.copy(SEED_SCORE_PY, tmp_path / "score.py")
     shutil.copytree(iris_lgbm_model_root / "model", tmp_path / "iris_model")
     findings = diagnose(tmp_path)
     finding = only(findings, "model-dir-subfolder")
@@ -111,7 +111,7 @@ def test_every_spelling_of_the_model_subfolder_is_checked(tmp_path, iris_lgbm_mo
 
 
 def test_seed_conda_file_resolves_with_a_note_that_mlkube_adds_its_server():
-    findings = check_environment_file(SEED_DIR / "conda.yaml")
+    findings = check_environment_file(YAML_DIR / "conda.yaml")
     assert not has_errors(findings), findings
     assert only(findings, "inference-server-added").severity == "info"
     assert "Python 3.11" in only(findings, "environment-resolves").message

@@ -8,10 +8,7 @@ Whatever a test leaves running is stopped at the end of the session.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +23,7 @@ from mlkube.entities.online_deployment import ManagedOnlineDeployment
 from mlkube.entities.online_endpoint import ManagedOnlineEndpoint
 from mlkube.operations.client import MLClient
 from mlkube.targets.local.processes import stop_supervisor
-from tests.models import SEED_DIR
+from tests.models import SEED_SCORE_PY
 
 ENDPOINT = "iris-e2e"
 
@@ -49,9 +46,8 @@ def endpoint_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
 
 
 @pytest.fixture(scope="session")
-def ml_client(endpoint_workspace: Path, seed_example_run: subprocess.Popen[str]) -> MLClient:
-    """The client of the session's workspace. Asking for it also starts the seed example
-    (``seed_example_run``), so that slow script runs beside the first end-to-end test."""
+def ml_client(endpoint_workspace: Path) -> MLClient:
+    """The client of the session's workspace."""
     return MLClient(workspace=endpoint_workspace)
 
 
@@ -59,7 +55,7 @@ def ml_client(endpoint_workspace: Path, seed_example_run: subprocess.Popen[str])
 def seed_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A code folder with the seed's score.py, unchanged."""
     folder = tmp_path_factory.mktemp("seed-code")
-    shutil.copy(SEED_DIR / "score.py", folder / "score.py")
+    shutil.copy(SEED_SCORE_PY, folder / "score.py")
     return folder
 
 
@@ -125,21 +121,3 @@ def expected_prediction(iris_lgbm_model_root: Path) -> list[list[float]]:
 
     booster = mlflow.lightgbm.load_model(str(iris_lgbm_model_root / "model"))
     return booster.predict(np.array([[1.0, 2.0, 3.0, 4.0]])).tolist()
-
-
-@pytest.fixture(scope="session")
-def seed_example_run(endpoint_workspace: Path, iris_lgbm_model_root: Path,
-                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[str]]:
-    """The seed's deploy_local.py, started when the session starts and checked by
-    ``test_seed_example``: it spends most of its time waiting for its own environment
-    and instance, so it runs beside the other tests rather than after them."""
-    cwd = tmp_path_factory.mktemp("seed-run")
-    process = subprocess.Popen(
-        [sys.executable, str(SEED_DIR / "deploy_local.py"),
-         "--model-path", str(iris_lgbm_model_root / "model")],
-        cwd=cwd, env={**os.environ, "MLKUBE_WORKSPACE": str(endpoint_workspace)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    yield process
-    if process.poll() is None:
-        process.kill()
-    process.communicate()

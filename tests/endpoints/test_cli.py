@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.endpoints.scoring import score
-from tests.models import SEED_DIR
+from tests.models import SAMPLE_REQUEST, YAML_DIR
 
 ENDPOINT = "cli-e2e"
 
@@ -31,12 +31,12 @@ def test_cli_creates_invokes_shows_and_deletes_a_local_endpoint(
     endpoint_workspace: Path, iris_lgbm_model_root: Path, expected_prediction: list[list[float]],
 ) -> None:
     ws = endpoint_workspace
-    created = json.loads(mlkube("online-endpoint", "create", "-f", str(SEED_DIR / "endpoint.yml"),
+    created = json.loads(mlkube("online-endpoint", "create", "-f", str(YAML_DIR / "endpoint.yml"),
                                 "--name", ENDPOINT, "--local", "-o", "json", workspace=ws).stdout)
     assert created["scoring_uri"].startswith("http://127.0.0.1:")
     try:
         deployed = mlkube(
-            "online-deployment", "create", "-f", str(SEED_DIR / "deployment.yml"),
+            "online-deployment", "create", "-f", str(YAML_DIR / "deployment.yml"),
             "--endpoint-name", ENDPOINT, "--set", f"model.path={iris_lgbm_model_root / 'model'}",
             "--all-traffic", "--local", "-o", "json", workspace=ws)
         assert json.loads(deployed.stdout)["provisioning_state"] == "Succeeded"
@@ -44,7 +44,7 @@ def test_cli_creates_invokes_shows_and_deletes_a_local_endpoint(
         assert "ready" in deployed.stderr
 
         answer = mlkube("online-endpoint", "invoke", "-n", ENDPOINT, "--request-file",
-                        str(SEED_DIR / "sample-request.json"), workspace=ws).stdout
+                        str(SAMPLE_REQUEST), workspace=ws).stdout
         assert json.loads(answer)[0] == pytest.approx(expected_prediction[0])
 
         shown = json.loads(mlkube("online-endpoint", "show", "-n", ENDPOINT, "-o", "json",
@@ -74,7 +74,7 @@ def test_cli_creates_invokes_shows_and_deletes_a_local_endpoint(
 def test_cli_reports_a_missing_endpoint_with_a_hint_not_a_traceback(
     endpoint_workspace: Path,
 ) -> None:
-    result = mlkube("online-deployment", "create", "-f", str(SEED_DIR / "deployment.yml"),
+    result = mlkube("online-deployment", "create", "-f", str(YAML_DIR / "deployment.yml"),
                     "--endpoint-name", "no-such-endpoint", workspace=endpoint_workspace,
                     check=False)
     assert result.returncode == 1

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from mlkube.entities.code_configuration import CodeConfiguration
-from mlkube.entities.deployment_settings import ProbeSettings
+from mlkube.entities.deployment_settings import ProbeSettings, TargetUtilizationScaleSettings
 from mlkube.entities.model import Model
 from mlkube.entities.online_deployment import ManagedOnlineDeployment
 from mlkube.errors import DeploymentFailedError, LocalEndpointNotFoundError
@@ -223,6 +223,41 @@ def test_deployment_whose_init_raises_fails_within_the_probe_budget_with_the_cau
                    deployment="broken")
     assert pinned.status_code == 424
     assert "weights file is corrupt" in pinned.json()["message"]
+    # The hint's command names the endpoint (it fails without it), and the body shows
+    # clients no file path of the server.
+    assert (f"mlkube online-deployment get-logs -n broken -e {iris_endpoint.name}"
+            in pinned.json()["hint"])
+    for server_path in (str(tmp_path), str(iris_endpoint.state_dir), "/root", "/tmp/"):
+        assert server_path not in pinned.text, pinned.text
     deployments.begin_delete("broken", iris_endpoint.name).result()
     with pytest.raises(LocalEndpointNotFoundError):
         deployments.get("broken", iris_endpoint.name)
+
+
+def test_show_says_which_version_a_latest_deployment_serves(
+    iris_endpoint: RunningEndpoint, ml_client: MLClient,
+) -> None:
+    seed = ml_client.online_deployments.get("seed", iris_endpoint.name)
+    assert seed.model == "azureml:iris-lgbm@latest"
+    assert seed.served_model == "iris-lgbm:1"
+    blue = ml_client.online_deployments.get("blue", iris_endpoint.name)
+    assert blue.served_model is None  # a local folder: no registered version
+
+
+def test_local_autoscaling_settings_are_said_to_be_ignored_at_create(
+    iris_endpoint: RunningEndpoint, ml_client: MLClient, iris_lgbm_model_root: Path,
+) -> None:
+    deployment = ManagedOnlineDeployment(
+        name="elastic", endpoint_name=iris_endpoint.name,
+        model=Model(path=str(iris_lgbm_model_root / "model")), instance_count=1,
+        scale_settings=TargetUtilizationScaleSettings(min_instances=1, max_instances=3))
+    lines: list[str] = []
+    poller = ml_client.online_deployments.begin_create_or_update(deployment,
+                                                                 progress=lines.append)
+    try:
+        assert poller.result().provisioning_state == "Succeeded"
+        assert ("warning: scale_settings target_utilization (min_instances 1, max_instances 3) "
+                "is not applied on a local endpoint yet; it runs instance_count=1 instance(s)"
+                in lines)
+    finally:
+        ml_client.online_deployments.begin_delete("elastic", iris_endpoint.name).result()

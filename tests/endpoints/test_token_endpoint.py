@@ -37,3 +37,23 @@ def test_token_endpoint_accepts_its_fresh_token_and_refuses_regeneration(
         endpoints.begin_delete("token-e2e").result()
     with pytest.raises(LocalEndpointNotFoundError):
         endpoints.get("token-e2e")
+
+
+def test_token_lifetime_is_set_on_the_endpoint(ml_client: MLClient, http: httpx.Client) -> None:
+    endpoints = ml_client.online_endpoints
+    endpoint = endpoints.begin_create_or_update(ManagedOnlineEndpoint(
+        name="token-short", auth_mode="aml_token", token_lifetime_minutes=5)).result()
+    try:
+        now = time.time()
+        token = endpoints.get_keys("token-short")
+        assert token.expiry_time_utc == pytest.approx(now + 300, abs=5)
+        assert token.refresh_after_time_utc == pytest.approx(now + 150, abs=5)
+        assert score(http, endpoint.scoring_uri or "", token.access_token).status_code == 404
+        endpoint.token_lifetime_minutes = 24 * 60
+        endpoints.begin_create_or_update(endpoint).result()
+        assert endpoints.get_keys("token-short").expiry_time_utc == pytest.approx(
+            time.time() + 86400, abs=5)
+        with pytest.raises(ValidationError, match="token_lifetime_minutes"):
+            ManagedOnlineEndpoint(name="token-long", token_lifetime_minutes=60 * 24 * 8)
+    finally:
+        endpoints.begin_delete("token-short").result()

@@ -28,7 +28,7 @@ from mlkube.targets.docker.containers import STATE_LABEL
 from mlkube.targets.docker.engine import DockerEngine
 from mlkube.targets.local.processes import stop_supervisor
 from tests.endpoints.conftest import no_code_deployment, seed_script_deployment
-from tests.models import SEED_DIR
+from tests.models import SEED_SCORE_PY
 
 ENDPOINT = "iris-docker"
 
@@ -89,7 +89,7 @@ def docker_client(docker_workspace: Path) -> MLClient:
 def seed_code_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A code folder with the seed's score.py, unchanged."""
     folder = tmp_path_factory.mktemp("seed-code")
-    shutil.copy(SEED_DIR / "score.py", folder / "score.py")
+    shutil.copy(SEED_SCORE_PY, folder / "score.py")
     return folder
 
 

@@ -24,7 +24,7 @@ from mlkube.operations.client import MLClient
 from tests import models
 from tests.endpoints.conftest import no_code_deployment, seed_script_deployment
 from tests.endpoints.scoring import score
-from tests.models import SEED_DIR
+from tests.models import SEED_SCORE_PY
 
 DEADLINE_S = 1800.0
 
@@ -50,7 +50,7 @@ def main() -> None:
         models.train_iris_lightgbm(model_root)
         code = scratch / "code"
         code.mkdir()
-        shutil.copy(SEED_DIR / "score.py", code / "score.py")
+        shutil.copy(SEED_SCORE_PY, code / "score.py")
         client = MLClient(workspace=scratch / "workspace")
         endpoints = client.online_endpoints
         for name in ("timing-a", "timing-b"):

@@ -24,7 +24,7 @@ from mlkube.targets.docker.containers import (
     image_repository,
 )
 from mlkube.targets.docker.instance import parse_arguments
-from tests.models import SEED_DIR
+from tests.models import SEED_CODE
 
 ENVIRONMENT = ResolvedEnvironment(python_version="3.11", requirements=("numpy==2.4.6",))
 
@@ -62,7 +62,7 @@ def test_container_variables_agree_with_the_image_and_user_variables_win(
 ) -> None:
     wheel = tmp_path / "mlkube-0.1.0-py3-none-any.whl"
     wheel.write_bytes(b"wheel")
-    prepared = _prepared(iris_lgbm_model_root, code=SEED_DIR if with_code else None,
+    prepared = _prepared(iris_lgbm_model_root, code=SEED_CODE if with_code else None,
                          variables={"LOG_LEVEL": "debug", "SERVER_PORT": "5001"})
     baked = deployment_build_context(prepared, wheel).environment
 

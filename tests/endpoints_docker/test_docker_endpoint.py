@@ -36,7 +36,7 @@ from tests.endpoints.scoring import (
     wait_for,
 )
 from tests.endpoints_docker.conftest import DockerEndpoint
-from tests.models import SEED_DIR
+from tests.models import SAMPLE_REQUEST
 
 # The first build on a machine installs the environment (mlflow, LightGBM, ...): minutes.
 pytestmark = pytest.mark.timeout(900)
@@ -66,7 +66,7 @@ def test_sdk_invoke_sends_the_seed_request_file_with_the_endpoint_key(
     expected_prediction: list[list[float]],
 ) -> None:
     answer = docker_client.online_endpoints.invoke(
-        docker_endpoint.name, request_file=str(SEED_DIR / "sample-request.json"))
+        docker_endpoint.name, request_file=str(SAMPLE_REQUEST))
     assert json.loads(answer)[0] == pytest.approx(expected_prediction[0])
 
 

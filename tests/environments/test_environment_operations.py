@@ -10,7 +10,7 @@ from mlkube.entities.environment import Environment
 from mlkube.errors import EnvironmentResolutionError, ResourceNotFoundError
 from mlkube.operations.environments import EnvironmentOperations
 from mlkube.workspace.workspace import Workspace
-from tests.models import SEED_DIR
+from tests.models import YAML_DIR
 
 SERVER = "mlkube[server] @ file:///opt/wheels/mlkube-0.1.0-py3-none-any.whl"
 
@@ -86,7 +86,7 @@ def test_cli_creates_from_azure_yaml_and_shows_and_lists_as_json(workspace_dir, 
     spec.write_text(
         "$schema: https://azuremlschemas.azureedge.net/latest/environment.schema.json\n"
         f"name: seed-env\nimage: mcr.microsoft.com/azureml/minimal\n"
-        f"conda_file: {SEED_DIR / 'conda.yaml'}\n")
+        f"conda_file: {YAML_DIR / 'conda.yaml'}\n")
     created = run_cli(capsys, "environment", "create", "-f", str(spec), "-o", "json",
                       workspace=workspace_dir)
     assert created.returncode == 0, created.stderr

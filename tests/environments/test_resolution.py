@@ -9,7 +9,7 @@ import pytest
 from mlkube.entities.environment import Environment
 from mlkube.environments.resolution import resolve_environment
 from mlkube.errors import EnvironmentResolutionError
-from tests.models import SEED_DIR
+from tests.models import YAML_DIR
 
 SERVER = "mlkube[server] @ file:///opt/wheels/mlkube-0.1.0-py3-none-any.whl"
 
@@ -63,17 +63,17 @@ def test_model_without_environment_files_is_an_error_naming_them(tmp_path):
 
 def test_seed_conda_file_resolves_with_the_server_added():
     resolved = resolve_environment(
-        Environment(image="mcr.microsoft.com/azureml/minimal", conda_file=str(SEED_DIR /
+        Environment(image="mcr.microsoft.com/azureml/minimal", conda_file=str(YAML_DIR /
                                                                               "conda.yaml")),
         server_requirement=SERVER,
     )
     assert resolved.python_version == "3.11"
     assert resolved.requirements == ("lightgbm", "mlflow", SERVER, "pandas", "scikit-learn")
-    assert resolved.image == "mcr.microsoft.com/azureml/minimal"
+    assert resolved.image is None  # Azure ML's image: mlkube's base instead, said so
 
 
 def test_seed_conda_file_with_azure_server_added_by_hand_drops_it(tmp_path):
-    conda = (SEED_DIR / "conda.yaml").read_text().replace(
+    conda = (YAML_DIR / "conda.yaml").read_text().replace(
         "      - scikit-learn", "      - scikit-learn\n      - azureml-inference-server-http")
     (tmp_path / "conda.yaml").write_text(conda)
     resolved = resolve_environment(Environment(conda_file=str(tmp_path / "conda.yaml")),
@@ -142,3 +142,26 @@ def test_default_server_requirement_is_a_wheel_of_this_mlkube(tmp_path, monkeypa
     assert len(server) == 1 and server[0].startswith("mlkube[server] @ file://")
     wheel = Path(server[0].split("file://", 1)[1])
     assert wheel.is_file() and wheel.suffix == ".whl"
+
+
+def test_azure_ml_images_are_replaced_by_mlkubes_base_and_the_dockerfile_says_so(tmp_path):
+    from mlkube.environments.dockerfile import default_base_image, render_build_context
+
+    image = "mcr.microsoft.com/azureml/lightgbm-3.2-ubuntu18.04-py37-cpu-inference:20221107.v3"
+    resolved = resolve_environment(
+        Environment(image=image, conda_file=str(YAML_DIR / "conda.yaml")),
+        server_requirement=SERVER)
+    assert resolved.image is None
+    assert any(s.startswith(f"image {image} is Azure ML's; container targets build on "
+                            "mlkube's base image") for s in resolved.sources)
+    wheel = tmp_path / "mlkube-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"wheel")
+    context = render_build_context(resolved, wheel)
+    assert context.base_image == default_base_image() and context.default_base_image
+    assert "mcr.microsoft.com" not in context.dockerfile
+    assert 'python3 -c' in context.dockerfile and "3.11" in context.dockerfile  # conda's Python
+
+    other = resolve_environment(Environment(image="python:3.11-slim",
+                                            conda_file=str(YAML_DIR / "conda.yaml")),
+                                server_requirement=SERVER)
+    assert other.image == "python:3.11-slim"  # any other image is used as given

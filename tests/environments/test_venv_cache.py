@@ -2,6 +2,7 @@
 publishes a half-built one, and builds once when two processes ask at the same time."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -40,9 +41,14 @@ def built(small_env, tmp_path_factory):
 
 def test_first_use_builds_with_progress_and_second_use_is_instant(small_env, built):
     cache, python, messages, first_seconds = built
-    assert messages[0].startswith("resolving python")
+    assert messages[0] == f"building environment {small_env.content_hash}"
+    assert messages[1].startswith("resolving python")
     assert any(m.startswith("creating venv") for m in messages)
     assert "installing 2 packages" in messages
+    # The installer's own steps come through one package at a time, as they happen.
+    assert any(m.startswith("Resolved ") for m in messages), messages
+    assert any(re.fullmatch(r"installed six==[\d.]+", m) for m in messages), messages
+    assert not any("using cached" in m for m in messages)
     assert messages[-1].startswith("done in")
     again: list[str] = []
     started = time.monotonic()
@@ -51,7 +57,7 @@ def test_first_use_builds_with_progress_and_second_use_is_instant(small_env, bui
     print(f"\nvenv cache: first build {first_seconds:.2f}s, second use {second_seconds:.4f}s")
     assert second_seconds < 0.05
     assert again[0] == f"using cached environment {small_env.content_hash}"
-    assert not any("installing" in m for m in again)
+    assert not any("installing" in m or "building" in m for m in again)
 
 
 def test_environment_runs_mlkube_serve_and_has_only_what_was_asked(built):
@@ -170,3 +176,13 @@ def test_environment_whose_folder_was_deleted_is_rebuilt(server_line, tmp_path):
     assert rebuilt == python and rebuilt.exists()
     assert "installing 1 packages" in messages
     assert len(list((cache / ".builds").iterdir())) == 1
+
+
+def test_installer_lines_shown_as_progress_are_the_per_package_ones():
+    from mlkube.environments.venv_cache import installer_progress
+
+    assert installer_progress("Downloading torch (750.0MiB)\n") == "Downloading torch (750.0MiB)"
+    assert installer_progress("  Collecting numpy==2.1\n") == "Collecting numpy==2.1"
+    assert installer_progress(" + torch==2.5.1\n") == "installed torch==2.5.1"
+    assert installer_progress("Using Python 3.11.7 environment at: /x\n") is None
+    assert installer_progress("   Building wheel for x (setup.py) ... done\n") is None

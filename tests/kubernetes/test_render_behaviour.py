@@ -149,11 +149,11 @@ def test_inference_server_gets_azure_ml_layout_probes_and_request_timeout() -> N
     assert container["command"] + container["args"] == ["mlkube", "serve", "--host", "0.0.0.0"]
     env = {item["name"]: item["value"] for item in container["env"]}
     assert env["AZUREML_MODEL_DIR"] == "/var/azureml-app/azureml-models/model/1"
-    assert env["AML_APP_ROOT"] == "/var/azureml-app/seed"
+    assert env["AML_APP_ROOT"] == "/var/azureml-app/scoring"
     assert env["AZUREML_ENTRY_SCRIPT"] == "score.py"
     assert env["SCORING_TIMEOUT_MS"] == "3000"
     assert env["LOG_LEVEL"] == "debug"
-    assert container["livenessProbe"]["httpGet"]["path"] == "/"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     # The startup probe holds liveness's initial delay and budget: a slow load is not killed.
     startup = container["startupProbe"]

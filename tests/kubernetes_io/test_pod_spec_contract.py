@@ -153,7 +153,7 @@ def test_rendered_inference_pod_runs_with_its_hardening_and_passes_every_probe(
 def test_rendered_inference_pod_scores_the_seed_request_like_the_model_in_process(
         inference_server, expected_probabilities):
     container, ports, _probes = inference_server
-    base = probe_url(container, "livenessProbe", host_ports=ports).rstrip("/")
+    base = probe_url(container, "livenessProbe", host_ports=ports).rsplit("/v2/", 1)[0]
 
     response = httpx.post(f"{base}/score", json=SEED_REQUEST, timeout=30)
 

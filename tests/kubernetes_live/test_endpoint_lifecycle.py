@@ -227,10 +227,11 @@ def test_logs_show_the_current_container_and_the_previous_one_after_a_restart(
         (pod,) = core.list_namespaced_pod(
             live_workspace.namespace,
             label_selector=f"mlkube.io/endpoint={ENDPOINT},mlkube.io/deployment=blue").items
-        # The server is PID 1 of its container: killing it restarts the container.
+        # The server is PID 1 of its container (which ignores SIGKILL from inside its
+        # own PID namespace): stopping it with SIGTERM restarts the container.
         stream(core.connect_get_namespaced_pod_exec, pod.metadata.name,
                live_workspace.namespace, container="inference-server",
-               command=["python3", "-c", "import os, signal; os.kill(1, signal.SIGKILL)"],
+               command=["python3", "-c", "import os, signal; os.kill(1, signal.SIGTERM)"],
                stderr=True, stdout=True)
 
         def restarted() -> bool:

@@ -10,10 +10,10 @@ from tests.models import IRIS_CSV, SEED_DIR
 
 
 def submit_seed_training(workspace: Workspace) -> str:
-    """Submit examples/seed/src/train.py (LightGBM + mlflow.lightgbm.autolog()) with the
-    input iris_csv = examples/seed/iris.csv; returns the job's name."""
+    """Submit examples/seed/training/train.py (LightGBM + mlflow.autolog()) with the
+    input iris_csv = examples/seed/data/iris.csv; returns the job's name."""
     job = command(
-        code=str(SEED_DIR / "src"),
+        code=str(SEED_DIR / "training"),
         command="python train.py --iris-csv ${{inputs.iris_csv}} "
                 "--learning-rate ${{inputs.learning_rate}}",
         inputs={"iris_csv": Input(type="uri_file", path=str(IRIS_CSV)),

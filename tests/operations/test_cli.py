@@ -11,7 +11,7 @@ from mlkube.operations.computes import ComputeOperations
 from mlkube.operations.jobs import JobOperations
 from mlkube.operations.models import ModelOperations
 from mlkube.workspace import Workspace
-from tests.models import SEED_DIR
+from tests.models import IRIS_CSV
 from tests.workspace.backends import MLKUBE, unique, workspace_env
 
 
@@ -79,7 +79,7 @@ def test_job_from_azure_yaml_runs_after_the_cli_exits_and_streams(
         print(f"rows={len(rows) - 1} scale={sys.argv[2]}")
         """))
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "iris.csv").write_text((SEED_DIR / "iris.csv").read_text())
+    (tmp_path / "data" / "iris.csv").write_text((IRIS_CSV).read_text())
     spec = tmp_path / "job.yml"
     name = unique("cli-job")
     spec.write_text(textwrap.dedent(f"""\
@@ -120,3 +120,31 @@ def test_compute_attach_and_list_through_the_cli(sqlite_workspace: Workspace,
     listed = json_of(mlkube("compute", "list", "-o", "json", workspace=sqlite_workspace))
     assert {"local", "docker", name} <= {c["name"] for c in listed}
     ComputeOperations(sqlite_workspace).detach(name)
+
+
+def test_a_model_is_named_name_at_label_wherever_the_cli_names_one(
+        sqlite_workspace: Workspace, iris_lgbm_model_root: Path, tmp_path: Path):
+    workspace = sqlite_workspace
+    name = unique("labelled")
+    for _ in range(2):
+        json_of(mlkube("model", "create", "-n", name, "-p", str(iris_lgbm_model_root / "model"),
+                       "-t", "mlflow_model", "-o", "json", workspace=workspace))
+    # An MLflow alias set with plain MLflow is a label too.
+    workspace.client.set_registered_model_alias(name, "champion", "1")
+    assert json_of(mlkube("model", "show", "-n", f"{name}@latest", "-o", "json",
+                          workspace=workspace))["version"] == "2"
+    assert json_of(mlkube("model", "show", "-n", f"{name}@champion", "-o", "json",
+                          workspace=workspace))["version"] == "1"
+    assert json_of(mlkube("model", "show", "-n", f"azureml:{name}:1", "-o", "json",
+                          workspace=workspace))["version"] == "1"
+    downloaded = json_of(mlkube("model", "download", "-n", f"{name}@champion", "-p",
+                                str(tmp_path), "-o", "json", workspace=workspace))
+    assert downloaded["version"] == "1"
+    assert (Path(downloaded["path"]) / "MLmodel").is_file()
+
+    missing = mlkube("model", "show", "-n", f"{name}@nosuch", workspace=workspace)
+    assert missing.returncode == 1
+    # The hint's command works as written.
+    hint = missing.stderr.split("`")[1]
+    assert hint == f"mlkube model list --name {name}", missing.stderr
+    assert mlkube(*hint.split()[1:], workspace=workspace).returncode == 0

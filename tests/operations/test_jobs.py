@@ -192,9 +192,8 @@ def test_seed_training_job_end_to_end(workspace: Workspace, training_jobs: dict[
     out = io.StringIO()
     job = client.jobs.stream(name, write=out.write, timeout=240)
     assert job.status == JobStatus.COMPLETED, out.getvalue()[-3000:]
-    assert "test accuracy" in out.getvalue()
     run = workspace.client.get_run(job.run_id)
-    assert run.data.metrics["test_accuracy"] > 0.8  # autolog + the script's own metric
+    assert run.data.metrics["test-multi_logloss"] < 0.5  # autolog, on the script's test set
 
     model_name = unique("iris-from-job")
     first = client.models.create_or_update(Model(

@@ -23,9 +23,10 @@ import uvicorn
 from mlkube.server.app import create_app
 from mlkube.server.scorers import make_scorer
 from mlkube.server.settings import ServerSettings
+from tests.models import SEED_SCORE_PY
 
 SCRIPTS = Path(__file__).parent / "scripts"
-SEED_SCORE = Path(__file__).resolve().parents[2] / "examples" / "seed" / "score.py"
+SEED_SCORE = SEED_SCORE_PY
 
 
 class RunningServer:

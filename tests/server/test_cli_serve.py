@@ -9,7 +9,7 @@ import shutil
 import httpx
 import pytest
 
-from tests.models import SEED_DIR
+from tests.models import SAMPLE_REQUEST, SEED_SCORE_PY
 from tests.server.conftest import SCRIPTS, wait_until
 
 
@@ -18,7 +18,7 @@ def processes(serve_process, iris_lgbm_model_root, tmp_path_factory):
     # The seed container layout: code under AML_APP_ROOT, model under AZUREML_MODEL_DIR,
     # nothing on the command line.
     app_root = tmp_path_factory.mktemp("azureml-app")
-    shutil.copy(SEED_DIR / "score.py", app_root / "score.py")
+    shutil.copy(SEED_SCORE_PY, app_root / "score.py")
     seed = serve_process(["serve"], env={
         "AZUREML_MODEL_DIR": str(iris_lgbm_model_root),
         "AML_APP_ROOT": str(app_root),
@@ -34,7 +34,7 @@ def processes(serve_process, iris_lgbm_model_root, tmp_path_factory):
 
 def test_env_only_invocation_serves_the_seed_container_layout(processes):
     seed = processes["seed"].wait_ready()
-    sample = json.loads((SEED_DIR / "sample-request.json").read_text())
+    sample = json.loads(SAMPLE_REQUEST.read_text())
     response = httpx.post(seed.url + "/score", json=sample, timeout=10)
     assert response.status_code == 200
     assert len(response.json()) == 1 and len(response.json()[0]) == 3
@@ -57,10 +57,11 @@ def test_azmlinfsrv_with_failing_init_stays_up_and_logs_the_traceback(processes)
     broken = processes["broken"]
     wait_until(lambda: "Model load failed" in broken.log(), timeout=60, what="init failure")
     assert broken.process.poll() is None
-    assert httpx.get(broken.url + "/", timeout=5).status_code == 200
-    ready = httpx.get(broken.url + "/ready", timeout=5)
-    assert ready.status_code == 503
-    assert "checksum mismatch" in ready.json()["message"]
+    assert httpx.get(broken.url + "/v2/health/live", timeout=5).status_code == 200
+    for route in ("/", "/ready"):
+        answer = httpx.get(broken.url + route, timeout=5)
+        assert answer.status_code == 503
+        assert "checksum mismatch" in answer.json()["message"]
     log = broken.log()
     assert "Traceback (most recent call last)" in log
     assert 'raise RuntimeError("model file corrupt: checksum mismatch")' in log

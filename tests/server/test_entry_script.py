@@ -7,12 +7,12 @@ import json
 import mlflow.lightgbm
 import numpy as np
 
-from tests.models import SEED_DIR
+from tests.models import SAMPLE_REQUEST
 
 
 def test_seed_score_py_runs_unchanged_and_answers_like_its_own_model(seed_server,
                                                                      iris_lgbm_model_root):
-    sample = json.loads((SEED_DIR / "sample-request.json").read_text())
+    sample = json.loads(SAMPLE_REQUEST.read_text())
     response = seed_server.client.post("/score", json=sample)
     assert response.status_code == 200
     booster = mlflow.lightgbm.load_model(str(iris_lgbm_model_root / "model"))

@@ -122,9 +122,9 @@ def test_scoring_over_the_timeout_is_504(script_server):
 
 def test_failing_init_keeps_process_up_liveness_200_readiness_and_scoring_503(script_server):
     server = script_server("failing_init.py")
-    assert server.client.get("/").status_code == 200
     assert server.client.get("/v2/health/live").status_code == 200
-    for route in ("/ready", "/ping", "/v2/health/ready"):
+    # GET / says the cause too: a client polling it until 200 never scores a broken model.
+    for route in ("/", "/ready", "/ping", "/v2/health/ready"):
         assert_error(server.client.get(route), 503, "RuntimeError",
                      "model file corrupt: checksum mismatch")
     response = server.client.post("/score", content=b"{}")
@@ -134,7 +134,8 @@ def test_failing_init_keeps_process_up_liveness_200_readiness_and_scoring_503(sc
 
 def test_script_without_run_is_503_naming_the_missing_function(script_server):
     server = script_server("no_run.py")
-    assert server.client.get("/").status_code == 200
+    assert server.client.get("/v2/health/live").status_code == 200
+    assert_error(server.client.get("/"), 503, "no run() function")
     assert_error(server.client.get("/ready"), 503, "no run() function")
     assert_error(server.client.post("/score", content=b"{}"), 503, "no run() function")
 

@@ -108,7 +108,7 @@ def test_azure_layout_gives_model_name_and_version(start_server, tmp_path,
     assert metadata["versions"] == ["4"]
 
 
-def test_liveness_answers_while_the_model_is_still_loading(tmp_path, monkeypatch):
+def test_liveness_answers_while_loading_and_get_root_waits_for_init_as_azure(tmp_path, monkeypatch):
     from mlkube.server.settings import ServerSettings
     from tests.server.conftest import SCRIPTS, RunningServer, wait_until
 
@@ -116,13 +116,18 @@ def test_liveness_answers_while_the_model_is_still_loading(tmp_path, monkeypatch
     monkeypatch.setenv("MLKUBE_TEST_RELEASE_FILE", str(release))
     server = RunningServer(ServerSettings(entry_script=str(SCRIPTS / "slow_init.py")))
     try:
-        assert server.client.get("/").status_code == 200
+        assert server.client.get("/v2/health/live").status_code == 200
         ready = server.client.get("/ready")
         assert ready.status_code == 503
         assert "still loading" in ready.json()["message"]
         assert server.client.post("/score", content=b"x").status_code == 503
+        # Azure's clients poll GET / until 200, then score: / waits for init() here too.
+        root = server.client.get("/")
+        assert root.status_code == 503 and root.headers["retry-after"] == "1"
+        assert "still loading" in root.json()["message"]
         release.touch()
-        wait_until(lambda: server.client.get("/ready").status_code == 200, what="ready")
+        wait_until(lambda: server.client.get("/").status_code == 200, what="GET / 200")
+        assert server.client.get("/").text == "Healthy"
         assert server.client.post("/score", content=b"x").json() == "loaded"
     finally:
         server.stop()

@@ -25,9 +25,27 @@ def test_workspace_argument_beats_environment_variable(tmp_path: Path):
     assert explicit.root == tmp_path / "mine"
 
 
-def test_azure_workspace_name_names_the_folder_when_nothing_else_does(tmp_path: Path):
-    assert locate_workspace(workspace_name="mlw-seed", env={}, cwd=tmp_path).root == \
-        tmp_path / "mlw-seed"
+def test_a_workspace_name_is_one_folder_whatever_the_current_directory(tmp_path: Path):
+    env = {"MLKUBE_WORKSPACES_DIR": str(tmp_path / "named")}
+    from_sdk = locate_workspace(workspace_name="mlw-seed", env=env, cwd=tmp_path / "a")
+    from_cli = locate_workspace(env={**env, "MLKUBE_WORKSPACE_NAME": "mlw-seed"},
+                                cwd=tmp_path / "b")
+    assert from_sdk.root == from_cli.root == tmp_path / "named" / "mlw-seed"
+    assert from_sdk.name == "mlw-seed"
+    # A folder named explicitly still wins over a name.
+    assert locate_workspace(workspace_name="mlw-seed", env={**env, "MLKUBE_WORKSPACE": "f"},
+                            cwd=tmp_path).root == tmp_path / "f"
+
+
+def test_named_workspaces_default_to_the_user_data_folder(tmp_path: Path):
+    location = locate_workspace(workspace_name="w1", env={"XDG_DATA_HOME": str(tmp_path)},
+                                cwd=tmp_path / "cwd")
+    assert location.root == tmp_path / "mlkube" / "workspaces" / "w1"
+
+
+def test_a_workspace_name_that_is_no_folder_name_is_refused(tmp_path: Path):
+    with pytest.raises(ValidationError, match="Workspace name '../x' is not valid"):
+        locate_workspace(workspace_name="../x", env={}, cwd=tmp_path)
 
 
 def test_tracking_uri_from_environment_makes_a_shared_workspace(tmp_path: Path):

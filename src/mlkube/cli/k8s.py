@@ -15,13 +15,6 @@ import typer
 
 from mlkube.errors import ValidationError
 
-#: Keys only a deployment spec has; a file with none of them is the endpoint.
-_DEPLOYMENT_KEYS = frozenset({
-    "endpoint_name", "model", "code_configuration", "environment", "instance_count",
-    "instance_type", "scale_settings", "request_settings", "resources", "liveness_probe",
-    "readiness_probe", "environment_variables",
-})
-
 k8s_app = typer.Typer(help="Kubernetes manifests of online endpoints (no cluster needed).",
                       no_args_is_help=True)
 
@@ -123,10 +116,11 @@ def render(
 
 
 def _is_deployment(file: Path) -> bool:
+    from mlkube.doctor.endpoint_checks import DEPLOYMENT_KEYS
     from mlkube.entities.base import load_yaml_mapping
 
     data = load_yaml_mapping(file)
-    return bool(_DEPLOYMENT_KEYS & set(data))
+    return bool(DEPLOYMENT_KEYS & set(data))
 
 
 def _image_assignment(item: str) -> tuple[str, str]:

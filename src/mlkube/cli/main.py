@@ -36,7 +36,8 @@ app = typer.Typer(
     help="Deploy MLflow models as authenticated online endpoints: local, Docker, Kubernetes.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # --install-completion / --show-completion for bash, zsh, fish and PowerShell.
+    add_completion=True,
 )
 
 
@@ -46,9 +47,16 @@ def _root(
         False, "--debug", help="Show the full traceback when a command fails.",
         envvar="MLKUBE_DEBUG",
     ),
+    workspace_name: str | None = typer.Option(
+        None, "--workspace-name", envvar="MLKUBE_WORKSPACE_NAME",
+        help="Use the workspace of this name, as MLClient(workspace_name=...) does (a "
+        "command's --workspace folder still wins)."),
 ) -> None:
     if debug:
         os.environ["MLKUBE_DEBUG"] = "1"
+    if workspace_name:
+        # Read by the one workspace resolution every command (and MLClient) goes through.
+        os.environ["MLKUBE_WORKSPACE_NAME"] = workspace_name
 
 
 def _register_commands() -> None:
@@ -67,7 +75,30 @@ def print_error(error: BaseException) -> None:
         typer.echo("Hint: rerun with --debug for the traceback.", err=True)
 
 
+def _is_usage_error(error: BaseException) -> bool:
+    # Typer vendors its own click (typer._click): recognise either by their shape.
+    return hasattr(error, "format_message") and hasattr(error, "exit_code")
+
+
+def print_usage_error(error: BaseException) -> None:
+    """A wrong command, option or value: what was wrong (with click's did-you-mean) and
+    where the right ones are listed, never a pointer to a traceback."""
+    context = getattr(error, "ctx", None)
+    command = getattr(context, "command_path", None) or "mlkube"
+    # Typer's value conversion words enum errors as pydantic does ("Value error, ...").
+    message = error.format_message().replace("Value error, ", "")  # type: ignore[attr-defined]
+    possibilities = getattr(error, "possibilities", None)
+    if possibilities and getattr(error, "option_name", None):
+        message = (f"No such option: {error.option_name}. "  # type: ignore[attr-defined]
+                   f"Did you mean {' or '.join(sorted(possibilities))}?")
+    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
+    typer.echo(f"Hint: `{command} --help` lists the commands and options.", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
+    # With a tracking server, MLflow writes "View run ... / View experiment ..." to stdout
+    # when a run ends (model uploads are runs): stdout is the command's result (-o json).
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     _register_commands()
     debug = "--debug" in (argv or sys.argv[1:]) or os.environ.get("MLKUBE_DEBUG") == "1"
     try:
@@ -84,11 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # the one place every error is reported
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
+        if _is_usage_error(error):
+            print_usage_error(error)
+            sys.exit(getattr(error, "exit_code", 2))
         if debug:
             import traceback
 

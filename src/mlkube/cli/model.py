@@ -110,7 +110,8 @@ def download(
     """Download a model version's files (Azure ML's layout)."""
     operations = _operations(workspace)
     model = operations.get(name, version=version)
-    target = operations.download(name, version=model.version, download_path=download_path)
+    target = operations.download(str(model.name), version=model.version,
+                                 download_path=download_path)
     emit({"name": model.name, "version": model.version, "path": str(target)}, output)
 
 

@@ -8,6 +8,7 @@ only by ``get-credentials``, because the user asked for them.
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,14 @@ LOCAL_OPTION = typer.Option(False, "--local", help="Run on this machine (compute
 NAME_OPTION = typer.Option(None, "--name", "-n", help="Endpoint name.")
 SET_OPTION = typer.Option([], "--set", help="Override a field: field.sub=value.")
 _COLUMNS = ("name", "auth_mode", "compute", "provisioning_state", "traffic", "scoring_uri")
+
+
+class KeyType(str, enum.Enum):
+    """Which key regenerate-keys replaces (checked by the CLI, so a wrong one is a usage
+    error naming the choices as flags, not as Python)."""
+
+    primary = "primary"
+    secondary = "secondary"
 
 
 def client(workspace: Path | None) -> Any:
@@ -221,15 +230,16 @@ def get_credentials(
 @endpoint_app.command("regenerate-keys")
 def regenerate_keys(
     name: str = typer.Option(..., "--name", "-n", help="Endpoint name."),
-    key_type: str = typer.Option("primary", "--key-type", help="primary or secondary."),
+    key_type: KeyType = typer.Option(KeyType.primary, "--key-type",
+                                     help="primary or secondary."),
     local: bool = LOCAL_OPTION,
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Replace a key; the old one stops working when this returns (the new one is shown
     by get-credentials)."""
     client(workspace).online_endpoints.begin_regenerate_keys(
-        name, key_type=key_type, local=local).result()
-    typer.echo(f"Regenerated the {key_type} key of endpoint {name}.")
+        name, key_type=key_type.value, local=local).result()
+    typer.echo(f"Regenerated the {key_type.value} key of endpoint {name}.")
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlkube.doctor.findings import Finding, error, info
+from mlkube.doctor.findings import Finding, error, info, warning
 from mlkube.entities.base import is_uri, load_yaml_mapping
 from mlkube.errors import MlkubeError
 
@@ -22,6 +22,8 @@ from mlkube.errors import MlkubeError
 ModelCheck = Callable[[Path, bool], list[Finding]]
 ScriptCheck = Callable[[Path, Path | None], list[Finding]]
 EnvironmentCheck = Callable[[Path], list[Finding]]
+#: Looks a registered model up (``"azureml:iris:3"``); raises mlkube's error if missing.
+ModelLookup = Callable[[str], object]
 
 
 def check_deployment(
@@ -30,9 +32,11 @@ def check_deployment(
     check_model: ModelCheck,
     check_script: ScriptCheck,
     check_environment: EnvironmentCheck,
+    find_model: ModelLookup | None = None,
 ) -> list[Finding]:
     """All findings for a deployment YAML. ``check_script(script, model_path)`` gets the
-    local model path (its folder name is what the script must load)."""
+    local model path (its folder name is what the script must load); ``find_model``
+    checks a registered model exists in the workspace."""
     try:
         data = load_yaml_mapping(yaml_path)
     except MlkubeError as problem:
@@ -40,8 +44,10 @@ def check_deployment(
                       problem.hint or "Fix the YAML file.")]
     base = yaml_path.parent
     findings = _check_spec_rules(data, yaml_path)
-    model_path, model_findings = _model(data.get("model"), base=base, source=yaml_path)
+    model_path, model_findings = _model(data.get("model"), base=base, source=yaml_path,
+                                        find_model=find_model)
     findings += model_findings
+    findings += _scale_settings(data.get("scale_settings"), source=yaml_path)
     code = data.get("code_configuration") or {}
     if not isinstance(code, dict):
         code = {}
@@ -87,7 +93,40 @@ def _check_spec_rules(data: dict[str, Any], yaml_path: Path) -> list[Finding]:
     return []
 
 
-def _model(value: Any, *, base: Path, source: Path) -> tuple[Path | None, list[Finding]]:
+def _scale_settings(value: Any, *, source: Path) -> list[Finding]:
+    kind = str(value.get("type") or "").replace("-", "_").lower() if isinstance(
+        value, dict) else ""
+    if kind not in ("target_utilization", "targetutilization"):
+        return []
+    return [warning(
+        "autoscale-not-applied-locally",
+        f"{source}: scale_settings is target_utilization, which local and docker endpoints "
+        f"do not apply yet: they run instance_count instances (Kubernetes applies it as a "
+        f"HorizontalPodAutoscaler).",
+        "Set instance_count to what a local deployment should run; keep scale_settings for "
+        "Kubernetes.",
+    )]
+
+
+def _registered(raw: str, *, field: str, source: Path,
+                find_model: ModelLookup | None) -> list[Finding]:
+    if find_model is None or not _is_reference(raw):
+        return [info("registered-model",
+                     f"{source}: {field} {raw} names a registered model or remote "
+                     f"location; its files are checked when it is fetched.")]
+    try:
+        found = find_model(raw)
+    except MlkubeError as problem:
+        return [error("registered-model-missing",
+                      f"{source}: {field} is {raw}, which is not in the workspace: "
+                      f"{problem.message}", problem.hint or "Register the model first.")]
+    version = getattr(found, "version", None)
+    return [info("registered-model",
+                 f"{source}: {field} {raw} is registered (version {version}).")]
+
+
+def _model(value: Any, *, base: Path, source: Path, find_model: ModelLookup | None = None
+           ) -> tuple[Path | None, list[Finding]]:
     """The local model path (None for a registered model) and findings about it."""
     if value is None:
         return None, []
@@ -96,9 +135,7 @@ def _model(value: Any, *, base: Path, source: Path) -> tuple[Path | None, list[F
         return None, []
     field = "model.path" if isinstance(value, dict) else "model"
     if is_uri(raw) or _is_reference(raw):
-        return None, [info("registered-model",
-                           f"{source}: {field} {raw} names a registered model or remote "
-                           f"location; its files are checked when it is fetched.")]
+        return None, _registered(raw, field=field, source=source, find_model=find_model)
     findings = _windows_separators(source, {field: raw})
     path = _local_path(raw, base=base)
     if path is None or not path.exists():

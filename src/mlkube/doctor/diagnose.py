@@ -2,9 +2,9 @@
 
 PATH may be an MLflow model folder (``MLmodel`` in it, or in its one subfolder, Azure
 ML's ``$AZUREML_MODEL_DIR/model`` layout), a folder with a ``score.py`` (and usually a
-conda file), a ``score.py`` itself, or an online deployment YAML. This module reads the
-files and hands their content to the pure checks; the entry script is imported in a
-child process (``script_probe``).
+conda file), a ``score.py`` itself, an online deployment YAML or an online endpoint YAML.
+This module reads the files and hands their content to the pure checks; the entry
+script is imported in a child process (``script_probe``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mlkube.doctor.deployment_checks import check_deployment
+from mlkube.doctor.deployment_checks import ModelLookup, check_deployment
+from mlkube.doctor.endpoint_checks import check_endpoint, is_endpoint_spec
 from mlkube.doctor.environment_checks import check_environment_file, check_model_environment
 from mlkube.doctor.findings import Finding, error
 from mlkube.doctor.model_checks import check_mlmodel
@@ -30,17 +31,22 @@ SCRIPT_ENV_FILES = ("conda.yaml", "conda.yml", "environment.yml", "environment.y
                     "requirements.txt")
 
 
-def diagnose(path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_S
-             ) -> list[Finding]:
-    """Every finding for ``path`` (see the module docstring for what it may be)."""
+def diagnose(path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_S,
+             find_model: ModelLookup | None = None) -> list[Finding]:
+    """Every finding for ``path`` (see the module docstring for what it may be).
+
+    ``find_model(reference)`` looks a registered model up in the workspace (raising
+    mlkube's not-found error); without it, registered references are not checked."""
     target = Path(path).expanduser()
     if not target.exists():
         return [error("path-missing", f"{target} does not exist.",
                       "Give a model folder, a folder with score.py, or a deployment YAML.")]
     if target.is_file():
         if target.suffix in (".yml", ".yaml"):
+            if is_endpoint_spec(target):
+                return check_endpoint(target)
             return check_deployment(
-                target, check_model=check_model_folder,
+                target, check_model=check_model_folder, find_model=find_model,
                 check_script=lambda script, model: check_script(script, model_path=model,
                                                                 timeout=timeout),
                 check_environment=check_environment_file,

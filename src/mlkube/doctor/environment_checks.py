@@ -16,6 +16,7 @@ import yaml
 from mlkube.doctor.findings import Finding, error, info, warning
 from mlkube.entities.environment import Environment
 from mlkube.environments.conda import conda_only_packages
+from mlkube.environments.file_agreement import environment_file_disagreement
 from mlkube.environments.interpreters import current_minor_version, find_interpreter
 from mlkube.environments.requirements import REPLACED_BY_MLKUBE
 from mlkube.environments.resolution import (
@@ -51,7 +52,21 @@ def check_model_environment(model_folder: Path) -> list[Finding]:
         resolved = resolve_model_folder(model_folder, server_requirement=_SERVER_STAND_IN)
     except MlkubeError as problem:
         return [_unresolvable(env_file, problem)]
-    return [*_resolved_findings(env_file, resolved), *check_python(resolved.python_version)]
+    return [*_disagreement(model_folder), *_resolved_findings(env_file, resolved),
+            *check_python(resolved.python_version)]
+
+
+def _disagreement(model_folder: Path) -> list[Finding]:
+    found = environment_file_disagreement(model_folder)
+    if found is None:
+        return []
+    return [warning(
+        "environment-files-disagree",
+        f"{model_folder}: {found.summary}.",
+        f"Make the same change in {found.used.name} (and its requirements.txt), or delete "
+        f"{found.used.name} so that {found.ignored.name} is used; or give the deployment "
+        f"environment: {{conda_file: {found.ignored}}}.",
+    )]
 
 
 def check_environment_file(path: Path) -> list[Finding]:

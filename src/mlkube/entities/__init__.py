@@ -27,6 +27,7 @@ _LAZY = {
     "EndpointAuthToken": "mlkube.entities.endpoint_auth",
     "Command": "mlkube.entities.job",
     "KubernetesCompute": "mlkube.entities.compute",
+    "AmlCompute": "mlkube.entities.compute",
 }
 
 __all__ = list(_LAZY)

@@ -2,15 +2,17 @@
 
 ``local`` (processes on this machine) and ``docker`` (containers through the local Docker
 engine) are built in and always exist. A Kubernetes cluster is attached by name with the
-kubeconfig, context and namespace to use and the image registry to push to; the record is
-kept in the workspace, so every machine sharing the workspace sees the same computes.
+kubeconfig, context and namespace to use and the image registry to push to. An
+``AmlCompute`` (Azure ML's training cluster) is a named compute whose command jobs run on
+this machine, at most ``max_instances`` at once. Records are kept in the workspace, so
+every machine sharing the workspace sees the same computes.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mlkube.entities.base import SpecPath
 from mlkube.entities.sdk_resource import SdkResource
@@ -56,6 +58,46 @@ class KubernetesCompute(Compute):
     context: str | None = None
     namespace: str = "default"
     registry: str | None = None
+
+
+class AmlCompute(Compute):
+    """Azure ML's training cluster, as a named compute for command jobs on this machine.
+
+    ``max_instances`` is how many of its jobs run at once (the others wait, Queued);
+    ``size`` (the VM size) and the scale-down settings are kept for the record only:
+    jobs use this machine as it is.
+    """
+
+    type: Literal["amlcompute"] = "amlcompute"
+    size: str | None = None
+    min_instances: int = Field(0, ge=0, le=1000)
+    max_instances: int = Field(1, ge=1, le=1000)
+    idle_time_before_scale_down: int | None = None
+    tier: str | None = None
+    location: str | None = None
+    # Accepted so Azure scripts and YAML load unchanged; nothing here uses them.
+    identity: dict[str, Any] | None = None
+    ssh_public_access_enabled: bool | None = None
+    ssh_settings: dict[str, Any] | None = None
+    network_settings: dict[str, Any] | None = None
+    enable_node_public_ip: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _azure_type_spelling(cls, data: Any) -> Any:
+        # Azure writes type "amlcompute" in YAML and "AmlCompute" in the CLI.
+        if isinstance(data, dict) and isinstance(data.get("type"), str):
+            data = {**data, "type": data["type"].lower()}
+        return data
+
+
+def compute_class(data: dict[str, Any]) -> type[Compute]:
+    """The entity class a stored or YAML compute mapping describes."""
+    kind = str(data.get("type") or "").lower()
+    classes: dict[str, type[Compute]] = {
+        "kubernetes": KubernetesCompute, "amlcompute": AmlCompute, "local": LocalCompute,
+        "docker": DockerCompute}
+    return classes.get(kind, Compute)
 
 
 def builtin_compute(name: str) -> Compute:

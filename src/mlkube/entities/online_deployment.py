@@ -102,6 +102,9 @@ class OnlineDeployment(SdkResource):
     # Read-only, filled in by the target that runs the deployment.
     provisioning_state: str | None = None
     id: str | None = None
+    #: The registered model version actually served (``iris:3`` for ``iris@latest`` or an
+    #: alias), resolved when the deployment was created or updated.
+    served_model: str | None = None
 
     def stored_spec(self) -> dict[str, Any]:
         """The spec a target stores: the read-only fields are the target's to fill in."""

@@ -26,6 +26,9 @@ from mlkube.errors import ConflictError, ValidationError
 NAME_PATTERN = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 #: Targets mlkube runs on this machine; any other ``compute`` names a Kubernetes compute.
 MACHINE_COMPUTES = ("local", "docker")
+#: Tokens of aml_token endpoints: valid this long unless the endpoint says otherwise.
+DEFAULT_TOKEN_LIFETIME_MINUTES = 60
+TOKEN_LIFETIME_MAX_MINUTES = 7 * 24 * 60
 #: Azure ML caps the share of traffic copied to a mirror deployment.
 MAX_MIRROR_PERCENT = 50
 #: Fields the target that runs an endpoint fills in: never stored, never taken from a spec.
@@ -69,6 +72,9 @@ class OnlineEndpoint(SdkResource):
     mirror_traffic: dict[str, int] = Field(default_factory=dict)
     #: Where the endpoint runs: "local", "docker" or an attached Kubernetes compute.
     compute: str | None = None
+    #: mlkube's addition: how long a token of an ``aml_token`` endpoint is valid, in
+    #: minutes (default 60, at most a week); refresh is advised at half of it.
+    token_lifetime_minutes: int | None = Field(None, ge=1, le=TOKEN_LIFETIME_MAX_MINUTES)
     # Accepted for Azure ML YAML; mlkube has no use for them.
     identity: dict[str, Any] | None = None
     kind: str | None = None

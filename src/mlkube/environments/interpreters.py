@@ -62,6 +62,26 @@ def find_interpreter(version: str | None, *, allow_current: bool = False) -> tup
     )
 
 
+#: The oldest Python mlkube's inference server (installed into every environment) runs on.
+MIN_SERVER_PYTHON = (3, 10)
+
+
+def nearest_python(version: str | None) -> str:
+    """``version`` (major.minor) when an interpreter of it is here and mlkube's server
+    runs on it, else the Python mlkube runs on: what an environment naming an old Python
+    (Azure's 3.7, 3.8) gets."""
+    if version is None:
+        return current_minor_version()
+    major, minor = (int(part) for part in minor_version(version).split("."))
+    if (major, minor) < MIN_SERVER_PYTHON:
+        return current_minor_version()
+    try:
+        find_interpreter(version)
+    except EnvironmentResolutionError:
+        return current_minor_version()
+    return minor_version(version)
+
+
 def _candidates(wanted: str) -> Iterator[Path]:
     # pyenv's shims are skipped: each run costs a second and fails for inactive versions;
     # the interpreters behind them are found in pyenv's versions folder directly.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import yaml
 
 from mlkube.entities.base import is_uri
 from mlkube.entities.environment import Environment
+from mlkube.environments.azureml_images import is_azureml_image, substitution_note
 from mlkube.environments.conda import read_conda_spec
 from mlkube.environments.interpreters import current_minor_version, minor_version
 from mlkube.environments.requirements import (
@@ -75,12 +77,12 @@ def resolve_spec(
             conda_spec, conda_dir, label = environment.conda_file, base, "conda_file"
         else:
             conda_path = _local_file(environment.conda_file, what="conda_file")
-            conda_spec, conda_dir, label = _read_yaml(conda_path), conda_path.parent, (
+            conda_spec, conda_dir, label = read_yaml(conda_path), conda_path.parent, (
                 conda_path.name
             )
-        python_version, conda_entries = _conda_entries(conda_spec, base_dir=conda_dir,
+        python_version, from_conda = conda_entries(conda_spec, base_dir=conda_dir,
                                                        label=label)
-        entries.extend(conda_entries)
+        entries.extend(from_conda)
     pip = environment.pip_requirements
     if isinstance(pip, list):
         entries.extend(expand_requirement_lines(pip, base_dir=base, origin="pip_requirements"))
@@ -88,7 +90,12 @@ def resolve_spec(
         entries.extend(read_requirements_file(_local_file(pip, what="pip_requirements")))
     if environment.python_version:
         python_version = minor_version(environment.python_version)
-    return _resolved(entries, python_version=python_version, image=environment.image,
+    image = environment.image
+    if is_azureml_image(image):
+        resolved = _resolved(entries, python_version=python_version, image=None,
+                             server_requirement=server_requirement)
+        return replace(resolved, sources=(*resolved.sources, substitution_note(str(image))))
+    return _resolved(entries, python_version=python_version, image=image,
                      server_requirement=server_requirement)
 
 
@@ -108,10 +115,10 @@ def resolve_model_folder(
         )
     python_version = _mlmodel_python_version(folder)
     if env_file.name == "python_env.yaml":
-        env_python, entries = _python_env_entries(env_file)
+        env_python, entries = python_env_entries(env_file)
         python_version = env_python or python_version
     elif env_file.name == "conda.yaml":
-        conda_python, entries = _conda_entries(_read_yaml(env_file), base_dir=folder,
+        conda_python, entries = conda_entries(read_yaml(env_file), base_dir=folder,
                                                label="conda.yaml")
         python_version = conda_python or python_version
     else:
@@ -164,7 +171,7 @@ def default_server_requirement() -> str:
     return server_requirement(build_server_wheel())
 
 
-def _conda_entries(
+def conda_entries(
     spec: Any, *, base_dir: Path, label: str
 ) -> tuple[str | None, list[RequirementEntry]]:
     packages = read_conda_spec(spec, source=label, current_python=current_minor_version())
@@ -176,11 +183,11 @@ def _conda_entries(
     return packages.python_version, entries
 
 
-def _python_env_entries(path: Path) -> tuple[str | None, list[RequirementEntry]]:
+def python_env_entries(path: Path) -> tuple[str | None, list[RequirementEntry]]:
     """MLflow's python_env.yaml: ``python`` and ``dependencies``. Its
     ``build_dependencies`` (pip, setuptools, wheel pins for building the venv) are not
     installed: mlkube builds virtualenvs with uv or the interpreter's own pip."""
-    spec = _read_yaml(path)
+    spec = read_yaml(path)
     if not isinstance(spec, dict):
         raise EnvironmentResolutionError(
             f"{path} must be a mapping with 'python' and 'dependencies'.",
@@ -221,7 +228,7 @@ def _local_file(value: str, *, what: str) -> Path:
     return path.resolve()
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:

@@ -43,6 +43,10 @@ Progress = Callable[[str], None]
 MARKER_FILE = "mlkube-env.json"
 REQUIREMENTS_FILE = "mlkube-requirements.txt"
 _TAIL_LINES = 20
+# uv's and pip's per-package lines ("Downloading torch (750.0MiB)", "Collecting numpy").
+_PROGRESS_LINE = re.compile(r"^(Resolved|Downloading|Downloaded|Prepared|Installed|"
+                            r"Collecting|Installing collected packages|Successfully "
+                            r"installed)\b")
 _log = logging.getLogger("mlkube.environments")
 
 # pip's settings with the uv variable that means the same; uv reads only its own.
@@ -103,6 +107,7 @@ def materialize(
             report(f"done in {time.monotonic() - started:.2f}s")
             return python
         _remove_leftovers(cache, key)
+        report(f"building environment {key}")
         build_dir = _build(resolved, cache=cache, report=report,
                            allow_other_python=allow_other_python,
                            installer=installer or _choose_installer())
@@ -149,7 +154,8 @@ def _build(
         packages = [r for r in resolved.requirements if not r.startswith("-")]
         report(f"installing {len(packages)} packages")
         _run(_install_command(installer, build_dir, requirements), env=env,
-             step=f"Installing {len(packages)} packages", requirements=packages)
+             step=f"Installing {len(packages)} packages", requirements=packages,
+             on_progress=report)
         (build_dir / MARKER_FILE).write_text(json.dumps({
             "content_hash": key,
             "python_version": resolved.python_version,
@@ -246,18 +252,41 @@ def _install_command(installer: str, build_dir: Path, requirements: Path) -> lis
             str(requirements)]
 
 
+def installer_progress(line: str) -> str | None:
+    """The installer output line worth showing while it works (one per package step, as
+    uv and pip print them without a terminal), else None."""
+    stripped = line.strip()
+    if _PROGRESS_LINE.match(stripped):
+        return stripped
+    if line.startswith((" + ", " - ")):
+        return f"installed {stripped[2:]}" if line.startswith(" + ") else f"removed {stripped[2:]}"
+    return None
+
+
 def _run(
-    command: list[str], *, env: dict[str, str], step: str, requirements: list[str] | None = None
+    command: list[str], *, env: dict[str, str], step: str, requirements: list[str] | None = None,
+    on_progress: Progress | None = None,
 ) -> None:
+    """Run an installer step; its output streams line by line (a torch install takes
+    minutes: each download is reported as it starts), and is kept for the error."""
+    lines: list[str] = []
     try:
-        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False,
-                                stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True,
+                                   stdin=subprocess.DEVNULL, bufsize=1)
     except OSError as error:
         raise EnvironmentBuildError(
             f"{step} failed: cannot run {command[0]} ({error.strerror}).",
             hint="Install uv (pip install uv) or make sure the interpreter has the venv "
             "module (Debian: apt install python3-venv).",
         ) from None
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line.rstrip("\n"))
+        shown = installer_progress(line) if on_progress is not None else None
+        if shown and on_progress is not None:
+            on_progress(shown)
+    result = subprocess.CompletedProcess(command, process.wait(), "\n".join(lines), "")
     if result.returncode == 0:
         return
     output = "\n".join(part for part in (result.stdout, result.stderr) if part.strip())

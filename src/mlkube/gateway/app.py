@@ -67,7 +67,7 @@ from mlkube.errors import (
 from mlkube.gateway.access_log import FLUSH_INTERVAL_S, AccessLog
 from mlkube.gateway.auth import Authenticator, EndpointKeys, load_endpoint_keys
 from mlkube.gateway.config import DeploymentRoute, GatewayConfig, load_gateway_config
-from mlkube.gateway.instances import DEFAULT_COOL_DOWN_S, InstancePool
+from mlkube.gateway.instances import DEFAULT_COOL_DOWN_S, InstancePool, logs_command
 from mlkube.gateway.metrics import GatewayMetrics
 from mlkube.gateway.reload import WatchedFile, warn_if_readable_by_others
 from mlkube.gateway.routing import (
@@ -317,7 +317,8 @@ class Gateway:
                 # so the Service may pick another pod.
                 fresh = any(instances[i] == instances[following] for i in tried)
                 index = following
-            raise _all_failed(route, tried, not_ready=not_ready, refused=refused)
+            raise _all_failed(route, tried, not_ready=not_ready, refused=refused,
+                              endpoint=pool.endpoint)
         except UpstreamTimeoutError:
             raise ScoringTimeoutError(
                 f"Deployment '{deployment}' did not answer within request_timeout_ms="
@@ -327,8 +328,8 @@ class Gateway:
         except UpstreamBrokenError as error:
             raise BadGatewayError(
                 f"Deployment '{deployment}' failed while scoring: {error}.",
-                hint=f"The inference server may have crashed; check `mlkube online-deployment "
-                     f"get-logs -n {deployment}`.",
+                hint=f"The inference server may have crashed; check "
+                     f"{logs_command(deployment, pool.endpoint)}.",
             ) from None
         finally:
             pool.release(index)
@@ -466,7 +467,8 @@ def _build_routes(config: GatewayConfig, keys: EndpointKeys, *,
         old = previous.pools.get(name) if previous is not None else None
         # An unchanged deployment keeps its pool, so in-flight counts stay true.
         pools[name] = (old if old is not None and old.route == route
-                       else InstancePool(route, cool_down_s=cool_down_s))
+                       else InstancePool(route, cool_down_s=cool_down_s,
+                                         endpoint=config.endpoint))
     return _Routes(
         config=config,
         digest=config.digest,
@@ -488,12 +490,12 @@ def _not_ready_message(response: UpstreamResponse) -> str | None:
 
 
 def _all_failed(route: DeploymentRoute, tried: list[int], *, not_ready: str | None,
-                refused: UpstreamConnectError | None) -> MlkubeError:
+                refused: UpstreamConnectError | None, endpoint: str) -> MlkubeError:
     """What the caller gets when no instance of ``route`` took the request."""
     name = route.name
     count = len(tried)
     which = "its instance" if count == 1 else f"all {count} instances tried"
-    logs = f"`mlkube online-deployment get-logs -n {name}`"
+    logs = logs_command(name, endpoint)
     if not_ready is not None:
         return ModelNotReadyError(
             f"Deployment '{name}' is not ready: {which} answered that the model is not "

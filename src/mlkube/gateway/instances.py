@@ -28,12 +28,20 @@ from mlkube.gateway.config import DeploymentRoute
 DEFAULT_COOL_DOWN_S = 1.0
 
 
+def logs_command(deployment: str, endpoint: str) -> str:
+    """The command that shows a deployment's log, as a hint quotes it."""
+    return (f"`mlkube online-deployment get-logs -n {deployment}"
+            + (f" -e {endpoint}`" if endpoint else "`"))
+
+
 class InstancePool:
     """In-flight counts per instance of one deployment, with a bounded wait for a slot."""
 
     def __init__(self, route: DeploymentRoute, *,
-                 cool_down_s: float = DEFAULT_COOL_DOWN_S) -> None:
+                 cool_down_s: float = DEFAULT_COOL_DOWN_S, endpoint: str = "") -> None:
         self.route = route
+        #: The endpoint's name, for hints that name a command to run.
+        self.endpoint = endpoint
         self.instances = route.instances
         self.in_flight = [0] * len(route.instances)
         self.total_in_flight = 0
@@ -171,7 +179,7 @@ class InstancePool:
         reason = route.reason or "it has no running instance"
         return ModelContainerError(
             f"Deployment '{route.name}' cannot take requests: state {route.state}, {reason}.",
-            hint=f"Check `mlkube online-deployment get-logs -n {route.name}` and its status; "
+            hint=f"Check {logs_command(route.name, self.endpoint)} and its status; "
                  "route traffic to a healthy deployment meanwhile.",
         )
 

@@ -5,9 +5,10 @@ A script written for Azure ML ports by changing its imports::
     from mlkube import MLClient, DefaultAzureCredential
     ml_client = MLClient(DefaultAzureCredential(), subscription_id, resource_group, workspace)
 
-The Azure arguments are accepted (the credential is ignored; the workspace name names
-the workspace folder when nothing else does). Native forms: ``MLClient()`` (the embedded
-``./.mlkube`` or ``$MLKUBE_WORKSPACE``), ``MLClient(workspace="path")``,
+The Azure arguments are accepted (the credential is ignored; the workspace name names a
+workspace the CLI finds with ``--workspace-name``, see ``workspace.location``). Native
+forms: ``MLClient()`` (the embedded ``./.mlkube`` or ``$MLKUBE_WORKSPACE``),
+``MLClient(workspace="path")``,
 ``MLClient(tracking_uri="postgresql://...", artifact_location=...)``.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ from mlkube.errors import RequiredLocalArtifactsNotFoundError, ValidationError
 from mlkube.operations.computes import ComputeOperations
 from mlkube.operations.jobs import JobOperations
 from mlkube.operations.models import ModelOperations
+from mlkube.operations.poller import LROPoller
 from mlkube.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -67,7 +70,13 @@ class MLClient:
             artifact_location=artifact_location, workspace_name=workspace_name)
         self.subscription_id = subscription_id
         self.resource_group_name = resource_group_name
-        self.workspace_name = workspace_name or self._workspace.root.name
+        location = self._workspace.location
+        self.workspace_name = location.name or workspace_name or self._workspace.root.name
+        if location.name and not location.root.exists():
+            # Said once, when the workspace is new: where it is, and how the CLI finds it.
+            print(f"mlkube: new workspace {location.name!r} in {location.root}; the CLI "
+                  f"finds it with `mlkube --workspace-name {location.name} ...` (or "
+                  f"MLKUBE_WORKSPACE_NAME={location.name})", file=sys.stderr, flush=True)
 
     @classmethod
     def from_config(cls, credential: Any = None, *, path: str | os.PathLike[str] | None = None,
@@ -119,6 +128,11 @@ class MLClient:
     def computes(self) -> ComputeOperations:
         return ComputeOperations(self._workspace)
 
+    @property
+    def compute(self) -> ComputeOperations:
+        """Azure's spelling (``ml_client.compute.get(name)``) of ``computes``."""
+        return self.computes
+
     @functools.cached_property
     def environments(self) -> EnvironmentOperations:
         try:
@@ -139,6 +153,48 @@ class MLClient:
 
         return OnlineDeploymentOperations(self._workspace, models=self.models,
                                           environments=self._environments_or_none())
+
+    # --- Azure's entity-typed shortcuts -----------------------------------------------------
+
+    def begin_create_or_update(self, entity: Any, **kwargs: Any) -> LROPoller[Any]:
+        """Create or update any entity in its operation group, as Azure's
+        ``ml_client.begin_create_or_update(endpoint).result()``: endpoints, deployments and
+        computes start a long-running operation; models, environments and jobs finish at
+        once (the poller holds their result)."""
+        operations = self._operations_for(entity)
+        if hasattr(operations, "begin_create_or_update"):
+            return operations.begin_create_or_update(entity, **kwargs)
+        return LROPoller(lambda _report: operations.create_or_update(entity, **kwargs),
+                         progress=None, description=f"{type(entity).__name__} update")
+
+    def create_or_update(self, entity: Any, **kwargs: Any) -> Any:
+        """Create or update any entity and return it (Azure's
+        ``ml_client.create_or_update(job)``); long-running kinds are waited for."""
+        operations = self._operations_for(entity)
+        if hasattr(operations, "create_or_update"):
+            return operations.create_or_update(entity, **kwargs)
+        return operations.begin_create_or_update(entity, **kwargs).result()
+
+    def _operations_for(self, entity: Any) -> Any:
+        from mlkube.entities.compute import Compute
+        from mlkube.entities.environment import Environment
+        from mlkube.entities.job import Command
+        from mlkube.entities.model import Model
+        from mlkube.entities.online_deployment import OnlineDeployment
+        from mlkube.entities.online_endpoint import OnlineEndpoint
+
+        groups: tuple[tuple[type, str], ...] = (
+            (OnlineEndpoint, "online_endpoints"), (OnlineDeployment, "online_deployments"),
+            (Compute, "computes"), (Model, "models"), (Environment, "environments"),
+            (Command, "jobs"),
+        )
+        for kind, group in groups:
+            if isinstance(entity, kind):
+                return getattr(self, group)
+        raise ValidationError(
+            f"MLClient cannot create or update a {type(entity).__name__}.",
+            hint="Pass an online endpoint or deployment, a compute, a model, an environment "
+            "or a command job.")
 
     def _environments_or_none(self) -> EnvironmentOperations | None:
         try:

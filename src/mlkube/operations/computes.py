@@ -1,5 +1,6 @@
-"""``MLClient.computes``: the built-in ``local`` and ``docker`` computes, and attached
-Kubernetes clusters (kept in the workspace's record store, kind ``computes``)."""
+"""``MLClient.computes`` (also ``MLClient.compute``, Azure's spelling): the built-in
+``local`` and ``docker`` computes, attached Kubernetes clusters and ``AmlCompute``
+training clusters (kept in the workspace's record store, kind ``computes``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import TYPE_CHECKING
 
 from mlkube.entities.compute import (
     BUILTIN_COMPUTES,
+    AmlCompute,
     Compute,
     KubernetesCompute,
     builtin_compute,
+    compute_class,
 )
 from mlkube.errors import ConflictError, ResourceNotFoundError, ValidationError
 from mlkube.operations.poller import LROPoller
@@ -25,13 +28,12 @@ _READ_ONLY = ("name", "provisioning_state", "created_at")
 def _from_record(record: Record) -> Compute:
     data = {**record.spec, "name": record.name, "provisioning_state": "Succeeded",
             "created_at": record.created_at.isoformat()}
-    if data.get("type") == "kubernetes":
-        return KubernetesCompute.from_dict(data, source=f"compute {record.name}")
-    return Compute.from_dict(data, source=f"compute {record.name}")
+    return compute_class(data).from_dict(data, source=f"compute {record.name}")
 
 
 class ComputeOperations:
-    """Azure ML's ``ml_client.computes``: get, list, attach (``begin_attach``), detach."""
+    """Azure ML's ``ml_client.computes``: get, list, create_or_update (an AmlCompute),
+    attach (a Kubernetes cluster), detach / delete."""
 
     def __init__(self, workspace: Workspace) -> None:
         self._workspace = workspace
@@ -53,7 +55,8 @@ class ComputeOperations:
                 f"Compute {compute.name!r} has type {compute.type!r}; only Kubernetes "
                 "clusters are attached.",
                 hint="Use KubernetesCompute(name=..., kubeconfig=..., context=..., "
-                "namespace=..., registry=...).",
+                "namespace=..., registry=...), or create an AmlCompute with "
+                "create_or_update.",
             )
         spec = {k: v for k, v in compute.to_dict().items() if k not in _READ_ONLY}
         existing = self._records.list(compute.name)
@@ -61,6 +64,11 @@ class ComputeOperations:
             current = existing[-1]
             if current.spec == spec:
                 return _from_record(current)
+            if current.spec.get("type") != "kubernetes":
+                raise ConflictError(
+                    f"A compute named {compute.name!r} already exists and is an "
+                    f"{current.spec.get('type')} compute.",
+                    hint="Choose another name for the cluster.")
             raise ConflictError(
                 f"A compute named {compute.name!r} is already attached with other settings.",
                 hint=f"Detach it first (`mlkube compute detach --name {compute.name}`) or "
@@ -72,7 +80,30 @@ class ComputeOperations:
         return LROPoller(lambda _report: self.attach(compute), progress=None,
                          description=f"attach of compute {compute.name}")
 
-    begin_create_or_update = begin_attach
+    def create_or_update(self, compute: Compute) -> Compute:
+        """Create or update an ``AmlCompute`` (its settings may change, as on Azure ML);
+        attach a ``KubernetesCompute``."""
+        if not isinstance(compute, AmlCompute):
+            return self.attach(compute)
+        if compute.name in BUILTIN_COMPUTES:
+            raise ValidationError(
+                f"{compute.name!r} is a built-in compute; an AmlCompute needs another name.",
+                hint="Name the training cluster, e.g. AmlCompute(name='cpu-cluster', ...).")
+        spec = {k: v for k, v in compute.to_dict().items() if k not in _READ_ONLY}
+        existing = self._records.list(compute.name)
+        if existing and existing[-1].spec.get("type") != "amlcompute":
+            raise ConflictError(
+                f"A compute named {compute.name!r} already exists and is a "
+                f"{existing[-1].spec.get('type')} compute.",
+                hint="Choose another name for the AmlCompute.")
+        if existing and existing[-1].spec == spec:
+            return _from_record(existing[-1])
+        return _from_record(self._records.create(compute.name, spec))
+
+    def begin_create_or_update(self, compute: Compute) -> LROPoller[Compute]:
+        """Azure's ``ml_client.compute.begin_create_or_update(compute).result()``."""
+        return LROPoller(lambda _report: self.create_or_update(compute), progress=None,
+                         description=f"creation of compute {compute.name}")
 
     def get(self, name: str) -> Compute:
         if name in BUILTIN_COMPUTES:
@@ -81,13 +112,14 @@ class ComputeOperations:
         if not records:
             raise ResourceNotFoundError(
                 f"No compute named {name!r} in the workspace.",
-                hint="List the computes with `mlkube compute list`; attach a cluster with "
-                "`mlkube compute attach`.",
+                hint="List the computes with `mlkube compute list`; create a training "
+                "cluster with `mlkube compute create --name NAME --type amlcompute`, attach a "
+                "Kubernetes cluster with `mlkube compute attach`.",
             )
         return _from_record(records[-1])
 
     def list(self) -> list[Compute]:
-        """The built-in computes, then every attached cluster."""
+        """The built-in computes, then every attached cluster and AmlCompute."""
         attached: dict[str, Record] = {}
         for record in self._records.list():
             attached[record.name] = record  # the newest version of each name wins
@@ -97,7 +129,7 @@ class ComputeOperations:
     def detach(self, name: str) -> None:
         if name in BUILTIN_COMPUTES:
             raise ValidationError(f"{name!r} is a built-in compute and cannot be detached.",
-                                  hint="Only attached Kubernetes clusters can be detached.")
+                                  hint="Only attached clusters and AmlComputes can be removed.")
         records = self._records.list(name)
         if not records:
             raise ResourceNotFoundError(

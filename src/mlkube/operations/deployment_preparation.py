@@ -31,6 +31,8 @@ from mlkube.entities.online_deployment import (
     OnlineDeployment,
     parse_asset_reference,
 )
+from mlkube.environments.azureml_images import is_azureml_image, substitution_note
+from mlkube.environments.file_agreement import environment_file_disagreement
 from mlkube.environments.resolution import (
     find_model_folder,
     resolve_model_folder,
@@ -122,7 +124,7 @@ def _fetch_model(model: Model | str | None, *, cache_dir: Path, models: Any,
     if model is None:
         return _FetchedModel(dir=None, folder=None, name=None, version=None, source=None,
                              description="(none)")
-    reference = _registered_reference(model)
+    reference = registered_reference(model)
     if reference is not None:
         return _fetch_registered(reference, cache_dir=cache_dir, models=models, note=note)
     path = model.path if isinstance(model, Model) else model
@@ -155,7 +157,7 @@ def _fetch_model(model: Model | str | None, *, cache_dir: Path, models: Any,
                          source=local, description=str(local))
 
 
-def _registered_reference(model: Model | str) -> AssetReference | None:
+def registered_reference(model: Model | str) -> AssetReference | None:
     if isinstance(model, Model):
         if model.path and not is_uri(model.path):
             return None  # Model(path=...) is a local model, named or not, as in Azure ML
@@ -266,14 +268,23 @@ def _environment(environment: Environment | str | None, *, model: _FetchedModel,
     has_packages = environment is not None and (
         environment.conda_file is not None or environment.pip_requirements is not None
         or environment.build is not None)
+    image = environment.image if environment is not None else None
+    if is_azureml_image(image):
+        note(f"environment: {substitution_note(str(image))}")
     if environment is not None and has_packages:
         note(f"environment: {_describe(environment)}")
         return resolve_spec(environment, base_path=Path.cwd())
-    image = environment.image if environment is not None else None
+    if is_azureml_image(image):
+        image = None
     if model.mlflow and model.path is not None:
         folder = find_model_folder(model.path)
         note(f"environment: the MLflow model's own files in {folder}"
              + (f" (image {image} is used by container targets)" if image else ""))
+        disagreement = environment_file_disagreement(folder)
+        if disagreement is not None:
+            note(f"environment: warning: {disagreement.summary} (edit "
+                 f"{disagreement.used.name} too, or delete it to use "
+                 f"{disagreement.ignored.name})")
         resolved = resolve_model_folder(folder)
         return ResolvedEnvironment(resolved.python_version, resolved.requirements,
                                    image=image, sources=resolved.sources)

@@ -15,11 +15,17 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mlkube.entities.environment import Environment
+from mlkube.environments.curated import curated_environment, is_curated_name
+from mlkube.environments.interpreters import nearest_python
 from mlkube.environments.requirements import expand_requirement_lines, read_requirements_file
 from mlkube.environments.resolution import resolve_spec
 from mlkube.environments.resolved import ResolvedEnvironment
 from mlkube.environments.venv_cache import Progress, materialize
-from mlkube.errors import EnvironmentResolutionError, RequiredLocalArtifactsNotFoundError
+from mlkube.errors import (
+    EnvironmentResolutionError,
+    RequiredLocalArtifactsNotFoundError,
+    ResourceNotFoundError,
+)
 
 if TYPE_CHECKING:
     from mlkube.workspace.workspace import Workspace
@@ -27,6 +33,8 @@ if TYPE_CHECKING:
 KIND = "environments"
 # Fields that the workspace sets; they are not part of what is stored.
 _READ_ONLY = ("name", "version", "id", "creation_context")
+#: Tag of an environment that stands in for one of Azure ML's curated environments.
+CURATED_TAG = "mlkube.curated"
 # Validates at registration without building mlkube's server wheel.
 _SERVER_STAND_IN = "mlkube[server]"
 
@@ -65,7 +73,13 @@ class EnvironmentOperations:
         given. Raises ``ResourceNotFoundError`` naming what was looked for."""
         if version is not None:
             version = str(version)
-        return _from_record(self._records.get(name, version=version, label=label))
+        try:
+            return _from_record(self._records.get(name, version=version, label=label))
+        except ResourceNotFoundError:
+            if not is_curated_name(name):
+                raise
+        # Not registered here, and spelled like Azure ML's curated environments.
+        return curated_as_environment(name)
 
     def list(self, name: str | None = None) -> list[Environment]:
         """Every version of ``name``, or of every environment."""
@@ -75,7 +89,7 @@ class EnvironmentOperations:
                 ) -> ResolvedEnvironment:
         """Python version and pip requirements (mlkube's server included) of a spec or of
         a registered reference (``azureml:name:version``, ``name@latest``)."""
-        spec = self._lookup(environment)
+        spec = self.find(environment)
         return resolve_spec(spec, server_requirement=server_requirement)
 
     def materialize(
@@ -86,10 +100,14 @@ class EnvironmentOperations:
         allow_other_python: bool = False,
     ) -> Path:
         """The python of a cached virtualenv for the environment, built if needed."""
-        return materialize(self.resolve(environment), cache_dir=self._cache_dir,
+        spec = self.find(environment)
+        if progress is not None and spec.tags.get(CURATED_TAG):
+            progress(spec.description or "")
+        return materialize(resolve_spec(spec), cache_dir=self._cache_dir,
                            progress=progress, allow_other_python=allow_other_python)
 
-    def _lookup(self, environment: Environment | str) -> Environment:
+    def find(self, environment: Environment | str) -> Environment:
+        """The spec itself, or the registered (or curated) environment a reference names."""
         if isinstance(environment, Environment):
             return environment
         from mlkube.entities.online_deployment import parse_asset_reference
@@ -101,6 +119,16 @@ class EnvironmentOperations:
                 hint="Write azureml:<name>:<version>, <name>:<version> or <name>@latest.",
             )
         return self.get(reference.name, version=reference.version, label=reference.label)
+
+
+def curated_as_environment(name: str) -> Environment:
+    """Azure ML's curated environment ``name`` as an mlkube environment on the nearest
+    Python this machine has; its description says what was substituted."""
+    azure_python = curated_environment(name, python_version="").azure_python
+    curated = curated_environment(name, python_version=nearest_python(azure_python))
+    return Environment(name=curated.name, version="latest", description=curated.note,
+                       python_version=curated.python_version,
+                       pip_requirements=list(curated.packages), tags={CURATED_TAG: "true"})
 
 
 def stored_spec(environment: Environment) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import IO, Any
 from mlkube.entities.input import PATH_TYPES
 from mlkube.entities.job import JobStatus, literal_text, render_command
 from mlkube.errors import MlkubeError
+from mlkube.operations.compute_slots import compute_slot
 from mlkube.operations.jobs import (
     LOG_ARTIFACT,
     LOG_FILE,
@@ -215,6 +216,28 @@ class JobRunner:
                 return 1
 
     def _run(self, spec: dict[str, Any], log: IO[bytes]) -> int:
+        compute = spec.get("compute") or "local"
+        if compute == "local":
+            return self._run_command(spec, log)
+        max_instances = self.compute_capacity(compute)
+        with compute_slot(self.workspace.root / "locks", compute, max_instances,
+                          on_wait=lambda: self.say(
+                              log, f"waiting for compute {compute}: its max_instances "
+                              f"({max_instances}) jobs are running")) as slot:
+            self.say(log, f"running on compute {compute} (instance {slot + 1} of "
+                     f"{max_instances}, on this machine)")
+            return self._run_command(spec, log)
+
+    def compute_capacity(self, compute: str) -> int:
+        """How many jobs ``compute`` runs at once (its max_instances, read when the job
+        starts, so a changed AmlCompute applies to the jobs queued on it)."""
+        from mlkube.entities.compute import AmlCompute
+        from mlkube.operations.computes import ComputeOperations
+
+        found = ComputeOperations(self.workspace).get(compute)
+        return found.max_instances if isinstance(found, AmlCompute) else 1
+
+    def _run_command(self, spec: dict[str, Any], log: IO[bytes]) -> int:
         inputs = self.prepare_inputs(spec, log)
         outputs = {}
         for key in spec.get("outputs", {}):

@@ -146,11 +146,7 @@ class JobOperations:
         if job.type != "command":
             raise ValidationError(f"Job type {job.type!r} is not supported.",
                                   hint="mlkube runs command jobs (type: command).")
-        if job.compute not in ("local", None, ""):
-            raise ValidationError(
-                f"Job compute {job.compute!r}: command jobs run on compute 'local' for now.",
-                hint="Set compute: local (or leave it out).",
-            )
+        job.compute = self._checked_compute(job.compute)
         # Everything that can fail before the job runs fails here, with its cause named.
         job.check_references()
         inputs = self._checked_inputs(job)
@@ -207,6 +203,27 @@ class JobOperations:
         self._start_runner(folder, run_id=run.run_id, experiment_id=experiment_id,
                            experiment_name=experiment)
         return job_from_run(runs.get(run.run_id))
+
+    def _checked_compute(self, compute: str | None) -> str:
+        """The compute's name if command jobs can run on it: ``local`` or an AmlCompute."""
+        name = (compute or "local").removeprefix("azureml:")
+        if name == "local":
+            return name
+        from mlkube.entities.compute import AmlCompute, KubernetesCompute
+        from mlkube.operations.computes import ComputeOperations
+
+        found = ComputeOperations(self._workspace).get(name)  # names the fix if missing
+        if isinstance(found, AmlCompute):
+            return name
+        if isinstance(found, KubernetesCompute):
+            raise ValidationError(
+                f"Compute {name!r} is an attached Kubernetes cluster; command jobs do not run "
+                "on it as Kubernetes Jobs yet.",
+                hint="Run the job on an AmlCompute (mlkube compute create --type amlcompute) "
+                "or on compute local.")
+        raise ValidationError(
+            f"Compute {name!r} is a {found.type} compute, which runs endpoints, not jobs.",
+            hint="Run the job on compute local or on an AmlCompute.")
 
     def _checked_inputs(self, job: Command) -> dict[str, Any]:
         """Inputs as stored: paths made absolute and checked to exist, literals as given."""
@@ -274,12 +291,14 @@ class JobOperations:
     def _environment_spec(self, environment: str | Environment | None) -> Any:
         """What the runner materialises: None (mlkube's own Python), a registered reference,
         or an inline spec with its files read in (so the job does not depend on them)."""
-        if environment is None or isinstance(environment, str):
+        from mlkube.operations.environments import EnvironmentOperations, stored_spec
+
+        if environment is None:
+            return None
+        if isinstance(environment, str):
+            # A missing registered or unknown curated environment fails the submission.
+            EnvironmentOperations(self._workspace).find(environment)
             return environment
-        try:
-            from mlkube.operations.environments import stored_spec
-        except ImportError:  # the environments module is optional until it lands
-            return environment.to_dict()
         return stored_spec(environment)
 
     @staticmethod

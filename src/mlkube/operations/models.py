@@ -94,6 +94,25 @@ def check_mlmodel_text(text: str | None, *, where: str, nested: str | None = Non
         )
 
 
+def split_model_reference(name: str, *, version: str | None = None,
+                          label: str | None = None) -> tuple[str, str | None, str | None]:
+    """(name, version, label) of ``name`` written as a reference (``iris@champion``,
+    ``azureml:iris:3``); a version or label given separately as well must agree."""
+    bare = name.removeprefix("azureml:")
+    spelled_version = spelled_label = None
+    if "@" in bare:
+        bare, spelled_label = bare.split("@", 1)
+    elif ":" in bare:
+        bare, spelled_version = bare.split(":", 1)
+    for spelled, given, what in ((spelled_version, version, "version"),
+                                 (spelled_label, label, "label")):
+        if spelled is not None and given is not None and str(given) != spelled:
+            raise ValidationError(
+                f"Model {name!r} names {what} {spelled!r}, but {what} {given!r} was given too.",
+                hint=f"Give the {what} once: in the name or as --{what}.")
+    return bare, spelled_version or version, spelled_label or label
+
+
 def artifact_name_of(source: str) -> str:
     """The folder name a version's files are downloaded into (``model`` for a logged
     model, else the last part of the source path)."""
@@ -259,7 +278,9 @@ class ModelOperations:
 
     def get(self, name: str, version: str | None = None, label: str | None = None) -> Model:
         """A version by number, or by label: ``latest`` (the highest) or an MLflow alias.
-        With neither, the latest."""
+        With neither, the latest. ``name`` may carry either, as deployments write it:
+        ``iris@latest``, ``iris@champion``, ``iris:3`` (``azureml:`` prefix allowed)."""
+        name, version, label = split_model_reference(name, version=version, label=label)
         if version is not None and label is not None:
             raise ValidationError(
                 f"Both version {version!r} and label {label!r} were given for model {name!r}.",
@@ -293,6 +314,7 @@ class ModelOperations:
         """Download a version to ``<download_path>/<name>/<folder>/`` (Azure ML's layout;
         existing content there is replaced). Returns that folder."""
         model = self.get(name, version=version)
+        name = str(model.name)
         record = self._registry.get(model.name, model.version)
         folder = record.tags.get(TAG_ARTIFACT) or artifact_name_of(record.source)
         # Path objects all the way: no separator is ever glued by hand (Azure's WinError 123).

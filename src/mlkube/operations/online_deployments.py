@@ -13,9 +13,10 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING, Any
 
+from mlkube.entities.deployment_settings import TargetUtilizationScaleSettings
 from mlkube.entities.online_deployment import OnlineDeployment
 from mlkube.errors import ValidationError
-from mlkube.operations.deployment_preparation import prepare_deployment
+from mlkube.operations.deployment_preparation import prepare_deployment, registered_reference
 from mlkube.operations.endpoint_targets import (
     EndpointTargets,
     workspace_computes,
@@ -65,13 +66,25 @@ class OnlineDeploymentOperations:
 
         def operation(report: Progress) -> OnlineDeployment:
             report(f"preparing deployment {deployment.name} of {deployment.endpoint_name}")
+            scale = deployment.scale_settings
+            if target.kind in ("local", "docker") and isinstance(
+                    scale, TargetUtilizationScaleSettings):
+                # Until local autoscaling exists (the elastic endpoints issue), say so.
+                report(f"warning: scale_settings target_utilization (min_instances "
+                       f"{scale.min_instances}, max_instances {scale.max_instances}) is not "
+                       f"applied on a {target.kind} endpoint yet; it runs instance_count="
+                       f"{deployment.instance_count} instance(s)")
             local_deployment, prepared = prepare_deployment(
                 deployment, cache_dir=self._cache_dir, models=self._models,
                 environments=self._environments, progress=report)
+            if deployment.model is not None and registered_reference(deployment.model):
+                # Kept with the deployment: `show` says which version @latest meant then.
+                local_deployment = local_deployment.model_copy(update={
+                    "served_model": f"{prepared.model_name}:{prepared.model_version}"})
             return target.apply_deployment(local_deployment, prepared, progress=report)
 
         return LROPoller(operation, progress=progress,
-                         description=f"deployment {deployment.name} update")
+                         description=f"deployment {deployment.name} update", synchronous=local)
 
     def get(self, name: str, endpoint_name: str, *, local: bool = False) -> OnlineDeployment:
         return self._targets.for_endpoint(endpoint_name, local=local).get_deployment(
@@ -120,4 +133,4 @@ class OnlineDeploymentOperations:
         target.get_deployment(endpoint_name, name)
         return LROPoller(
             lambda report: target.delete_deployment(endpoint_name, name, progress=report),
-            progress=progress, description=f"deployment {name} deletion")
+            progress=progress, description=f"deployment {name} deletion", synchronous=local)

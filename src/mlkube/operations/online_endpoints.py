@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import builtins
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from mlkube.entities.endpoint_auth import EndpointAuthKeys, EndpointAuthToken
-from mlkube.entities.online_endpoint import OnlineEndpoint
+from mlkube.entities.online_endpoint import DEFAULT_TOKEN_LIFETIME_MINUTES, OnlineEndpoint
 from mlkube.errors import (
     BadGatewayError,
     RequiredLocalArtifactsNotFoundError,
@@ -58,7 +59,8 @@ class OnlineEndpointOperations:
                 hint="Pass ManagedOnlineEndpoint(name=...) or load_online_endpoint(path).")
         target = self._targets.for_update(endpoint, local=local)
         return LROPoller(lambda report: target.apply_endpoint(endpoint, progress=report),
-                         progress=progress, description=f"endpoint {endpoint.name} update")
+                         progress=progress, description=f"endpoint {endpoint.name} update",
+                         synchronous=local)
 
     def get(self, name: str, *, local: bool = False) -> OnlineEndpoint:
         return self._targets.for_endpoint(name, local=local).get_endpoint(name)
@@ -75,7 +77,8 @@ class OnlineEndpointOperations:
         target = self._targets.for_endpoint(name, local=local)
         target.get_endpoint(name)  # a missing endpoint fails here, not in the poller
         return LROPoller(lambda report: target.delete_endpoint(name, progress=report),
-                         progress=progress, description=f"endpoint {name} deletion")
+                         progress=progress, description=f"endpoint {name} deletion",
+                         synchronous=local)
 
     def invoke(self, endpoint_name: str, request_file: str | os.PathLike[str] | None = None,
                deployment_name: str | None = None, *, local: bool = False,
@@ -131,7 +134,8 @@ class OnlineEndpointOperations:
         endpoint = target.get_endpoint(name)
         keys = target.endpoint_keys(name)
         if endpoint.auth_mode == "aml_token":
-            return issue_token(keys.token_signing_key, name)
+            minutes = endpoint.token_lifetime_minutes or DEFAULT_TOKEN_LIFETIME_MINUTES
+            return issue_token(keys.token_signing_key, name, timedelta(minutes=minutes))
         return EndpointAuthKeys(primary_key=keys.primary_key, secondary_key=keys.secondary_key)
 
     def begin_regenerate_keys(self, name: str, *, key_type: str = "primary",

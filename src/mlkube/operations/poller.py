@@ -7,6 +7,11 @@ it finished, ``wait()`` waits without raising. Progress lines ("building environ
 "instance blue-1-0 ready") are kept on the poller and passed to a callback as they come.
 The thread is not a daemon: a script that exits without waiting still lets the
 operation finish, rather than leaving a deployment half-made.
+
+``synchronous=True`` is Azure ML's ``local=True`` contract ("for local deployment, async
+API is returned synchronously"): the operation runs to its end before ``begin_*``
+returns, and a failure raises there, so a script that never calls ``result()`` still
+sees the endpoint exist on its next line. ``result()`` stays harmless.
 """
 
 from __future__ import annotations
@@ -32,13 +37,18 @@ class LROPoller(Generic[T]):
 
     def __init__(self, operation: Callable[[ProgressCallback], T], *,
                  progress: ProgressCallback | None = print_progress,
-                 description: str = "operation") -> None:
+                 description: str = "operation", synchronous: bool = False) -> None:
         self.description = description
         self.progress_lines: list[str] = []
         self._callback = progress
         self._result: T | None = None
         self._error: BaseException | None = None
         self._finished = threading.Event()
+        if synchronous:
+            self._run(operation)
+            if self._error is not None:
+                raise self._error
+            return
         self._thread = threading.Thread(target=self._run, args=(operation,),
                                         name=f"mlkube-{description}", daemon=False)
         self._thread.start()

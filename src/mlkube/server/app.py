@@ -39,6 +39,7 @@ from mlkube.asgi import (
     serve_lifespan,
 )
 from mlkube.errors import (
+    InvalidInputError,
     MethodNotAllowedError,
     MlkubeError,
     ModelNotReadyError,
@@ -132,7 +133,9 @@ class InferenceApp:
             "/invocations": _encode_invocations,
         }
         self._get_routes: dict[str, GetRoute] = {
-            "/": self._liveness,
+            # Azure's server answers / only once init() is done, so clients poll it
+            # before scoring: here it is 200 once loaded, 503 while loading or failed.
+            "/": self._root,
             "/ping": self._readiness,
             "/health": self._readiness,
             "/ready": self._readiness,
@@ -293,8 +296,15 @@ class InferenceApp:
             raise self._too_large(exchange.content_length)
         body = await read_body(exchange.receive, limit=self._max_body,
                                too_large=self._too_large)
+        content_type = exchange.content_type
+        # Triton's binary-data extension: a JSON head, then raw tensor bytes; inlined
+        # here so every decoder sees plain JSON.
+        json_length = _header_int(exchange.scope.get("headers", []), formats.V2_BINARY_HEADER)
+        if json_length is not None and not self.scorer.raw_http:
+            body = formats.inline_binary_tensors(body, json_length)
+            content_type = "application/json"
         # A @rawhttp run(request) gets the whole request, on every scoring route.
-        decoded = self.scorer.decode(HttpRequest(exchange.scope, body, exchange.content_type))
+        decoded = self.scorer.decode(HttpRequest(exchange.scope, body, content_type))
         fn_started = time.perf_counter()
         try:
             if self.batcher is not None and self.scorer.can_batch(decoded):
@@ -380,8 +390,12 @@ class InferenceApp:
 
     # -- GET routes ----------------------------------------------------------------------
 
-    async def _liveness(self, scope: Scope) -> tuple[int, bytes, RawHeaders]:
-        return 200, b"Healthy", []
+    async def _root(self, scope: Scope) -> tuple[int, bytes, RawHeaders]:
+        if self.state.ready:
+            return 200, b"Healthy", []
+        error = self.state.not_ready_error()
+        retry = [] if self.state.error is not None else [(b"retry-after", b"1")]
+        return 503, error_body(error), [_JSON, *retry]
 
     async def _readiness(self, scope: Scope) -> tuple[int, bytes, RawHeaders]:
         if self.state.ready:
@@ -474,6 +488,17 @@ class InferenceApp:
                                      request_id=request_id)
 
         return encode
+
+
+def _header_int(headers: list[tuple[bytes, bytes]], name: bytes) -> int | None:
+    for key, value in headers:
+        if key.lower() == name:
+            try:
+                return int(value)
+            except ValueError:
+                raise InvalidInputError(f"{name.decode()} is {value.decode('latin-1')!r}.",
+                                        hint="Send a number of bytes.") from None
+    return None
 
 
 def create_app(scorer: Scorer, settings: ServerSettings) -> InferenceApp:

@@ -61,6 +61,16 @@ V2_DATATYPES = {
     "BYTES": "object",
 }
 _NUMPY_TO_V2 = {v: k for k, v in V2_DATATYPES.items()}
+#: The name of a model's one unnamed output, in responses and in the model's metadata.
+V2_OUTPUT_NAME = "predict"
+#: The binary tensor data extension (Triton's clients use it by default): the request
+#: body is this many bytes of JSON, then the raw bytes of each input that says
+#: ``parameters.binary_data_size``.
+V2_BINARY_HEADER = b"inference-header-content-length"
+#: Request-level parameters of that extension: they ask for binary outputs, which JSON
+#: outputs satisfy (clients read either), and are never the model's params.
+_V2_PROTOCOL_PARAMETERS = frozenset({"content_type", "headers", "binary_data_output",
+                                     "binary_data", "binary_data_size"})
 
 
 @dataclasses.dataclass(slots=True)
@@ -147,7 +157,7 @@ def detect_format(document: Any) -> ScoringRequest:
         request.request_id = document.get("id")
         if params is None and isinstance(document.get("parameters"), dict):
             params = {k: v for k, v in document["parameters"].items()
-                      if k not in ("content_type", "headers")} or None
+                      if k not in _V2_PROTOCOL_PARAMETERS} or None
     request.params = params
     return request
 
@@ -209,6 +219,51 @@ def _kind(value: Any) -> str:
     if value is None:
         return "null"
     return "number"
+
+
+def inline_binary_tensors(body: bytes, json_length: int) -> bytes:
+    """A request of the binary tensor data extension as plain v2 JSON: each input's raw
+    bytes (little-endian values; BYTES as 4-byte length-prefixed items) become its
+    ``data``."""
+    import numpy as np
+
+    if not 0 < json_length <= len(body):
+        raise InvalidInputError(
+            f"Inference-Header-Content-Length is {json_length}, but the body has "
+            f"{len(body)} bytes.", hint="Send the JSON header's length in bytes.")
+    document = parse_json(body[:json_length])
+    rest = memoryview(body)[json_length:]
+    offset = 0
+    for tensor in (document.get("inputs") or []) if isinstance(document, dict) else []:
+        parameters = tensor.get("parameters") if isinstance(tensor, dict) else None
+        size = parameters.pop("binary_data_size", None) if isinstance(parameters, dict) else None
+        if size is None:
+            continue
+        chunk = bytes(rest[offset:offset + int(size)])
+        if len(chunk) != int(size):
+            raise InvalidInputError(
+                f"Input {tensor.get('name')!r} says binary_data_size {size}, but only "
+                f"{len(chunk)} bytes follow.", hint="Send every input's bytes in full.")
+        offset += int(size)
+        datatype = str(tensor.get("datatype", "")).upper()
+        if datatype == "BYTES":
+            items, position = [], 0
+            while position + 4 <= len(chunk):
+                length = int.from_bytes(chunk[position:position + 4], "little")
+                items.append(chunk[position + 4:position + 4 + length].decode("utf-8"))
+                position += 4 + length
+            tensor["data"] = items
+        elif datatype in V2_DATATYPES:
+            dtype = np.dtype(V2_DATATYPES[datatype]).newbyteorder("<")
+            tensor["data"] = np.frombuffer(chunk, dtype=dtype).tolist()
+        else:
+            raise InvalidInputError(f"Input {tensor.get('name')!r} has datatype {datatype!r}.",
+                                    hint=f"Use one of {', '.join(V2_DATATYPES)}.")
+    if offset != len(rest):
+        raise InvalidInputError(
+            f"The body has {len(rest) - offset} bytes after the inputs' binary data.",
+            hint="Give every binary input its parameters.binary_data_size.")
+    return orjson.dumps(document)
 
 
 def parse_csv(body: bytes) -> ScoringRequest:
@@ -277,7 +332,7 @@ def v2_outputs(output: Any) -> list[dict[str, Any]]:
         return [_v2_tensor(str(k), np.asarray(v)) for k, v in output.items()]
     if hasattr(output, "to_numpy"):
         output = output.to_numpy()
-    return [_v2_tensor("predict", np.asarray(output))]
+    return [_v2_tensor(V2_OUTPUT_NAME, np.asarray(output))]
 
 
 def _v2_tensor(name: str, array: Any) -> dict[str, Any]:

@@ -94,8 +94,10 @@ def response_schema() -> dict[str, Any]:
     return {"type": "array", "items": {}, "description": "The model's predictions"}
 
 
-def v2_tensor_metadata(items: Any) -> list[dict[str, Any]]:
-    """Open Inference Protocol ``inputs``/``outputs`` metadata from a signature part."""
+def v2_tensor_metadata(items: Any, *, unnamed: str = "input") -> list[dict[str, Any]]:
+    """Open Inference Protocol ``inputs``/``outputs`` metadata from a signature part;
+    unnamed tensors are called ``unnamed`` (``predict`` for outputs, as responses name
+    them)."""
     if not items:
         return []
     if isinstance(items, str):
@@ -104,7 +106,7 @@ def v2_tensor_metadata(items: Any) -> list[dict[str, Any]]:
     for i, item in enumerate(items):
         if item.get("type") == "tensor":
             spec = item.get("tensor-spec", {})
-            result.append({"name": item.get("name") or ("input" if i == 0 else f"input-{i}"),
+            result.append({"name": item.get("name") or (unnamed if i == 0 else f"{unnamed}-{i}"),
                            "datatype": _NUMPY_TO_V2.get(str(spec.get("dtype")), "BYTES"),
                            "shape": list(spec.get("shape") or [-1])})
         else:

@@ -1,7 +1,11 @@
 """Where a workspace lives: a local folder, an MLflow tracking URI and an artifact root.
 
 The embedded default keeps everything in one folder (``./.mlkube`` or ``MLKUBE_WORKSPACE``):
-an MLflow tracking + registry store on SQLite and an artifact folder. A team points
+an MLflow tracking + registry store on SQLite and an artifact folder. A workspace *name*
+(Azure's ``MLClient(..., workspace_name=)``, the CLI's ``--workspace-name``, or
+``MLKUBE_WORKSPACE_NAME``) names a folder in one place for every current directory,
+``$MLKUBE_WORKSPACES_DIR/<name>`` (default ``~/.local/share/mlkube/workspaces/<name>``),
+so a script and the CLI run from anywhere find the same workspace by its name. A team points
 ``MLKUBE_TRACKING_URI`` (or ``tracking_uri=``) at a shared MLflow backend instead, e.g.
 PostgreSQL, with ``MLKUBE_ARTIFACT_LOCATION`` naming shared artifact storage; the local
 folder then only holds what is per machine (job folders, locks). Resolution is pure: it
@@ -11,6 +15,7 @@ reads the arguments and a mapping of environment variables, and touches no disk.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +27,9 @@ DATABASE_FILE = "mlflow.db"
 ARTIFACT_FOLDER = "artifacts"
 
 ENV_WORKSPACE = "MLKUBE_WORKSPACE"
+ENV_WORKSPACE_NAME = "MLKUBE_WORKSPACE_NAME"
+ENV_WORKSPACES_DIR = "MLKUBE_WORKSPACES_DIR"
+_WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 ENV_TRACKING_URI = "MLKUBE_TRACKING_URI"
 ENV_ARTIFACT_LOCATION = "MLKUBE_ARTIFACT_LOCATION"
 
@@ -43,6 +51,8 @@ class WorkspaceLocation:
     artifact_location: str | None
     #: True for the SQLite store inside ``root``.
     embedded: bool
+    #: The workspace name that chose ``root`` (None: a folder or the default chose it).
+    name: str | None = None
 
     @property
     def scheme(self) -> str:
@@ -63,13 +73,17 @@ def locate_workspace(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> WorkspaceLocation:
-    """Resolve the workspace from explicit arguments, then environment variables, then the
-    default ``./.mlkube`` (or ``./<workspace_name>`` for a script ported from Azure ML)."""
+    """Resolve the workspace: a folder (``workspace``, else ``MLKUBE_WORKSPACE``), else a
+    name (``workspace_name``, else ``MLKUBE_WORKSPACE_NAME``) under the workspaces folder,
+    else the default ``./.mlkube``. The SDK and the CLI both call this."""
     env = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
 
-    folder = workspace or env.get(ENV_WORKSPACE) or workspace_name or DEFAULT_FOLDER
-    root = Path(os.path.expanduser(str(folder)))
+    folder = workspace or env.get(ENV_WORKSPACE)
+    name = None if folder else (workspace_name or env.get(ENV_WORKSPACE_NAME) or None)
+    if name:
+        folder = named_workspace_folder(name, env=env)
+    root = Path(os.path.expanduser(str(folder or DEFAULT_FOLDER)))
     if not root.is_absolute():
         root = cwd / root
     root = Path(os.path.normpath(root))
@@ -82,18 +96,20 @@ def locate_workspace(
             tracking_uri=sqlite_uri(root / DATABASE_FILE),
             artifact_location=artifacts or str(root / ARTIFACT_FOLDER),
             embedded=True,
+            name=name,
         )
 
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme in _SERVER_SCHEMES:
         return WorkspaceLocation(root=root, tracking_uri=uri, artifact_location=artifacts,
-                                 embedded=False)
+                                 embedded=False, name=name)
     if scheme in _SQL_SCHEMES:
         return WorkspaceLocation(
             root=root,
             tracking_uri=uri,
             artifact_location=artifacts or str(root / ARTIFACT_FOLDER),
             embedded=False,
+            name=name,
         )
     raise ValidationError(
         f"Tracking URI {redact_uri(uri)!r} has the scheme {scheme!r}, which mlkube cannot "
@@ -102,6 +118,26 @@ def locate_workspace(
         "mysql://...) or an MLflow tracking server (http://host:5000); or unset "
         f"{ENV_TRACKING_URI} to use the embedded workspace folder.",
     )
+
+
+def workspaces_folder(env: Mapping[str, str] | None = None) -> Path:
+    """Where named workspaces live: ``MLKUBE_WORKSPACES_DIR``, else
+    ``$XDG_DATA_HOME/mlkube/workspaces`` (``~/.local/share/mlkube/workspaces``)."""
+    env = os.environ if env is None else env
+    if env.get(ENV_WORKSPACES_DIR):
+        return Path(os.path.expanduser(env[ENV_WORKSPACES_DIR]))
+    data_home = env.get("XDG_DATA_HOME") or os.path.join("~", ".local", "share")
+    return Path(os.path.expanduser(data_home)) / "mlkube" / "workspaces"
+
+
+def named_workspace_folder(name: str, *, env: Mapping[str, str] | None = None) -> Path:
+    """The folder of the workspace called ``name``."""
+    if not _WORKSPACE_NAME.match(name):
+        raise ValidationError(
+            f"Workspace name {name!r} is not valid.",
+            hint="Use letters, digits, '-' and '_' (up to 63), starting with a letter or "
+            "digit; or give a folder with --workspace / MLKUBE_WORKSPACE.")
+    return workspaces_folder(env) / name
 
 
 def redact_uri(uri: str) -> str:

@@ -86,6 +86,7 @@ class Workspace:
         """What ``mlkube workspace show`` prints; the database password only if asked."""
         uri = self.tracking_uri if show_secrets else redact_uri(self.tracking_uri)
         return {
+            **({"name": self.location.name} if self.location.name else {}),
             "folder": str(self.root),
             "tracking_uri": uri,
             "registry_uri": uri,

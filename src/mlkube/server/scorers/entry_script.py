@@ -74,17 +74,20 @@ class EntryScriptScorer(Scorer):
                                      hint="The entry script must be a .py file.")
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
+        # Clients read these messages (503 bodies, the gateway's 424): the script's name,
+        # not where it lives on the server (the log has the full path).
+        shown = os.path.basename(str(path))
         try:
             spec.loader.exec_module(module)
         except BaseException as error:
             raise ModelNotReadyError(
-                f"Importing entry script {path} failed: {type(error).__name__}: {error}",
+                f"Importing entry script {shown} failed: {type(error).__name__}: {error}",
                 hint="Fix the error at the top of the traceback in the server log.",
             ) from error
         for function in ("init", "run"):
             if not callable(getattr(module, function, None)):
                 raise ModelNotReadyError(
-                    f"Entry script {path} has no {function}() function.",
+                    f"Entry script {shown} has no {function}() function.",
                     hint="An entry script defines init() (load the model) and run(data).",
                 )
         driver = getattr(module, "driver_module", None)
@@ -95,7 +98,7 @@ class EntryScriptScorer(Scorer):
             module.init()
         except BaseException as error:
             raise ModelNotReadyError(
-                f"init() of {path} raised {type(error).__name__}: {error}",
+                f"init() of {shown} raised {type(error).__name__}: {error}",
                 hint="Fix init() (see the traceback in the server log); the server keeps "
                 "answering liveness probes meanwhile.",
             ) from error

@@ -203,12 +203,13 @@ class MlflowScorer(Scorer):
     # -- descriptions --------------------------------------------------------------------
 
     def v2_metadata(self) -> dict[str, Any]:
+        from mlkube.server.formats import V2_OUTPUT_NAME
         from mlkube.server.openapi import v2_tensor_metadata
 
         metadata = super().v2_metadata()
         sig = self.signature_dict or {}
         metadata["inputs"] = v2_tensor_metadata(sig.get("inputs"))
-        metadata["outputs"] = v2_tensor_metadata(sig.get("outputs"))
+        metadata["outputs"] = v2_tensor_metadata(sig.get("outputs"), unnamed=V2_OUTPUT_NAME)
         if self.signature.signature.params:
             metadata["parameters"] = {
                 p.name: {"type": p.type, "default": p.default}

@@ -5,7 +5,8 @@ The pod runs the deployment's image exactly as the docker target runs it: ``mlku
 ``environment_variables``, the model and code baked in under ``/var/azureml-app``.
 Probes come from the deployment's probe settings: a startup probe carries liveness's
 initial delay and failure budget (so a slow model load is not killed), then liveness
-(``GET /``) and readiness (``GET /ready``, 200 once the model is loaded) take over.
+(``GET /v2/health/live``) and readiness (``GET /ready``, 200 once the model is loaded)
+take over.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from mlkube.targets.kubernetes.pod_spec import (
 )
 
 CONTAINER = "inference-server"
-LIVENESS_PATH = "/"
+#: Always 200 while the server process is up (``GET /`` waits for the model, as Azure's).
+LIVENESS_PATH = "/v2/health/live"
 READINESS_PATH = "/ready"
 #: Used when a deployment gives no ``resources``: a small CPU share, room for a typical
 #: scikit-learn / LightGBM model, and no CPU limit (throttling only adds latency).

@@ -279,7 +279,7 @@ class LocalTarget:
         needs (here, the environment's virtualenv; ``log`` keeps the storage-initializer
         log), and return the function making one instance from its program name and
         port. The seam other targets on this machine (docker) override."""
-        progress(f"building environment {prepared.environment.content_hash}")
+        # materialize says "building" or "using cached" itself (through ``log``).
         python = materialize(prepared.environment, cache_dir=self.env_cache_dir,
                              progress=log, allow_other_python=self.allow_other_python)
         argv = (str(python), "-m", "mlkube.cli.main", "serve")

@@ -1,5 +1,6 @@
-# The seed's scoring script, as written for Azure ML's inference server. mlkube runs it
-# unchanged; it is kept here as the reference for entry-script mode.
+# The sample's scoring script (deploy_local.py and deploy_kubernetes.py name it as
+# code "scoring/", scoring_script "score.py"), written for Azure ML's inference server;
+# mlkube runs it unchanged in entry-script mode.
 import json
 import os
 
