@@ -18,9 +18,9 @@ from mlkube.targets.kubernetes import state
 from mlkube.targets.kubernetes.gateway_manifests import IngressSettings
 from mlkube.targets.kubernetes.names import deployment_object_name, endpoint_object_name
 from mlkube.targets.kubernetes.render import render_manifests
+from tests.kubernetes_io.rollout_fixtures import load
 
 SPECS = Path(__file__).parent.parent / "kubernetes" / "specs"
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def rendered_canary():
@@ -134,7 +134,7 @@ def test_bad_endpoint_properties_are_refused_naming_the_property(properties):
     ("ready", "Succeeded"), ("crash-loop-backoff", "Updating"), ("one-of-two-ready", "Updating"),
 ])
 def test_provisioning_state_follows_the_deployment_status(fixture, expected):
-    recorded = json.loads((FIXTURES / f"{fixture}.json").read_text())
+    recorded = load(fixture)
     assert state.provisioning_state(recorded["deployment"]) == expected
 
 

@@ -1,22 +1,16 @@
-"""The rollout reader on Pod, Event, ReplicaSet and Deployment objects shaped as the API
-returns them (``fixtures/*.json``, one per situation): each failure kind ends the wait
-with its own cause and fix, and healthy or slow rollouts keep waiting."""
+"""The rollout reader on Pod, Event, ReplicaSet and Deployment objects as the API returns
+them (``rollout_fixtures``: recorded on the real test cluster where it can produce the
+situation): each failure kind ends the wait with its own cause and fix, and healthy or
+slow rollouts keep waiting."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mlkube.targets.kubernetes.rollout import RolloutVerdict, pods_needing_logs, read_rollout
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+from tests.kubernetes_io.rollout_fixtures import RECORDED, all_fixtures, load
 
 
 def verdict(name: str) -> RolloutVerdict:
@@ -47,10 +41,11 @@ def test_image_pull_backoff_names_the_image_and_the_registry_credentials_fix():
     assert "imagePullSecrets" in result.fix
 
 
-def test_err_image_pull_for_a_missing_tag_says_to_push_the_image():
+def test_an_image_missing_from_the_registry_says_to_push_it():
     result = verdict("err-image-pull-not-found")
-    assert result.reason == "ErrImagePull"
-    assert "registry.example.com/team/iris-blue:missing" in result.cause
+    assert result.reason in ("ErrImagePull", "ImagePullBackOff")
+    assert "127.0.0.1:5100/broken-missing@sha256:" in result.cause
+    assert "not found" in result.cause
     assert "push" in result.fix
 
 
@@ -58,20 +53,20 @@ def test_crash_loop_quotes_the_last_log_lines_and_the_exit_code():
     result = verdict("crash-loop-backoff")
     assert result.reason == "CrashLoopBackOff"
     assert "exit code 3" in result.cause
-    assert "OSError: No such file or directory" in result.cause
+    assert "opening the feature store at /mnt/features/iris.parquet" in result.cause
     assert "--local" in result.fix
 
 
 def test_oom_killed_names_the_memory_limit_and_says_to_raise_it():
     result = verdict("oom-killed")
     assert result.reason == "OOMKilled"
-    assert "256Mi" in result.cause
+    assert "48Mi" in result.cause
     assert "resources.limits.memory" in result.fix
 
 
 @pytest.mark.parametrize(("fixture", "resource", "asked"), [
-    ("unschedulable-insufficient-cpu", "cpu", "cpu 16"),
-    ("unschedulable-insufficient-memory", "memory", "memory 48Gi"),
+    ("unschedulable-insufficient-cpu", "cpu", "cpu 64"),
+    ("unschedulable-insufficient-memory", "memory", "memory 512Gi"),
     ("unschedulable-insufficient-gpu", "nvidia.com/gpu", "nvidia.com/gpu 1"),
 ])
 def test_unschedulable_pod_names_the_missing_resource_and_the_request(fixture, resource, asked):
@@ -94,7 +89,7 @@ def test_unschedulable_while_the_autoscaler_adds_a_node_keeps_waiting():
 def test_readiness_probe_failing_past_its_budget_fails_with_the_probe_answer():
     result = verdict("readiness-probe-failing")
     assert result.reason == "ReadinessProbeFailed"
-    assert "31 times" in result.cause and "statuscode: 503" in result.cause
+    assert "readiness probe" in result.cause and "statuscode: 503" in result.cause
     assert "readiness_probe" in result.fix
 
 
@@ -141,10 +136,17 @@ def test_pods_needing_logs_are_the_restarted_ones():
 
 
 def test_every_fixture_is_an_api_shaped_list_of_its_kind():
-    for path in sorted(FIXTURES.glob("*.json")):
+    for path in all_fixtures():
         recorded = json.loads(path.read_text())
-        assert recorded["deployment"]["kind"] == "Deployment", path.name
+        assert recorded["deployment"]["metadata"]["name"], path.name
         for key, kind in (("pods", "PodList"), ("events", "EventList"),
                           ("replicaSets", "ReplicaSetList")):
             assert recorded[key]["kind"] == kind, path.name
-            assert all(item["kind"] == kind[:-4] for item in recorded[key]["items"]), path.name
+            # List items come without kind / apiVersion, as the API sends them.
+            assert all("metadata" in item for item in recorded[key]["items"]), path.name
+
+
+def test_the_real_failures_are_recorded_not_hand_made():
+    recorded = {path.stem for path in RECORDED.glob("*.json")}
+    assert {"ready", "err-image-pull-not-found", "crash-loop-backoff", "oom-killed",
+            "unschedulable-insufficient-gpu", "readiness-probe-failing"} <= recorded
