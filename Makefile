@@ -21,9 +21,10 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/python examples/quickstart.py
 
-## The whole test suite (Docker and PostgreSQL must be running: .ci/run starts them).
+## The whole test suite, on a fresh Debian machine as root: installs what is missing and
+## starts Docker, PostgreSQL and the single-node Kubernetes cluster, then runs pytest.
 test: install
-	$(BIN)/python -m pytest -q
+	@exports="$$(bash .ci/test-services.sh)" && eval "$$exports" && $(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check src tests bench examples

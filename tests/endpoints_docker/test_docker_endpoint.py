@@ -194,7 +194,9 @@ def test_update_leaving_compute_out_keeps_the_endpoint_on_docker_and_compute_can
         ManagedOnlineEndpoint(name=docker_endpoint.name, auth_mode="key"),
         progress=None).result()
     assert updated.compute == "docker"
-    assert updated.traffic == {"blue": 100}  # kept when the update leaves it out
+    # Kept when the update leaves it out; the deployment without traffic shows 0, as in
+    # Azure ML.
+    assert updated.traffic == {"blue": 100, "seed": 0}
     assert endpoints.get(docker_endpoint.name).compute == "docker"
     with pytest.raises(ConflictError) as refused:
         endpoints.begin_create_or_update(

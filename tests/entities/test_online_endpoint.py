@@ -136,3 +136,14 @@ def test_endpoint_rules_name_the_deployment_and_the_fix():
     endpoint.check_deployment_removable("green")
     with pytest.raises(ValidationError, match="only key-mode"):
         ManagedOnlineEndpoint(name="iris", auth_mode="aml_token").check_keys_regenerable()
+
+
+def test_an_endpoint_shows_every_deployment_in_its_traffic_as_azure_does():
+    endpoint = ManagedOnlineEndpoint(name="iris", traffic={"blue": 100})
+    shown = endpoint.showing_deployments(["green", "blue"])
+    assert shown.traffic == {"blue": 100, "green": 0}
+    # A script's "route to the new deployment if it has none" check works on it.
+    assert shown.traffic.get("green") == 0
+    # Entries of deployments that are gone drop out.
+    assert ManagedOnlineEndpoint(name="iris", traffic={"old": 0}).showing_deployments(
+        []).traffic == {}

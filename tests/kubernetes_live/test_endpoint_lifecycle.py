@@ -265,7 +265,7 @@ def test_another_machine_with_only_the_kubeconfig_lists_and_gets_the_endpoint(
     shown = json.loads(other.mlkube("online-endpoint", "show", "-n", ENDPOINT,
                                     "-o", "json").stdout)
     assert shown["scoring_uri"] == live_endpoint.scoring_uri
-    assert shown["traffic"] == {"blue": 100}
+    assert shown["traffic"] == {"blue": 100, "green": 0}
     deployments = json.loads(other.mlkube("online-deployment", "list", "-e", ENDPOINT,
                                           "-o", "json").stdout)
     assert sorted(d["name"] for d in deployments) == ["blue", "green"]

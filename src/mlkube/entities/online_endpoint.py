@@ -155,6 +155,15 @@ class OnlineEndpoint(SdkResource):
                     spec[field] = dict(old)
         return spec
 
+    def showing_deployments(self, deployments: Collection[str]) -> OnlineEndpoint:
+        """This endpoint with every deployment in ``traffic``, at 0 when it gets none, as
+        Azure ML shows an endpoint (scripts test ``endpoint.traffic.get(name) == 0`` to
+        decide whether to route to a new deployment)."""
+        shown = {name: self.traffic.get(name, 0) for name in sorted(deployments)}
+        shown.update({name: pct for name, pct in self.traffic.items() if pct > 0})
+        self.traffic = shown
+        return self
+
     def check_traffic_names(self, deployments: Collection[str]) -> None:
         """Refuse traffic or mirror for a deployment that does not exist."""
         for field in _SHARES:

@@ -28,6 +28,7 @@ from mlkube.operations.endpoint_targets import (
     workspace_folder,
 )
 from mlkube.operations.poller import LROPoller, ProgressCallback, print_progress
+from mlkube.targets.base import Target
 from mlkube.workspace.workspace import Workspace
 
 #: How long ``invoke`` waits for an answer (the gateway enforces the deployment's own
@@ -58,17 +59,19 @@ class OnlineEndpointOperations:
                 f"{type(endpoint).__name__}.",
                 hint="Pass ManagedOnlineEndpoint(name=...) or load_online_endpoint(path).")
         target = self._targets.for_update(endpoint, local=local)
-        return LROPoller(lambda report: target.apply_endpoint(endpoint, progress=report),
-                         progress=progress, description=f"endpoint {endpoint.name} update",
-                         synchronous=local)
+        return LROPoller(
+            lambda report: _shown(target, target.apply_endpoint(endpoint, progress=report)),
+            progress=progress, description=f"endpoint {endpoint.name} update",
+            synchronous=local)
 
     def get(self, name: str, *, local: bool = False) -> OnlineEndpoint:
-        return self._targets.for_endpoint(name, local=local).get_endpoint(name)
+        target = self._targets.for_endpoint(name, local=local)
+        return _shown(target, target.get_endpoint(name))
 
     def list(self, *, local: bool = False) -> builtins.list[OnlineEndpoint]:
         found: builtins.list[OnlineEndpoint] = []
         for target in self._targets.all(local=local):
-            found.extend(target.list_endpoints())
+            found.extend(_shown(target, endpoint) for endpoint in target.list_endpoints())
         return found
 
     def begin_delete(self, name: str, *, local: bool = False,
@@ -170,3 +173,9 @@ def _only_deployment_without_traffic(target: Any, endpoint_name: str) -> str | N
 
 def _content_type(path: Path) -> str:
     return "text/csv" if path.suffix.lower() == ".csv" else "application/json"
+
+
+def _shown(target: Target, endpoint: OnlineEndpoint) -> OnlineEndpoint:
+    """The endpoint as Azure ML shows it: every deployment in its traffic (0 if none)."""
+    return endpoint.showing_deployments(
+        [d.name for d in target.list_deployments(endpoint.name)])
