@@ -35,7 +35,7 @@ from tests.kubernetes_live.conftest import (
     LiveWorkspace,
     attach_workspace,
 )
-from tests.models import SEED_DIR
+from tests.models import SEED_SCORE_PY
 
 # Image builds (the environment layer is shared with tests/docker), pushes, pulls.
 pytestmark = pytest.mark.timeout(900)
@@ -66,7 +66,7 @@ def _deployments_of(client: MLClient, iris_root: Path, code: Path, *, blue_model
 @pytest.fixture(scope="module")
 def seed_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("seed-code")
-    shutil.copy(SEED_DIR / "score.py", folder / "score.py")
+    shutil.copy(SEED_SCORE_PY, folder / "score.py")
     return folder
 
 
@@ -133,7 +133,7 @@ def test_curl_with_the_key_scores_the_seed_request(live_endpoint: LiveEndpoint,
     done = subprocess.run(
         ["curl", "-sS", "-f", "-H", f"Authorization: Bearer {live_endpoint.primary_key}",
          "-H", "Content-Type: application/json",
-         "--data-binary", f"@{SEED_DIR / 'sample-request.json'}", live_endpoint.scoring_uri],
+         "-d", '{"data": [[1, 2, 3, 4]]}', live_endpoint.scoring_uri],
         capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0] == pytest.approx(expected_prediction)
