@@ -24,7 +24,7 @@ demo: install
 ## The whole test suite, on a fresh Debian machine as root: installs what is missing and
 ## starts Docker, PostgreSQL and the single-node Kubernetes cluster, then runs pytest.
 test: install
-	@exports="$$(bash .ci/test-services.sh)" && eval "$$exports" && $(BIN)/python -m pytest -q
+	@exports="$$(bash .ci/test-services.sh)" && eval "$$exports" && $(BIN)/python -m pytest -q --durations=25
 
 lint: install
 	$(BIN)/ruff check src tests bench examples
