@@ -28,6 +28,12 @@ from mlkube.entities.deployment_settings import (
     TargetUtilizationScaleSettings,
 )
 from mlkube.entities.environment import Environment
+from mlkube.entities.instance_types import (
+    InstanceResources,
+    InstanceType,
+    find_instance_type,
+    unknown_instance_type,
+)
 from mlkube.entities.model import Model
 from mlkube.entities.online_endpoint import check_resource_name
 from mlkube.entities.sdk_resource import SdkResource, rule_error
@@ -105,6 +111,9 @@ class OnlineDeployment(SdkResource):
     #: The registered model version actually served (``iris:3`` for ``iris@latest`` or an
     #: alias), resolved when the deployment was created or updated.
     served_model: str | None = None
+    #: What ``instance_type`` became where the deployment runs (CPU and memory limits, or
+    #: not enforced), filled in by the target when the deployment is created or updated.
+    instance_resources: InstanceResources | None = None
 
     def stored_spec(self) -> dict[str, Any]:
         """The spec a target stores: the read-only fields are the target's to fill in."""
@@ -155,6 +164,14 @@ class OnlineDeployment(SdkResource):
             return str(Path(base, expanded))
         return expanded
 
+    @field_validator("instance_type")
+    @classmethod
+    def _known_instance_type(cls, value: str | None) -> str | None:
+        # Found now, with a did-you-mean, rather than when a target sizes instances.
+        if value is not None and find_instance_type(value) is None:
+            raise rule_error(unknown_instance_type(value))
+        return value
+
     @field_validator("environment_variables", mode="before")
     @classmethod
     def _env_rule(cls, value: Any) -> Any:
@@ -186,6 +203,11 @@ class OnlineDeployment(SdkResource):
         if isinstance(self.model, str):
             return parse_asset_reference(self.model)
         return None
+
+    @property
+    def instance_size(self) -> InstanceType | None:
+        """The Azure VM size ``instance_type`` names (None when it names none)."""
+        return find_instance_type(self.instance_type) if self.instance_type else None
 
     @property
     def max_instances(self) -> int:

@@ -108,6 +108,15 @@ class DockerEngine:
     def close(self) -> None:
         self._client.close()
 
+    def cpu_count(self) -> int:
+        """The CPUs the engine's machine has: the most a container may be limited to."""
+        import docker
+
+        try:
+            return int(self._client.info()["NCPU"])
+        except docker.errors.APIError as error:
+            raise self._engine_error("reading the engine's info", error) from None
+
     # --- images -----------------------------------------------------------------------
 
     def image_exists(self, reference: str) -> bool:
@@ -283,7 +292,8 @@ class DockerEngine:
         user: str | None = None,
         read_only: bool = False,
         tmpfs: Mapping[str, str] | None = None,
-        mem_limit: str | None = None,
+        mem_limit: str | int | None = None,
+        nano_cpus: int | None = None,
         replace: bool = False,
         host_ports: Mapping[int, int] | None = None,
     ) -> ContainerState:
@@ -291,8 +301,9 @@ class DockerEngine:
         on a free port of 127.0.0.1 (read the choice from the returned state's ``ports``),
         or on the port ``host_ports`` gives it (for a URL that must outlive the container).
 
-        ``replace`` removes an existing container of that name first; otherwise an
-        existing one is a ``ConflictError``.
+        ``mem_limit`` (bytes, or "2g") and ``nano_cpus`` (CPUs x 10^9) limit what the
+        container may use. ``replace`` removes an existing container of that name first;
+        otherwise an existing one is a ``ConflictError``.
         """
         import docker
 
@@ -305,6 +316,7 @@ class DockerEngine:
             read_only=read_only,
             tmpfs=dict(tmpfs) if tmpfs else None,
             mem_limit=mem_limit,
+            nano_cpus=nano_cpus,
         )
         try:
             created = self._client.create_container(

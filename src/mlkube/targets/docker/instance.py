@@ -9,8 +9,8 @@ restarted with the supervisor's backoff like a crashed local process. On SIGTERM
 supervisor stopping the instance) it stops and removes the container first.
 
 Run as ``python -m mlkube.targets.docker.instance --image REF --container NAME
---label KEY=VALUE ... --port PORT --host 127.0.0.1``; the container's variables come as
-JSON in ``MLKUBE_CONTAINER_ENV``.
+--label KEY=VALUE ... --port PORT --host 127.0.0.1 [--nano-cpus N --memory-bytes N]``;
+the container's variables come as JSON in ``MLKUBE_CONTAINER_ENV``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1")
     parser.add_argument("--host", default=PUBLISH_HOST)
+    # The deployment's instance type, as container limits (targets.docker.limits).
+    parser.add_argument("--nano-cpus", type=int, default=None, help="CPUs x 10^9")
+    parser.add_argument("--memory-bytes", type=int, default=None)
     args = parser.parse_args(list(argv))
     if args.host != PUBLISH_HOST:
         parser.error(f"--host must be {PUBLISH_HOST}: deployments are never published "
@@ -81,7 +84,8 @@ def run(args: argparse.Namespace, *, environment: dict[str, str], out: BinaryIO)
     state = engine.run_container(
         args.image, name=args.container, environment=environment,
         labels=parse_labels(args.label), ports=[SERVER_PORT],
-        host_ports={SERVER_PORT: args.port}, replace=True)
+        host_ports={SERVER_PORT: args.port}, nano_cpus=args.nano_cpus,
+        mem_limit=args.memory_bytes, replace=True)
     _say(out, f"container {state.name} ({state.id[:12]}) of image {args.image} started, "
               f"port {SERVER_PORT} published on {PUBLISH_HOST}:{args.port}")
     copier = threading.Thread(target=_copy_logs, args=(engine, state.id, out, stop),

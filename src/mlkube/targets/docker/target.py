@@ -3,13 +3,14 @@
 Everything an endpoint is besides its instances is the local target's, reused as is: the
 gateway process (auth, keys, traffic, mirror), the state folder, the supervisor, the
 readiness probe and the failure report with the instance log's tail. Only how an
-instance runs differs, at the local target's one seam (``_instance_factory``): the
+instance runs differs, at the local target's seam (``_instance_factory``): the
 deployment's image is built once (rendered from its environment, model and code, and
 tagged by content, so an unchanged deployment is not rebuilt), and each instance is a
 supervised program (``instance.py``) that runs one container of it with the server port
 published on 127.0.0.1 at the instance's port. So a killed container is restarted with
 the supervisor's backoff, stopping an instance removes its container, and the instance
-log is the container's output.
+log is the container's output. An ``instance_type`` limits each container's CPUs and
+memory (``limits.py``, through the ``_with_instance_resources`` seam).
 
 Containers carry the endpoint's labels (``containers.py``); any the instance programs
 could not remove (a program killed outright, a machine restart) are removed by label on
@@ -40,6 +41,7 @@ from mlkube.targets.docker.containers import (
     image_repository,
 )
 from mlkube.targets.docker.engine import DockerEngine
+from mlkube.targets.docker.limits import container_limits
 from mlkube.targets.local.state import STORAGE_INITIALIZER_LOG, EndpointFolder, Instance
 from mlkube.targets.local.target import LocalTarget
 
@@ -95,7 +97,18 @@ class DockerTarget(LocalTarget):
         with self._engine() as engine:
             _remove_containers(engine, deployment_labels(state_dir, endpoint_name, name))
 
-    # --- the seam ------------------------------------------------------------------------
+    # --- the seams -----------------------------------------------------------------------
+
+    def _with_instance_resources(self, deployment: OnlineDeployment, *,
+                                 progress: Progress) -> OnlineDeployment:
+        """The deployment with the container limits its instance type becomes here."""
+        size = deployment.instance_size
+        if size is None:
+            return deployment
+        with self._engine() as engine:
+            limits = container_limits(size, machine_cpus=engine.cpu_count())
+        progress(f"instance type {size.name} ({size.describe()}): {limits.applied}")
+        return deployment.model_copy(update={"instance_resources": limits.record(size)})
 
     def _instance_factory(self, folder: EndpointFolder, deployment: OnlineDeployment,
                           prepared: PreparedDeployment, *, log: Progress,
@@ -117,10 +130,15 @@ class DockerTarget(LocalTarget):
             else:
                 log(line)
 
+        size = deployment.instance_size
         with self._engine() as engine:
             built = engine.build_image(context, repository=repository, on_output=build_output)
+            limits = (container_limits(size, machine_cpus=engine.cpu_count())
+                      if size is not None else None)
         log(f"image {built.reference} ({'reused' if built.reused else 'built'})")
         labels = deployment_labels(folder.path, endpoint, deployment.name)
+        sizing = (("--nano-cpus", str(limits.nano_cpus), "--memory-bytes",
+                   str(limits.memory_bytes)) if limits is not None else ())
         env = {CONTAINER_ENV_VARIABLE: json.dumps(container_environment(prepared)),
                "PYTHONUNBUFFERED": "1"}
         if self.docker_url:
@@ -129,7 +147,7 @@ class DockerTarget(LocalTarget):
         def make_instance(program: str, port: int) -> Instance:
             argv = (sys.executable, "-m", "mlkube.targets.docker.instance",
                     "--image", built.reference,
-                    "--container", container_name(folder.path, endpoint, program),
+                    "--container", container_name(folder.path, endpoint, program), *sizing,
                     *(f"--label={key}={value}" for key, value in labels.items()))
             return Instance(program, port, argv=argv, env=env, cwd=str(folder.path))
 

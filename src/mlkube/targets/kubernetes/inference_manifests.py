@@ -6,7 +6,8 @@ The pod runs the deployment's image exactly as the docker target runs it: ``mlku
 Probes come from the deployment's probe settings: a startup probe carries liveness's
 initial delay and failure budget (so a slow model load is not killed), then liveness
 (``GET /v2/health/live``) and readiness (``GET /ready``, 200 once the model is loaded)
-take over.
+take over. Requests and limits are ``sizing``'s: the deployment's ``resources``, else its
+``instance_type``, else a small default.
 """
 
 from __future__ import annotations
@@ -14,11 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlkube.entities.container_layout import SERVER_PORT, ContainerLayout
-from mlkube.entities.deployment_settings import (
-    ResourceRequirementsSettings,
-    ResourceSettings,
-    TargetUtilizationScaleSettings,
-)
+from mlkube.entities.deployment_settings import TargetUtilizationScaleSettings
 from mlkube.entities.online_deployment import OnlineDeployment
 from mlkube.errors import ValidationError
 from mlkube.targets.kubernetes import labels as lbl
@@ -33,17 +30,12 @@ from mlkube.targets.kubernetes.pod_spec import (
     tmp_volume,
     writable_home_env,
 )
+from mlkube.targets.kubernetes.sizing import pod_resources
 
 CONTAINER = "inference-server"
 #: Always 200 while the server process is up (``GET /`` waits for the model, as Azure's).
 LIVENESS_PATH = "/v2/health/live"
 READINESS_PATH = "/ready"
-#: Used when a deployment gives no ``resources``: a small CPU share, room for a typical
-#: scikit-learn / LightGBM model, and no CPU limit (throttling only adds latency).
-DEFAULT_RESOURCES = ResourceRequirementsSettings(
-    requests=ResourceSettings(cpu="100m", memory="1Gi"),
-    limits=ResourceSettings(memory="2Gi"),
-)
 POLLING_INTERVAL_ANNOTATION = "mlkube.io/polling-interval-seconds"
 
 
@@ -133,7 +125,7 @@ def _environment(deployment: OnlineDeployment,
 
 
 def _resources(deployment: OnlineDeployment) -> dict[str, Any]:
-    settings = getattr(deployment, "resources", None) or DEFAULT_RESOURCES
+    settings = pod_resources(deployment)
     requests = settings.requests.as_kubernetes() if settings.requests else {}
     limits = settings.limits.as_kubernetes() if settings.limits else {}
     if "nvidia.com/gpu" in requests and "nvidia.com/gpu" not in limits:
@@ -146,8 +138,8 @@ def _resources(deployment: OnlineDeployment) -> dict[str, Any]:
             f"Deployment {deployment.name!r} scales on CPU utilization "
             "(scale_settings.type: target_utilization) but sets no resources.requests.cpu; "
             "the autoscaler measures utilization against that request.",
-            hint="Add resources: {requests: {cpu: \"500m\"}} (or any CPU request) to the "
-                 "deployment, or use scale_settings.type: default.",
+            hint="Add resources: {requests: {cpu: \"500m\"}} (or any CPU request) or an "
+                 "instance_type to the deployment, or use scale_settings.type: default.",
         )
     result: dict[str, Any] = {}
     if requests:

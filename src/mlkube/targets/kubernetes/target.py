@@ -67,6 +67,7 @@ from mlkube.targets.kubernetes.rollout import (
     pods_needing_logs,
     read_rollout,
 )
+from mlkube.targets.kubernetes.sizing import with_instance_resources
 
 GATEWAY_KINDS = ("ServiceAccount", "Secret", "ConfigMap", "Service", "Deployment",
                  "PodDisruptionBudget", "Ingress")
@@ -320,6 +321,7 @@ class KubernetesTarget:
     def apply_deployment(self, deployment: OnlineDeployment, prepared: PreparedDeployment, *,
                          progress: Progress) -> OnlineDeployment:
         endpoint_name = deployment.endpoint_name or ""
+        deployment = with_instance_resources(deployment)  # kept with the spec, for `show`
         gateway = self._gateway(endpoint_name)
         endpoint = self._endpoint(endpoint_name)
         registry = check_registry(self.compute.registry)

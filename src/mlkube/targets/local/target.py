@@ -23,6 +23,7 @@ from typing import Any
 
 from mlkube.atomic_files import write_bytes_atomic
 from mlkube.entities.container_layout import SERVER_VARIABLES
+from mlkube.entities.instance_types import InstanceResources
 from mlkube.entities.online_deployment import READ_ONLY_FIELDS, OnlineDeployment
 from mlkube.entities.online_endpoint import NAME_PATTERN, OnlineEndpoint
 from mlkube.environments.venv_cache import materialize
@@ -60,6 +61,9 @@ from mlkube.targets.local.state import (
 )
 from mlkube.targets.local.supervisor import START_MARKER
 
+#: What an instance type means on this target, for ``online-deployment show``.
+LOCAL_SIZING = ("not enforced: local instances are processes sharing this machine's CPUs "
+                "and memory (compute: docker limits each container to the size)")
 #: How long stopping a deployment's processes may take (the supervisor's grace is 10 s).
 STOP_WAIT_SECONDS = 30.0
 _POLL_SECONDS = 0.1
@@ -153,6 +157,7 @@ class LocalTarget:
                          progress: Progress) -> OnlineDeployment:
         endpoint_name = _endpoint_name(deployment)
         folder = self._existing(endpoint_name)
+        deployment = self._with_instance_resources(deployment, progress=progress)
         name = deployment.name
         logs_dir = folder.deployment_logs_dir(name)
         logs_dir.mkdir(parents=True, exist_ok=True)
@@ -286,6 +291,19 @@ class LocalTarget:
         env = _server_environment(prepared, venv=python.parent.parent)
         cwd = str(prepared.code_dir) if prepared.code_dir else str(folder.path)
         return lambda program, port: Instance(program, port, argv=argv, env=env, cwd=cwd)
+
+    def _with_instance_resources(self, deployment: OnlineDeployment, *,
+                                 progress: Progress) -> OnlineDeployment:
+        """The deployment with what its instance type became here (kept for ``show``):
+        nothing, since local instances are processes sharing this machine. The seam
+        where the docker target limits its containers."""
+        size = deployment.instance_size
+        if size is None:
+            return deployment
+        progress(f"instance type {size.name} ({size.describe()}) is not enforced on a "
+                 f"{self.kind} endpoint; compute: docker limits each container to it")
+        return deployment.model_copy(update={"instance_resources": InstanceResources.of(
+            size, applied=LOCAL_SIZING)})
 
     def _folder(self, name: str) -> EndpointFolder:
         # Names become folder names: anything but Azure's name rule is refused here.
