@@ -81,12 +81,14 @@ def iris_endpoint(ml_client: MLClient, iris_lgbm_model_root: Path, seed_code: Pa
                   endpoint_workspace: Path) -> Iterator[RunningEndpoint]:
     """Endpoint ``iris-e2e``: ``blue`` (the LightGBM model with no code, 2 instances) and
     ``seed`` (the seed's score.py on the same model, registered in the workspace and
-    deployed as ``iris-lgbm@latest``), all traffic to blue."""
+    deployed as ``iris-lgbm@latest`` on a ``Standard_DS3_v2``), all traffic to blue."""
     endpoints, deployments = ml_client.online_endpoints, ml_client.online_deployments
     registered = ml_client.models.create_or_update(Model(
         name="iris-lgbm", path=str(iris_lgbm_model_root / "model"), type="mlflow_model"))
     assert registered.version == "1"
-    seed = seed_script_deployment("seed", ENDPOINT, iris_lgbm_model_root, seed_code)
+    # Sized as the seed's main.py sizes it (nothing is enforced locally; show says so).
+    seed = seed_script_deployment("seed", ENDPOINT, iris_lgbm_model_root, seed_code,
+                                  instance_type="Standard_DS3_v2")
     seed.model = "azureml:iris-lgbm@latest"
     endpoint = endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=ENDPOINT)).result()
     try:

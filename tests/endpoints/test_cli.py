@@ -42,6 +42,14 @@ def test_cli_creates_invokes_shows_and_deletes_a_local_endpoint(
         assert json.loads(deployed.stdout)["provisioning_state"] == "Succeeded"
         assert "starting 1 instance(s) of blue" in deployed.stderr  # progress is shown
         assert "ready" in deployed.stderr
+        # deployment.yml names Standard_DS3_v2, as Azure's samples do: a local endpoint
+        # says the size is not enforced, at create and in what it shows.
+        assert ("instance type Standard_DS3_v2 (4 vCPUs, 14Gi memory) is not enforced"
+                in deployed.stderr)
+        shown_deployment = json.loads(mlkube("online-deployment", "show", "-n", "blue", "-e",
+                                             ENDPOINT, "-o", "json", workspace=ws).stdout)
+        assert shown_deployment["instance_resources"]["memory"] == "14Gi"
+        assert shown_deployment["instance_resources"]["applied"].startswith("not enforced")
 
         answer = mlkube("online-endpoint", "invoke", "-n", ENDPOINT, "--request-file",
                         str(SAMPLE_REQUEST), workspace=ws).stdout
@@ -80,3 +88,16 @@ def test_cli_reports_a_missing_endpoint_with_a_hint_not_a_traceback(
     assert result.returncode == 1
     assert "no-such-endpoint does not exist" in result.stderr
     assert "Hint:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_refuses_a_mistyped_instance_type_with_a_did_you_mean(
+    endpoint_workspace: Path,
+) -> None:
+    result = mlkube("online-deployment", "create", "-f", str(YAML_DIR / "deployment.yml"),
+                    "--endpoint-name", "no-such-endpoint", "--set",
+                    "instance_type=Standard_DS3_v3", workspace=endpoint_workspace, check=False)
+    assert result.returncode == 1
+    assert "instance_type: instance type 'Standard_DS3_v3' is not an Azure VM size" \
+        in result.stderr
+    assert "did you mean Standard_DS3_v2" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -244,6 +244,18 @@ def test_show_says_which_version_a_latest_deployment_serves(
     assert blue.served_model is None  # a local folder: no registered version
 
 
+def test_show_says_a_local_instance_type_is_not_enforced(
+    iris_endpoint: RunningEndpoint, ml_client: MLClient,
+) -> None:
+    seed = ml_client.online_deployments.get("seed", iris_endpoint.name)
+    assert seed.instance_resources is not None
+    assert (seed.instance_resources.instance_type, seed.instance_resources.cpu,
+            seed.instance_resources.memory) == ("Standard_DS3_v2", "4", "14Gi")
+    assert seed.instance_resources.applied.startswith("not enforced")
+    blue = ml_client.online_deployments.get("blue", iris_endpoint.name)
+    assert blue.instance_resources is None  # no instance type: nothing to say
+
+
 def test_local_autoscaling_settings_are_said_to_be_ignored_at_create(
     iris_endpoint: RunningEndpoint, ml_client: MLClient, iris_lgbm_model_root: Path,
 ) -> None:

@@ -14,6 +14,7 @@ from mlkube.gateway.auth import load_endpoint_keys
 from mlkube.gateway.config import load_gateway_config
 from mlkube.targets.kubernetes.names import deployment_object_name, endpoint_object_name
 from mlkube.targets.kubernetes.render import dump_manifests, render_manifests
+from mlkube.targets.kubernetes.sizing import with_instance_resources
 from tests.kubernetes.scenarios import FAKE_KEYS, SCENARIOS
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -201,6 +202,58 @@ def test_single_instance_deployment_gets_no_disruption_budget() -> None:
     budgets = _by_kind(manifests, "PodDisruptionBudget")
     assert [b["metadata"]["labels"]["app.kubernetes.io/component"] for b in budgets] == [
         "gateway"]
+
+
+def _resources(manifests: list[dict], deployment: str) -> dict:
+    [found] = [m for m in _by_kind(manifests, "Deployment")
+               if m["metadata"]["labels"].get("mlkube.io/deployment") == deployment]
+    return _pod(found)["containers"][0]["resources"]
+
+
+def test_instance_type_sizes_each_pod_as_the_whole_vm_gpus_included() -> None:
+    manifests = SCENARIOS["instance-types"].render()
+    assert _resources(manifests, "blue") == {  # Standard_DS3_v2: 4 vCPUs, 14 GiB
+        "requests": {"cpu": "4", "memory": "14Gi"}, "limits": {"cpu": "4", "memory": "14Gi"}}
+    assert _resources(manifests, "gpu") == {  # Standard_NC6s_v3: 6 vCPUs, 112 GiB, 1 V100
+        "requests": {"cpu": "6", "memory": "112Gi", "nvidia.com/gpu": "1"},
+        "limits": {"cpu": "6", "memory": "112Gi", "nvidia.com/gpu": "1"}}
+
+
+def test_resources_win_over_the_instance_type_and_show_says_so() -> None:
+    deployment = KubernetesOnlineDeployment(
+        name="blue", model="iris:1", instance_type="Standard_DS3_v2",
+        resources={"requests": {"cpu": "250m", "memory": "512Mi"}})
+    assert _resources(render_manifests(_endpoint(), [deployment]), "blue") == {
+        "requests": {"cpu": "250m", "memory": "512Mi"}}
+    shown = with_instance_resources(deployment).instance_resources
+    assert shown is not None and shown.applied.startswith("not used for sizing")
+
+
+def test_show_says_what_the_instance_type_became_on_the_cluster() -> None:
+    deployment = KubernetesOnlineDeployment(name="blue", model="iris:1",
+                                            instance_type="Standard_F4s_v2")
+    shown = with_instance_resources(deployment).instance_resources
+    assert shown is not None
+    assert (shown.instance_type, shown.cpu, shown.memory) == ("Standard_F4s_v2", "4", "8Gi")
+    assert shown.applied == "pod requests cpu 4, memory 8Gi, limits cpu 4, memory 8Gi"
+    bare = KubernetesOnlineDeployment(name="blue", model="iris:1")
+    assert with_instance_resources(bare).instance_resources is None
+
+
+def test_azure_default_instance_type_requests_a_tenth_of_a_cpu_and_limits_two() -> None:
+    deployment = KubernetesOnlineDeployment(name="blue", model="iris:1",
+                                            instance_type="defaultinstancetype")
+    assert _resources(render_manifests(_endpoint(), [deployment]), "blue") == {
+        "requests": {"cpu": "100m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
+
+
+def test_cpu_autoscaling_measures_against_the_instance_type_cpu_request() -> None:
+    deployment = KubernetesOnlineDeployment(
+        name="blue", model="iris:1", instance_type="Standard_D2_v2",
+        scale_settings={"type": "target_utilization", "max_instances": 3})
+    manifests = render_manifests(_endpoint(), [deployment])
+    assert _resources(manifests, "blue")["requests"] == {"cpu": "2", "memory": "7Gi"}
+    assert len(_by_kind(manifests, "HorizontalPodAutoscaler")) == 1
 
 
 def _endpoint(**fields) -> KubernetesOnlineEndpoint:
