@@ -88,7 +88,7 @@ def test_deployment_with_a_mistyped_instance_type_fails_when_built_naming_the_fi
         ManagedOnlineDeployment(name="blue", endpoint_name="iris", model="iris:1",
                                 instance_type="Standard_DS3_V3")
     assert "instance_type" in caught.value.message
-    assert "did you mean Standard_DS3_v2" in caught.value.message
+    assert "did you mean Standard_DS3_v2?" in caught.value.message  # that one alone
 
 
 def test_deployment_yaml_with_a_mistyped_instance_type_names_the_file(tmp_path) -> None:

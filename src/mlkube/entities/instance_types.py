@@ -21,6 +21,7 @@ which Kubernetes cannot request, and the constrained-core variants (``E16-4s_v3`
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -180,10 +181,15 @@ def unknown_instance_type(name: str) -> str:
     guesses = {typed, typed if typed.startswith(_PREFIX) else _PREFIX + typed}
     scored: dict[str, float] = {}
     for guess in guesses:
-        for match in difflib.get_close_matches(guess, _BY_NAME, n=3, cutoff=0.75):
-            ratio = difflib.SequenceMatcher(None, guess, match).ratio()
-            scored[match] = max(ratio, scored.get(match, 0.0))
-    nearest = [_BY_NAME[m].name for m in sorted(scored, key=lambda m: -scored[m])[:3]]
+        for match in difflib.get_close_matches(guess, _BY_NAME, n=5, cutoff=0.75):
+            # Sizes differ in a digit or a letter, so many are equally similar; the one
+            # that agrees longest from the start (family, then vCPUs) is the likely one.
+            score = (difflib.SequenceMatcher(None, guess, match).ratio()
+                     + 0.02 * len(os.path.commonprefix([guess, match])))
+            scored[match] = max(score, scored.get(match, 0.0))
+    best = max(scored.values(), default=0.0)
+    nearest = [_BY_NAME[m].name for m in sorted(scored, key=lambda m: -scored[m])
+               if scored[m] >= best - 0.05][:3]
     suggestion = (f"did you mean {' or '.join(nearest)}?" if nearest
                   else "mlkube knows the A, B, D, E, F, NC, ND and NV families")
     return f"instance type {name!r} is not an Azure VM size mlkube knows; {suggestion}"
