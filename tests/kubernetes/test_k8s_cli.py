@@ -70,3 +70,30 @@ def test_render_needs_exactly_one_endpoint_file() -> None:
     assert result.returncode == 1
     assert "exactly one endpoint YAML file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_render_with_a_registry_but_no_build_says_nothing_built_those_tags() -> None:
+    result = _mlkube("k8s", "render", "-f", "iris-endpoint.yml", "-f", "mlflow-deployment.yml",
+                     "--registry", "registry.example.com/team")
+    assert result.returncode == 0, result.stderr
+    assert "registry.example.com/team/iris-blue:latest" in result.stdout
+    assert "images of blue, gateway name tags under registry.example.com/team that nothing " \
+        "has built" in result.stderr
+    assert "add --build" in result.stderr
+
+
+def test_render_build_without_a_registry_is_refused_before_anything_is_built() -> None:
+    result = _mlkube("k8s", "render", "-f", "iris-endpoint.yml", "-f", "mlflow-deployment.yml",
+                     "--build")
+    assert result.returncode == 1
+    assert "--build pushes the images it builds, so it needs --registry" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_render_build_checks_the_render_options_before_building() -> None:
+    result = _mlkube("k8s", "render", "-f", "seed-endpoint.yml", "-f", "score-py-deployment.yml",
+                     "--build", "--registry", "registry.example.com/team",
+                     "--namespace", "Not_A_Name")
+    assert result.returncode == 1
+    assert "Namespace 'Not_A_Name' is not a valid Kubernetes name" in result.stderr
+    assert "building" not in result.stderr and "preparing" not in result.stderr

@@ -8,7 +8,9 @@ it by digest (``registry/repo@sha256:...``), never by tag: a re-pushed tag canno
 what a running deployment restarts with, and a changed deployment always rolls out.
 
 Naming, digest reading and progress lines are pure functions; ``publish_image`` is the
-one place that builds and pushes (through ``targets.docker.engine``).
+one place that builds and pushes (through ``targets.docker.engine``), and
+``publish_deployment_image`` / ``publish_gateway_image`` say which context goes to which
+repository, for the target and ``mlkube k8s render --build`` alike.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mlkube.environments.dockerfile import BuildContext
 from mlkube.errors import TargetError, ValidationError
-from mlkube.targets.base import Progress
+from mlkube.targets.base import PreparedDeployment, Progress
+from mlkube.targets.docker.build import deployment_build_context, gateway_build_context
 
 #: Repository (under the compute's registry) of the gateway image.
 GATEWAY_REPOSITORY = "mlkube-gateway"
@@ -143,3 +147,20 @@ def publish_image(engine: Any, context: BuildContext, *, registry: str, reposito
     progress(f"pushed {pinned}")
     return PublishedImage(tag_reference=reference, digest_reference=pinned,
                           reused=built.reused)
+
+
+def publish_deployment_image(engine: Any, prepared: PreparedDeployment, *, endpoint: str,
+                             deployment: str, registry: str, server_wheel: Path,
+                             ca_bundle: Path | None, progress: Progress) -> PublishedImage:
+    """The deployment's image (the docker target's, byte for byte) in its repository."""
+    return publish_image(
+        engine, deployment_build_context(prepared, server_wheel, ca_bundle=ca_bundle),
+        registry=registry, repository=deployment_repository(endpoint, deployment),
+        progress=progress)
+
+
+def publish_gateway_image(engine: Any, *, registry: str, server_wheel: Path,
+                          ca_bundle: Path | None, progress: Progress) -> PublishedImage:
+    """The gateway's image (mlkube alone on the base image) in its repository."""
+    return publish_image(engine, gateway_build_context(server_wheel, ca_bundle=ca_bundle),
+                         registry=registry, repository=GATEWAY_REPOSITORY, progress=progress)
