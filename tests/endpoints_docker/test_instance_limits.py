@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import docker
 import httpx
 import pytest
 
+import docker
 from mlkube.entities.online_endpoint import ManagedOnlineEndpoint
 from mlkube.operations.client import MLClient
 from mlkube.targets.docker.containers import DEPLOYMENT_LABEL, ENDPOINT_LABEL
