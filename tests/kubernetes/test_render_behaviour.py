@@ -236,8 +236,9 @@ def test_show_says_what_the_instance_type_became_on_the_cluster() -> None:
     assert shown is not None
     assert (shown.instance_type, shown.cpu, shown.memory) == ("Standard_F4s_v2", "4", "8Gi")
     assert shown.applied == "pod requests cpu 4, memory 8Gi, limits cpu 4, memory 8Gi"
-    bare = KubernetesOnlineDeployment(name="blue", model="iris:1")
-    assert with_instance_resources(bare).instance_resources is None
+    # An update that drops the instance type keeps nothing stale.
+    dropped = with_instance_resources(deployment).model_copy(update={"instance_type": None})
+    assert with_instance_resources(dropped).instance_resources is None
 
 
 def test_azure_default_instance_type_requests_a_tenth_of_a_cpu_and_limits_two() -> None:

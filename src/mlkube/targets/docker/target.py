@@ -104,7 +104,7 @@ class DockerTarget(LocalTarget):
         """The deployment with the container limits its instance type becomes here."""
         size = deployment.instance_size
         if size is None:
-            return deployment
+            return deployment.model_copy(update={"instance_resources": None})
         with self._engine() as engine:
             limits = container_limits(size, machine_cpus=engine.cpu_count())
         progress(f"instance type {size.name} ({size.describe()}): {limits.applied}")

@@ -43,10 +43,10 @@ def instance_type_resources(size: InstanceType) -> ResourceRequirementsSettings:
 
 def with_instance_resources(deployment: OnlineDeployment) -> OnlineDeployment:
     """The deployment with ``instance_resources`` saying what its instance type became
-    on the cluster (unchanged when it names none)."""
+    on the cluster (None when it names none)."""
     size = deployment.instance_size
-    if size is None:
-        return deployment
+    if size is None:  # an update may have dropped it: nothing stale is kept
+        return deployment.model_copy(update={"instance_resources": None})
     if getattr(deployment, "resources", None) is not None:
         applied = "not used for sizing: the deployment's resources set the pods' requests " \
                   "and limits"

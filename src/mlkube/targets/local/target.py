@@ -298,8 +298,8 @@ class LocalTarget:
         nothing, since local instances are processes sharing this machine. The seam
         where the docker target limits its containers."""
         size = deployment.instance_size
-        if size is None:
-            return deployment
+        if size is None:  # an update may have dropped it: nothing stale is kept
+            return deployment.model_copy(update={"instance_resources": None})
         progress(f"instance type {size.name} ({size.describe()}) is not enforced on a "
                  f"{self.kind} endpoint; compute: docker limits each container to it")
         return deployment.model_copy(update={"instance_resources": InstanceResources.of(
