@@ -33,7 +33,7 @@ def test_endpoint_spec_written_on_the_gateway_config_map_reads_back_equal():
     endpoint, _deployments, manifests = rendered_canary()
     name = endpoint_object_name(endpoint.name, suffix="gateway")
     annotated = state.annotate(manifests, kind="ConfigMap", name=name, annotations={
-        state.ENDPOINT_SPEC: json.dumps(state.endpoint_spec(endpoint, previous=None))})
+        state.ENDPOINT_SPEC: json.dumps(endpoint.stored_spec(previous=None))})
     config_map = next(m for m in annotated if m["kind"] == "ConfigMap")
 
     back = state.read_endpoint(config_map)
@@ -81,11 +81,11 @@ def test_a_deployment_not_made_by_mlkube_is_refused_with_what_to_do():
 def test_update_without_traffic_keeps_the_traffic_in_the_cluster():
     previous = KubernetesOnlineEndpoint(name="iris", compute="k8s", traffic={"blue": 100})
     update = KubernetesOnlineEndpoint(name="iris", compute="k8s", description="new text")
-    spec = state.endpoint_spec(update, previous=previous)
+    spec = update.stored_spec(previous=previous)
     assert spec["traffic"] == {"blue": 100}
     assert spec["description"] == "new text"
     shifted = KubernetesOnlineEndpoint(name="iris", compute="k8s", traffic={})
-    assert state.endpoint_spec(shifted, previous=previous).get("traffic", {}) == {}
+    assert shifted.stored_spec(previous=previous).get("traffic", {}) == {}
 
 
 def test_switching_from_autoscaling_to_one_instance_leaves_hpa_and_pdb_stale():

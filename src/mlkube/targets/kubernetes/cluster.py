@@ -350,9 +350,6 @@ class Cluster:
                              content_type="application/apply-patch+yaml",
                              query={"fieldManager": FIELD_MANAGER, "force": "true"})
 
-    def apply_all(self, manifests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        return [self.apply(manifest) for manifest in manifests]
-
     def delete(self, kind: str, name: str, *, namespace: str | None = None) -> bool:
         """Delete one object (its dependents in the background); False if it was gone."""
         namespaced = KINDS[kind].namespaced

@@ -40,7 +40,6 @@ OPTIONS = "mlkube.io/endpoint-options"
 #: Endpoint ``properties`` that choose how the gateway is exposed (Azure ML has no field
 #: for it; properties are its free-form settings, so YAML stays Azure-shaped).
 PROPERTY_PREFIX = "mlkube.io/"
-_READ_ONLY = ("scoring_uri", "openapi_uri", "provisioning_state", "id")
 
 
 @dataclass(frozen=True)
@@ -103,18 +102,6 @@ def _int(value: str | None, key: str, endpoint: str) -> int | None:
 
 
 # --- writing state onto objects ------------------------------------------------------------
-
-
-def endpoint_spec(endpoint: OnlineEndpoint, *, previous: OnlineEndpoint | None) -> dict[str, Any]:
-    """The spec to store: read-only fields dropped; traffic and mirror kept from the
-    previous spec when the caller did not set them (as Azure ML does on update)."""
-    spec = {k: v for k, v in endpoint.to_dict().items() if k not in _READ_ONLY}
-    if previous is not None:
-        for field in ("traffic", "mirror_traffic"):
-            old = getattr(previous, field)
-            if field not in endpoint.model_fields_set and old:
-                spec[field] = dict(old)
-    return spec
 
 
 def annotate(manifests: Sequence[dict[str, Any]], *, kind: str, name: str,

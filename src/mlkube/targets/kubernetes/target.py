@@ -42,21 +42,16 @@ from mlkube.gateway.auth import (
     regenerate_key,
 )
 from mlkube.targets.base import ContainerType, PreparedDeployment, Progress
-from mlkube.targets.docker.build import (
-    deployment_build_context,
-    deployment_layout,
-    gateway_build_context,
-)
+from mlkube.targets.docker.build import deployment_layout
 from mlkube.targets.kubernetes import labels as lbl
 from mlkube.targets.kubernetes import state
 from mlkube.targets.kubernetes.cluster import Cluster
 from mlkube.targets.kubernetes.gateway_manifests import CONTAINER as GATEWAY_CONTAINER
 from mlkube.targets.kubernetes.gateway_manifests import KEYS_FILE
 from mlkube.targets.kubernetes.images import (
-    GATEWAY_REPOSITORY,
     check_registry,
-    deployment_repository,
-    publish_image,
+    publish_deployment_image,
+    publish_gateway_image,
 )
 from mlkube.targets.kubernetes.inference_manifests import CONTAINER as INFERENCE_CONTAINER
 from mlkube.targets.kubernetes.names import deployment_object_name, endpoint_object_name
@@ -138,9 +133,9 @@ class KubernetesTarget:
         options = state.endpoint_options(endpoint)
         registry = check_registry(self.compute.registry)
         progress(f"creating endpoint {endpoint.name} in namespace {self.namespace}")
-        gateway_image = publish_image(
-            self._engine(), gateway_build_context(self._wheel(), ca_bundle=self.ca_bundle),
-            registry=registry, repository=GATEWAY_REPOSITORY, progress=progress)
+        gateway_image = publish_gateway_image(
+            self._engine(), registry=registry, server_wheel=self._wheel(),
+            ca_bundle=self.ca_bundle, progress=progress)
         manifests = render_manifests(
             endpoint, [], namespace=self.namespace,
             gateway_image=gateway_image.digest_reference, registry=registry,
@@ -325,10 +320,9 @@ class KubernetesTarget:
         gateway = self._gateway(endpoint_name)
         endpoint = self._endpoint(endpoint_name)
         registry = check_registry(self.compute.registry)
-        image = publish_image(
-            self._engine(),
-            deployment_build_context(prepared, self._wheel(), ca_bundle=self.ca_bundle),
-            registry=registry, repository=deployment_repository(endpoint_name, deployment.name),
+        image = publish_deployment_image(
+            self._engine(), prepared, endpoint=endpoint_name, deployment=deployment.name,
+            registry=registry, server_wheel=self._wheel(), ca_bundle=self.ca_bundle,
             progress=progress)
         layout = deployment_layout(prepared)
         others = {n: d for n, d in self._deployments(endpoint_name).items()
