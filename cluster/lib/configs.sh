@@ -117,7 +117,7 @@ imageGCHighThresholdPercent: 95
 imageGCLowThresholdPercent: 90
 evictionHard: {memory.available: 200Mi, nodefs.available: 2%, imagefs.available: 2%}
 # How soon a changed ConfigMap / Secret reaches mounted files (traffic changes, keys).
-syncFrequency: 10s
+syncFrequency: 3s
 configMapAndSecretChangeDetectionStrategy: Watch
 nodeStatusUpdateFrequency: 5s
 maxPods: 110

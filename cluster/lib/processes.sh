@@ -12,14 +12,34 @@ running() {
     [ -n "$pid" ] && [ -d "/proc/$pid" ] && grep -qF "$(cat "$RUN_DIR/$1.exe" 2>/dev/null)" "/proc/$pid/cmdline" 2>/dev/null
 }
 
-# start_daemon NAME BINARY ARGS...: start it unless it runs; say which.
+# The identity of one way of running a daemon: its command line and the content of every
+# file the command line names (its config), so a changed config restarts it.
+_launch_key() {
+    local arg
+    {
+        printf '%s\n' "$@"
+        for arg in "$@"; do
+            if [ -f "$arg" ]; then cat "$arg"; fi
+        done
+    } | sha256sum | cut -c1-16
+}
+
+# start_daemon NAME BINARY ARGS...: start it unless it runs as asked already; a daemon
+# running with another command line or config is restarted. Says which.
 start_daemon() {
     local name="$1"; shift
+    local key
+    key="$(_launch_key "$@")"
     if running "$name"; then
-        log "$name: running (pid $(cat "$RUN_DIR/$name.pid"))"
-        return
+        if [ "$(cat "$RUN_DIR/$name.key" 2>/dev/null)" = "$key" ]; then
+            log "$name: running (pid $(cat "$RUN_DIR/$name.pid"))"
+            return
+        fi
+        log "$name: its command line or config changed: restarting"
+        stop_daemon "$name"
     fi
     mkdir -p "$LOG_DIR" "$RUN_DIR"
+    echo "$key" >"$RUN_DIR/$name.key"
     echo "$1" >"$RUN_DIR/$name.exe"
     setsid nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
     echo $! >"$RUN_DIR/$name.pid"

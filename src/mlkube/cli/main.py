@@ -59,6 +59,27 @@ def _root(
         os.environ["MLKUBE_WORKSPACE_NAME"] = workspace_name
 
 
+COMPLETION_SHELLS = ("bash", "zsh", "fish", "powershell")
+
+
+@app.command("completion")
+def completion(shell: str = typer.Argument(..., help="bash, zsh, fish or powershell.")) -> None:
+    """Print the shell completion script for SHELL (e.g. `source <(mlkube completion bash)`).
+
+    Unlike --show-completion, the shell is named, not guessed from the parent process:
+    this works in scripts, containers and CI, where that process is often `sh`.
+    """
+    from typer.completion import get_completion_script
+
+    from mlkube.errors import ValidationError
+
+    if shell not in COMPLETION_SHELLS:
+        raise ValidationError(f"There is no completion for shell {shell!r}.",
+                              hint=f"Name one of {', '.join(COMPLETION_SHELLS)}.")
+    typer.echo(get_completion_script(prog_name="mlkube", complete_var="_MLKUBE_COMPLETE",
+                                     shell=shell))
+
+
 def _register_commands() -> None:
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(app)

@@ -74,8 +74,10 @@ PULL_MARGIN_SECONDS = 600
 #: How long a changed ConfigMap / Secret may take to reach the gateway's mounted files
 #: (the kubelet's sync period plus its cache TTL, one minute each by default).
 PROPAGATION_SECONDS = 150
-#: Answers in a row that must show the change (the Service spreads them over replicas).
-GATEWAY_CONFIRMATIONS = 4
+#: Answers in a row that must show the change (the Service spreads them over replicas),
+#: asked this often: a cheap GET, so the wait ends soon after the kubelet updates the file.
+GATEWAY_CONFIRMATIONS = 6
+GATEWAY_POLL_SECONDS = 0.25
 #: How long a gateway that never answered is tried before it counts as out of reach.
 UNREACHABLE_GRACE_SECONDS = 15
 _GATEWAY_COMPONENT = f"{lbl.MANAGED_BY}={lbl.MANAGER},{lbl.COMPONENT}={lbl.GATEWAY}"
@@ -223,7 +225,7 @@ class KubernetesTarget:
                 if in_a_row >= GATEWAY_CONFIRMATIONS:
                     progress(f"the gateway applies {what}")
                     return
-                time.sleep(self._poll_seconds)
+                time.sleep(GATEWAY_POLL_SECONDS)
         raise TargetError(
             f"The gateway of endpoint {name} did not apply {what} within "
             f"{PROPAGATION_SECONDS}s.",
