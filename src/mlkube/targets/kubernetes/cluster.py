@@ -25,6 +25,7 @@ from urllib.parse import quote
 from mlkube.errors import ClusterApiError, TargetError
 
 FIELD_MANAGER = "mlkube"
+_LOG_GONE = "unable to retrieve container logs for "
 #: Seconds to connect, then to read one answer (logs and lists are small).
 REQUEST_TIMEOUT = (5, 60)
 
@@ -311,7 +312,7 @@ class Cluster:
         """A container's log; "" when there is none (no previous instance, not started)."""
         path = object_path("Pod", namespace=self.namespace, name=pod) + "/log"
         try:
-            return str(self._request(
+            text = str(self._request(
                 "GET", path, doing=f"reading the log of {pod}", raw=True,
                 query={"container": container, "previous": "true" if previous else None,
                        "tailLines": tail_lines}))
@@ -319,6 +320,9 @@ class Cluster:
             if error.code in (400, 404):  # no previous container / still creating
                 return ""
             raise
+        # The kubelet answers 200 with this line when the container it was asked for has
+        # just been removed (a restart replaced the "previous" one): no log, not a log.
+        return "" if text.startswith(_LOG_GONE) else text
 
     def can_i(self, verb: str, resource: str, *, group: str = "",
               namespace: str | None = None) -> AccessCheck:

@@ -71,6 +71,8 @@ DEPLOYMENT_KINDS = ("Service", "Deployment", "HorizontalPodAutoscaler", "PodDisr
 #: own budget (image pulls of a few GB on a fresh node).
 POLL_SECONDS = 2.0
 PULL_MARGIN_SECONDS = 600
+#: Polls a crash verdict may wait for the crashed container's log to be readable.
+CRASH_LOG_POLLS = 5
 #: How long a changed ConfigMap / Secret may take to reach the gateway's mounted files
 #: (the kubelet's sync period plus its cache TTL, one minute each by default).
 PROPAGATION_SECONDS = 150
@@ -468,6 +470,7 @@ class KubernetesTarget:
                     else f"{lbl.endpoint_selector(endpoint)},{lbl.COMPONENT}={lbl.GATEWAY}")
         deadline = time.monotonic() + budget_s
         last = None
+        log_polls = 0
         while True:
             workload = self.cluster.get("Deployment", name) or {}
             replica_sets = self.cluster.list_objects("ReplicaSet", selector=selector)
@@ -486,6 +489,14 @@ class KubernetesTarget:
             if verdict.phase == "ready":
                 return
             what = f"Deployment {deployment}" if deployment else "The gateway"
+            if (verdict.reason == "CrashLoopBackOff" and not logs.get(verdict.pod or "")
+                    and log_polls < CRASH_LOG_POLLS):
+                # Caught between a crash and the kubelet's bookkeeping, the previous
+                # container's log can be gone for a moment: the cause is in it, so look
+                # again before answering without it.
+                log_polls += 1
+                time.sleep(self._poll_seconds)
+                continue
             if verdict.phase == "failed":
                 raise DeploymentFailedError(
                     f"{what} of endpoint {endpoint} failed: {verdict.cause}",
