@@ -10,6 +10,7 @@ from mlkube.entities.deployment_settings import ProbeSettings
 from mlkube.errors import ValidationError
 from mlkube.gateway.config import dump_gateway_config
 from mlkube.targets.base import Target
+from mlkube.targets.local.process_runner import ProcessRunner
 from mlkube.targets.local.readiness import (
     ProbeOutcome,
     classify_readiness,
@@ -21,7 +22,7 @@ from mlkube.targets.local.state import (
     render_gateway_config,
     render_programs,
 )
-from mlkube.targets.local.target import LocalTarget
+from mlkube.targets.local.target import MachineTarget
 
 ENDPOINT = {"spec": {"name": "iris", "auth_mode": "key", "traffic": {"blue": 90, "green": 10},
                      "mirror_traffic": {"green": 20}}, "port": 8123}
@@ -103,7 +104,7 @@ def test_probe_budget_is_initial_delay_plus_period_times_failure_threshold() -> 
 
 
 def test_local_target_implements_the_target_protocol(tmp_path: Path) -> None:
-    target = LocalTarget(tmp_path)
+    target = MachineTarget(tmp_path, ProcessRunner())
     assert isinstance(target, Target)
     assert target.kind == "local"
     assert target.list_endpoints() == []
@@ -112,7 +113,7 @@ def test_local_target_implements_the_target_protocol(tmp_path: Path) -> None:
 def test_names_that_are_not_endpoint_or_deployment_names_never_reach_the_disk(
     tmp_path: Path,
 ) -> None:
-    target = LocalTarget(tmp_path)
+    target = MachineTarget(tmp_path, ProcessRunner())
     with pytest.raises(ValidationError):
         target.get_endpoint("../etc")
     with pytest.raises(ValidationError):

@@ -106,7 +106,7 @@ def test_a_missing_mlkube_ca_bundle_stops_every_targets_image_build_naming_it(
     wheel = tmp_path / "mlkube-0.1.0-py3-none-any.whl"
     wheel.write_bytes(b"wheel")
 
-    bundles = [targets.docker.ca_bundle, targets.kubernetes("cluster").ca_bundle]
+    bundles = [targets.docker.instances.ca_bundle, targets.kubernetes("cluster").ca_bundle]
 
     assert bundles == [missing, missing]
     for bundle in bundles:

@@ -4,8 +4,8 @@ run is the one before the last start."""
 
 from __future__ import annotations
 
+from mlkube.targets.local.instance_logs import previous_run
 from mlkube.targets.local.supervisor import START_MARKER
-from mlkube.targets.local.target import previous_run
 
 
 def _log(*runs: str) -> str:

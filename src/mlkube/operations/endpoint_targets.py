@@ -18,9 +18,10 @@ from mlkube.entities.online_endpoint import OnlineEndpoint
 from mlkube.errors import ConflictError, MlkubeError, ResourceNotFoundError, TargetError
 from mlkube.targets.base import Target
 from mlkube.targets.docker.build import build_ca_bundle
-from mlkube.targets.docker.target import DockerTarget
+from mlkube.targets.docker.runner import ContainerRunner
+from mlkube.targets.local.process_runner import ProcessRunner
 from mlkube.targets.local.state import recorded_compute
-from mlkube.targets.local.target import LocalTarget
+from mlkube.targets.local.target import MachineTarget
 from mlkube.workspace.workspace import Workspace
 
 
@@ -50,20 +51,22 @@ class EndpointTargets:
     def __init__(self, workspace_root: Path, *, computes: ComputeLookup | None = None) -> None:
         self.workspace_root = Path(os.path.abspath(workspace_root))
         self._computes = computes
-        self._local: LocalTarget | None = None
-        self._docker: DockerTarget | None = None
+        self._local: MachineTarget[ProcessRunner] | None = None
+        self._docker: MachineTarget[ContainerRunner] | None = None
         self._clusters: dict[str, Target] = {}
 
     @property
-    def local(self) -> LocalTarget:
+    def local(self) -> MachineTarget[ProcessRunner]:
+        """Endpoints on this machine whose instances are processes."""
         if self._local is None:
-            self._local = LocalTarget(self.workspace_root)
+            self._local = MachineTarget(self.workspace_root, ProcessRunner())
         return self._local
 
     @property
-    def docker(self) -> DockerTarget:
+    def docker(self) -> MachineTarget[ContainerRunner]:
+        """Endpoints on this machine whose instances are containers."""
         if self._docker is None:
-            self._docker = DockerTarget(self.workspace_root)
+            self._docker = MachineTarget(self.workspace_root, ContainerRunner())
         return self._docker
 
     def for_compute(self, compute: str | None, *, local: bool = False) -> Target:

@@ -1,4 +1,5 @@
-"""A local endpoint's state: the files in its folder, and what they derive.
+"""The state of an endpoint on this machine (``compute: local`` or ``docker``): the files
+in its folder, and what they derive.
 
 State is files, so a later CLI process (or another one at the same time) sees and
 changes the same running endpoint. Layout of ``<workspace>/endpoints/<endpoint>/``::
@@ -122,6 +123,11 @@ class DeploymentRecord:
 
     def with_changes(self, **changes: Any) -> DeploymentRecord:
         return replace(self, updated_at=time.time(), **changes)
+
+    @property
+    def every_instance(self) -> tuple[Instance, ...]:
+        """Every instance that runs for this deployment: serving, pending and draining."""
+        return (*self.instances, *self.pending, *self.draining)
 
 
 class EndpointFolder:
@@ -253,7 +259,7 @@ def render_programs(folder: EndpointFolder, endpoint: dict[str, Any],
     """Every process the endpoint needs: its gateway and each deployment's instances."""
     programs = {GATEWAY_PROGRAM: gateway_program(folder, port=int(endpoint["port"]))}
     for name, record in deployments.items():
-        for instance in (*record.instances, *record.pending, *record.draining):
+        for instance in record.every_instance:
             programs[instance.program] = ProgramSpec(
                 argv=[*instance.argv, "--port", str(instance.port), "--host", "127.0.0.1"],
                 log=folder.instance_log(name, instance.program),

@@ -35,7 +35,7 @@ PROGRAMS_FILE = "programs.json"
 STATUS_FILE = "status.json"
 PID_FILE = "supervisor.pid"
 LOG_FILE = "supervisor.log"
-#: Opens each run of a program in its log (``target.previous_run`` splits on it).
+#: Opens each run of a program in its log (``instance_logs.previous_run`` splits on it).
 START_MARKER = "--- mlkube: starting "
 
 POLL_SECONDS = 0.2

@@ -1,10 +1,14 @@
-"""The local target: an endpoint as supervised processes on 127.0.0.1.
+"""Endpoints on this machine: a gateway and supervised instances on 127.0.0.1.
 
-Each endpoint gets a gateway process on a port fixed for the endpoint's lifetime (so its
-``scoring_uri`` never changes) and each deployment ``instance_count`` inference servers
-(``mlkube serve``) in its environment's cached virtualenv, all kept running by the
-endpoint's detached supervisor (``supervisor.py``), which outlives the CLI and restarts
-crashed processes. State is the endpoint's folder (``state.py``).
+``compute: local`` and ``compute: docker`` are one target here, ``MachineTarget``, told
+how an instance runs by its ``InstanceRunner`` (``instance_runner.py``): a process in the
+deployment's virtualenv (``ProcessRunner``) or a container of its image
+(``targets.docker.runner.ContainerRunner``). Everything else is shared, through the
+collaborators it is made of: the endpoint's folder and records (``state.py``), the
+detached supervisor that outlives the CLI and restarts what crashes (``processes.py``),
+the gateway process on a port fixed for the endpoint's lifetime (so its ``scoring_uri``
+never changes) and the wait for it to serve a change (``gateway_sync.py``), readiness by
+probing (``readiness.py``), and the instance logs (``instance_logs.py``).
 
 Changes never interrupt traffic: a deployment's new instances start beside the old ones
 and are routed to only once all are ready; the old ones stop only after the gateway has
@@ -13,20 +17,15 @@ confirmed (by the config digest it serves) that it no longer sends them requests
 
 from __future__ import annotations
 
-import re
 import shutil
 import socket
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from mlkube.atomic_files import write_bytes_atomic
-from mlkube.entities.container_layout import SERVER_VARIABLES
-from mlkube.entities.instance_types import InstanceResources
 from mlkube.entities.online_deployment import READ_ONLY_FIELDS, OnlineDeployment
 from mlkube.entities.online_endpoint import NAME_PATTERN, OnlineEndpoint
-from mlkube.environments.venv_cache import materialize
 from mlkube.errors import (
     DeploymentFailedError,
     LocalEndpointNotFoundError,
@@ -42,48 +41,46 @@ from mlkube.gateway.auth import (
 from mlkube.gateway.config import dump_gateway_config
 from mlkube.targets.base import ContainerType, PreparedDeployment, Progress
 from mlkube.targets.local.gateway_sync import wait_for_config, wait_for_key
+from mlkube.targets.local.instance_logs import deployment_logs
+from mlkube.targets.local.instance_runner import InstanceRunner
 from mlkube.targets.local.processes import (
     read_status,
     set_programs,
     stop_supervisor,
     supervisor_pid,
-    tail_log,
 )
 from mlkube.targets.local.readiness import NotReadyError, wait_until_ready
 from mlkube.targets.local.state import (
     STORAGE_INITIALIZER_LOG,
     DeploymentRecord,
     EndpointFolder,
-    Instance,
     endpoints_root,
     render_gateway_config,
     render_programs,
 )
-from mlkube.targets.local.supervisor import START_MARKER
 
-#: What an instance type means on this target, for ``online-deployment show``.
-LOCAL_SIZING = ("not enforced: local instances are processes sharing this machine's CPUs "
-                "and memory (compute: docker limits each container to the size)")
 #: How long stopping a deployment's processes may take (the supervisor's grace is 10 s).
 STOP_WAIT_SECONDS = 30.0
 _POLL_SECONDS = 0.1
 
 
-class LocalTarget:
-    """Endpoints of one workspace as processes on this machine."""
+Runner = TypeVar("Runner", bound=InstanceRunner)
 
-    kind = "local"
 
-    def __init__(self, workspace_root: Path, *, env_cache_dir: Path | None = None,
-                 allow_other_python: bool = False) -> None:
+class MachineTarget(Generic[Runner]):
+    """Endpoints of one workspace on this machine, whose instances ``instances`` runs."""
+
+    def __init__(self, workspace_root: Path, instances: Runner) -> None:
         self.root = endpoints_root(workspace_root)
-        self.env_cache_dir = env_cache_dir
-        self.allow_other_python = allow_other_python
+        self.instances = instances
+        #: "local" or "docker": what the instances are, and the compute endpoints record.
+        self.kind = instances.kind
 
     # --- endpoints -----------------------------------------------------------------------
 
     def apply_endpoint(self, endpoint: OnlineEndpoint, *, progress: Progress) -> OnlineEndpoint:
         folder = self._folder(endpoint.name)
+        self.instances.remove_orphans(folder, progress=progress)
         with folder.lock():
             existing = folder.read_endpoint()
             deployments = folder.read_deployments()
@@ -132,6 +129,7 @@ class LocalTarget:
             progress(f"stopping the gateway and every deployment of {name}")
             stop_supervisor(folder.path)
             shutil.rmtree(folder.path, ignore_errors=True)
+        self.instances.wait_until_removed(folder, deployment=None)
         progress(f"deleted {self.kind} endpoint {name}")
 
     def scoring_uri(self, name: str) -> str:
@@ -157,6 +155,7 @@ class LocalTarget:
                          progress: Progress) -> OnlineDeployment:
         endpoint_name = _endpoint_name(deployment)
         folder = self._existing(endpoint_name)
+        self.instances.remove_orphans(folder, progress=progress)
         deployment = self._with_instance_resources(deployment, progress=progress)
         name = deployment.name
         logs_dir = folder.deployment_logs_dir(name)
@@ -169,7 +168,7 @@ class LocalTarget:
                 handle.write(f"environment: {line}\n")
             progress(f"environment: {line}")
 
-        make_instance = self._instance_factory(folder, deployment, prepared,
+        make_instance = self.instances.prepare(folder, deployment, prepared,
                                                log=log_and_report, progress=progress)
         with folder.lock():
             previous = folder.read_deployment(name)
@@ -245,11 +244,12 @@ class LocalTarget:
             folder.remove_deployment(name)
             self._publish(folder)
         progress(f"stopping the instances of {name}")
-        programs = {i.program for i in (*record.instances, *record.pending, *record.draining)}
+        programs = {i.program for i in record.every_instance}
         deadline = time.monotonic() + STOP_WAIT_SECONDS
         while set(read_status(folder.path)) & programs and time.monotonic() < deadline:
             time.sleep(_POLL_SECONDS)
         shutil.rmtree(folder.deployment_logs_dir(name), ignore_errors=True)
+        self.instances.wait_until_removed(folder, deployment=name)
         progress(f"deleted deployment {name}")
 
     def deployment_logs(self, endpoint_name: str, name: str, *, lines: int | None,
@@ -258,52 +258,18 @@ class LocalTarget:
         record = folder.read_deployment(name)
         if record is None:
             raise _deployment_not_found(endpoint_name, name)
-        logs_dir = folder.deployment_logs_dir(name)
-        if container_type == "storage-initializer":
-            return _tail(logs_dir / STORAGE_INITIALIZER_LOG, lines)
-        if container_type != "inference-server":
-            raise ValidationError(
-                f"container_type {container_type!r} is not a log source.",
-                hint="Use 'inference-server' or 'storage-initializer'.")
-        programs = [i.program for i in (record.instances or record.pending)]
-        if not programs:  # failed: show the generation that was tried last
-            programs = _latest_generation_logs(logs_dir, name, record.generation)
-        parts = []
-        for program in programs:
-            log = folder.instance_log(name, program)
-            text = (previous_run(_tail(log, None), lines) if previous else _tail(log, lines))
-            parts.append(text if len(programs) == 1 else f"==> {program} <==\n{text}")
-        return "\n".join(parts)
+        return deployment_logs(folder, record, lines=lines, container_type=container_type,
+                               previous=previous)
 
     # --- internals -----------------------------------------------------------------------
 
-    def _instance_factory(self, folder: EndpointFolder, deployment: OnlineDeployment,
-                          prepared: PreparedDeployment, *, log: Progress,
-                          progress: Progress) -> Callable[[str, int], Instance]:
-        """How this target runs instances: make what every instance of the deployment
-        needs (here, the environment's virtualenv; ``log`` keeps the storage-initializer
-        log), and return the function making one instance from its program name and
-        port. The seam other targets on this machine (docker) override."""
-        # materialize says "building" or "using cached" itself (through ``log``).
-        python = materialize(prepared.environment, cache_dir=self.env_cache_dir,
-                             progress=log, allow_other_python=self.allow_other_python)
-        argv = (str(python), "-m", "mlkube.cli.main", "serve")
-        env = _server_environment(prepared, venv=python.parent.parent)
-        cwd = str(prepared.code_dir) if prepared.code_dir else str(folder.path)
-        return lambda program, port: Instance(program, port, argv=argv, env=env, cwd=cwd)
-
     def _with_instance_resources(self, deployment: OnlineDeployment, *,
                                  progress: Progress) -> OnlineDeployment:
-        """The deployment with what its instance type became here (kept for ``show``):
-        nothing, since local instances are processes sharing this machine. The seam
-        where the docker target limits its containers."""
+        """The deployment with what its instance type became here (kept for ``show``)."""
         size = deployment.instance_size
-        if size is None:  # an update may have dropped it: nothing stale is kept
-            return deployment.model_copy(update={"instance_resources": None})
-        progress(f"instance type {size.name} ({size.describe()}) is not enforced on a "
-                 f"{self.kind} endpoint; compute: docker limits each container to it")
-        return deployment.model_copy(update={"instance_resources": InstanceResources.of(
-            size, applied=LOCAL_SIZING)})
+        resources = (self.instances.resources(size, progress=progress)
+                     if size is not None else None)  # an update may have dropped it
+        return deployment.model_copy(update={"instance_resources": resources})
 
     def _folder(self, name: str) -> EndpointFolder:
         # Names become folder names: anything but Azure's name rule is refused here.
@@ -382,26 +348,6 @@ def _deployment_not_found(endpoint_name: str, name: str) -> LocalEndpointNotFoun
         hint=f"List them with `mlkube online-deployment list -e {endpoint_name}`.")
 
 
-def _server_environment(prepared: PreparedDeployment, *, venv: Path) -> dict[str, str]:
-    """The variables an instance runs with: the layout's Azure ML ones, every one the
-    layout leaves unset blanked (so nothing leaks in from the supervisor's own
-    environment), and the deployment's own. The port comes as ``--port``."""
-    env = dict(prepared.environment_variables)
-    env.update(dict.fromkeys(SERVER_VARIABLES, ""))
-    env.pop("SERVER_PORT")
-    env.update(prepared.host_layout().environment(port=None))
-    env.update({
-        "VIRTUAL_ENV": str(venv),
-        "PYTHONPATH": "",
-        "PYTHONNOUSERSITE": "1",
-        "PYTHONUNBUFFERED": "1",
-        # Empty means unset: the venv keeps compiled bytecode, so the second instance
-        # imports MLflow in a third of the time of the first.
-        "PYTHONDONTWRITEBYTECODE": "",
-    })
-    return env
-
-
 def _cause_phrase(cause: str) -> str:
     return cause if cause.startswith(("not ready", "the ")) else f"failed: {cause}"
 
@@ -414,27 +360,3 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def previous_run(text: str, lines: int | None) -> str:
-    """The part of an instance's log written by its run before the last restart: the
-    supervisor appends every run to one file, each opened by a ``START_MARKER`` line."""
-    starts = [m.start() for m in re.finditer(f"^{re.escape(START_MARKER)}", text, re.MULTILINE)]
-    if len(starts) < 2:
-        return ""
-    run = text[starts[-2]:starts[-1]].splitlines()
-    return "\n".join(run[-lines:] if lines else run) + "\n"
-
-
-def _tail(path: Path, lines: int | None) -> str:
-    if lines is None:
-        try:
-            return path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-    return tail_log(path, lines)
-
-
-def _latest_generation_logs(logs_dir: Path, name: str, generation: int) -> list[str]:
-    prefix = f"{name}-{generation}-"
-    return sorted(p.stem for p in logs_dir.glob(f"{prefix}*.log"))

@@ -1,16 +1,14 @@
-"""The docker target: an endpoint on this machine whose instances are containers.
+"""``compute: docker``: each instance of a deployment is a container on this machine.
 
-Everything an endpoint is besides its instances is the local target's, reused as is: the
-gateway process (auth, keys, traffic, mirror), the state folder, the supervisor, the
-readiness probe and the failure report with the instance log's tail. Only how an
-instance runs differs, at the local target's seam (``_instance_factory``): the
-deployment's image is built once (rendered from its environment, model and code, and
-tagged by content, so an unchanged deployment is not rebuilt), and each instance is a
-supervised program (``instance.py``) that runs one container of it with the server port
-published on 127.0.0.1 at the instance's port. So a killed container is restarted with
-the supervisor's backoff, stopping an instance removes its container, and the instance
-log is the container's output. An ``instance_type`` limits each container's CPUs and
-memory (``limits.py``, through the ``_with_instance_resources`` seam).
+The endpoint is the same as a local one (``targets.local.target.MachineTarget``: its
+folder, supervisor, gateway process, readiness probe, keys and traffic); this runner says
+only what an instance is. The deployment's image is built once (rendered from its
+environment, model and code, and tagged by content, so an unchanged deployment is not
+rebuilt), and each instance is a supervised program (``instance.py``) that runs one
+container of it with the server port published on 127.0.0.1 at the instance's port. So a
+killed container is restarted with the supervisor's backoff, stopping an instance removes
+its container, and the instance log is the container's output. An ``instance_type``
+limits each container's CPUs and memory (``limits.py``).
 
 Containers carry the endpoint's labels (``containers.py``); any the instance programs
 could not remove (a program killed outright, a machine restart) are removed by label on
@@ -23,11 +21,10 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+from mlkube.entities.instance_types import InstanceResources, InstanceType
 from mlkube.entities.online_deployment import OnlineDeployment
-from mlkube.entities.online_endpoint import OnlineEndpoint
 from mlkube.environments.server_package import build_server_wheel
 from mlkube.errors import TargetError
 from mlkube.targets.base import PreparedDeployment, Progress
@@ -42,8 +39,8 @@ from mlkube.targets.docker.containers import (
 )
 from mlkube.targets.docker.engine import DockerEngine
 from mlkube.targets.docker.limits import container_limits
+from mlkube.targets.local.instance_runner import InstanceFactory
 from mlkube.targets.local.state import STORAGE_INITIALIZER_LOG, EndpointFolder, Instance
-from mlkube.targets.local.target import LocalTarget
 
 #: Seconds a container gets to stop before it is killed when cleaning up by label.
 CLEANUP_STOP_TIMEOUT_S = 5
@@ -54,65 +51,27 @@ _POLL_S = 0.2
 _BUILDER_NOISE = re.compile(r"^\s*(---> |Removing intermediate container)")
 
 
-class DockerTarget(LocalTarget):
-    """Endpoints of one workspace whose deployments run in Docker containers."""
+class ContainerRunner:
+    """Instances as supervised programs that each run one container of the deployment's
+    image, through the Docker engine at ``docker_url`` (default: ``DOCKER_HOST``)."""
 
     kind = "docker"
 
-    def __init__(self, workspace_root: Path, *, ca_bundle: Path | None = None,
-                 docker_url: str | None = None) -> None:
-        super().__init__(workspace_root)
+    def __init__(self, *, ca_bundle: Path | None = None, docker_url: str | None = None) -> None:
         #: Trusted by pip during image builds; default: MLKUBE_CA_BUNDLE or the host's.
         self.ca_bundle = ca_bundle if ca_bundle is not None else build_ca_bundle()
         self.docker_url = docker_url
 
-    # --- endpoints -----------------------------------------------------------------------
-
-    def apply_endpoint(self, endpoint: OnlineEndpoint, *, progress: Progress) -> OnlineEndpoint:
-        with self._engine() as engine:  # Docker not running: say so before creating anything
-            self._remove_orphans(engine, self._folder(endpoint.name), progress=progress)
-        # An update may leave compute out; the record must keep saying docker.
-        return super().apply_endpoint(endpoint.model_copy(update={"compute": self.kind}),
-                                      progress=progress)
-
-    def delete_endpoint(self, name: str, *, progress: Progress) -> None:
-        state_dir = self._existing(name).path
-        super().delete_endpoint(name, progress=progress)
-        with self._engine() as engine:
-            _remove_containers(engine, endpoint_labels(state_dir, name))
-
-    # --- deployments ---------------------------------------------------------------------
-
-    def apply_deployment(self, deployment: OnlineDeployment, prepared: PreparedDeployment, *,
-                         progress: Progress) -> OnlineDeployment:
-        if deployment.endpoint_name:
-            folder = self._existing(deployment.endpoint_name)
-            with self._engine() as engine:
-                self._remove_orphans(engine, folder, progress=progress)
-        return super().apply_deployment(deployment, prepared, progress=progress)
-
-    def delete_deployment(self, endpoint_name: str, name: str, *, progress: Progress) -> None:
-        state_dir = self._existing(endpoint_name).path
-        super().delete_deployment(endpoint_name, name, progress=progress)
-        with self._engine() as engine:
-            _remove_containers(engine, deployment_labels(state_dir, endpoint_name, name))
-
-    # --- the seams -----------------------------------------------------------------------
-
-    def _with_instance_resources(self, deployment: OnlineDeployment, *,
-                                 progress: Progress) -> OnlineDeployment:
-        """The deployment with the container limits its instance type becomes here."""
-        size = deployment.instance_size
-        if size is None:
-            return deployment.model_copy(update={"instance_resources": None})
+    def resources(self, size: InstanceType, *, progress: Progress) -> InstanceResources:
+        """The container limits the instance type becomes here."""
         with self._engine() as engine:
             limits = container_limits(size, machine_cpus=engine.cpu_count())
         progress(f"instance type {size.name} ({size.describe()}): {limits.applied}")
-        return deployment.model_copy(update={"instance_resources": limits.record(size)})
+        return limits.record(size)
 
-    def _instance_factory(self, folder: EndpointFolder, deployment: OnlineDeployment,
-                          prepared: PreparedDeployment, *, log: Progress,
-                          progress: Progress) -> Callable[[str, int], Instance]:
+    def prepare(self, folder: EndpointFolder, deployment: OnlineDeployment,
+                prepared: PreparedDeployment, *, log: Progress,
+                progress: Progress) -> InstanceFactory:
         """Build the deployment's image (output to ``log``: the storage-initializer log
         and the progress), then make instances that each run one container of it."""
         endpoint = folder.name
@@ -153,25 +112,29 @@ class DockerTarget(LocalTarget):
 
         return make_instance
 
-    # --- internals -----------------------------------------------------------------------
-
-    def _engine(self) -> _EngineSession:
-        return _EngineSession(self.docker_url)
-
-    def _remove_orphans(self, engine: DockerEngine, folder: EndpointFolder, *,
-                        progress: Progress) -> None:
+    def remove_orphans(self, folder: EndpointFolder, *, progress: Progress) -> None:
         """Remove this endpoint's containers that no instance of its records runs (left
-        by an instance program that was killed before it could remove its container)."""
-        with folder.lock():
+        by an instance program that was killed before it could remove its container).
+        Connecting first: with Docker down, nothing of the endpoint is created."""
+        with self._engine() as engine, folder.lock():
             expected = {
                 container_name(folder.path, folder.name, instance.program)
                 for record in folder.read_deployments().values()
-                for instance in (*record.instances, *record.pending, *record.draining)
+                for instance in record.every_instance
             }
             for state in engine.list_containers(endpoint_labels(folder.path, folder.name)):
                 if state.name not in expected and engine.remove_container(
                         state.id, timeout_s=CLEANUP_STOP_TIMEOUT_S):
                     progress(f"removed orphan container {state.name}")
+
+    def wait_until_removed(self, folder: EndpointFolder, *, deployment: str | None) -> None:
+        labels = (endpoint_labels(folder.path, folder.name) if deployment is None
+                  else deployment_labels(folder.path, folder.name, deployment))
+        with self._engine() as engine:
+            _remove_containers(engine, labels)
+
+    def _engine(self) -> _EngineSession:
+        return _EngineSession(self.docker_url)
 
 
 def _remove_containers(engine: DockerEngine, labels: dict[str, str]) -> None:
