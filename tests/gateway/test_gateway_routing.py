@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -194,11 +195,16 @@ def test_regenerated_key_invalidates_the_old_one_without_restart(upstream, gatew
                   "deployments": {"blue": deployment(blue)}})
     old = gw.keys.primary_key
     assert gw.score().status_code == 200
+    old_fingerprint = httpx.get(gw.url + "/").json()["keys_fingerprint"]
 
     new_keys = regenerate_key(gw.keys, "primary")
     gw.write_keys(new_keys)
 
     wait_until(lambda: gw.score().status_code == 401, what="the old key to be refused")
+    # Health (no auth) tells which keys are in use, and never a key itself.
+    health = httpx.get(gw.url + "/").text
+    assert new_keys.fingerprint in health and new_keys.fingerprint != old_fingerprint
+    assert new_keys.primary_key not in health and new_keys.secondary_key not in health
     fresh = httpx.post(gw.url + "/score", content=b"{}",
                        headers={"Authorization": f"Bearer {new_keys.primary_key}"})
     assert fresh.status_code == 200
@@ -254,6 +260,7 @@ def test_health_and_metrics_need_no_key(upstream, gateway):
     assert health.status_code == 200
     assert health.json()["status"] == "Healthy"
     assert health.json()["config_digest"] == gw.app.config.digest
+    assert health.json()["replica"] == socket.gethostname()  # the pod, on Kubernetes
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
     assert 'mlkube_gateway_requests_total{deployment="blue",code="200"} 1' in metrics.text

@@ -2,9 +2,9 @@
 
 One gateway runs per online endpoint, the same code on every target. Per request:
 
-1. ``GET /`` (health: the config digest being served and the requests in flight per
-   deployment) and ``GET /metrics`` (Prometheus) are answered by the gateway itself,
-   without auth.
+1. ``GET /`` (health: which replica answers, the config digest and keys fingerprint it
+   serves, the requests in flight per deployment) and ``GET /metrics`` (Prometheus) are
+   answered by the gateway itself, without auth.
 2. Every other request needs ``Authorization: Bearer <key or token>`` (401 otherwise).
 3. The deployment is the one named by ``azureml-model-deployment``, else drawn by the
    traffic weights (``routing.py``); the request waits for a slot on one of its instances
@@ -35,6 +35,7 @@ import asyncio
 import logging
 import os
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ class _Routes:
 
     config: GatewayConfig
     digest: str
+    keys_fingerprint: str
     table: RoutingTable
     pools: dict[str, InstancePool]
     instances: dict[str, tuple[UpstreamInstance, ...]]
@@ -144,6 +146,9 @@ class Gateway:
         self._retired: list[InstancePool] = []
         self.metrics = GatewayMetrics()
         self.access_log = access_log
+        # The pod's name on Kubernetes: a client reaching replicas through a Service
+        # learns from it which of them serve a change yet.
+        self._replica = socket.gethostname()
 
     @property
     def config(self) -> GatewayConfig:
@@ -379,7 +384,9 @@ class Gateway:
         return orjson.dumps({
             "status": "Healthy",
             "endpoint": routes.config.endpoint,
+            "replica": self._replica,
             "config_digest": routes.digest,
+            "keys_fingerprint": routes.keys_fingerprint,
             "traffic": dict(routes.config.traffic),
             "mirror_traffic": dict(routes.config.mirror_traffic),
             # In flight or queued per deployment, including ones a reload removed: a
@@ -472,6 +479,7 @@ def _build_routes(config: GatewayConfig, keys: EndpointKeys, *,
     return _Routes(
         config=config,
         digest=config.digest,
+        keys_fingerprint=keys.fingerprint,
         table=build_routing_table(config),
         pools=pools,
         instances={name: tuple(UpstreamInstance.from_url(url) for url in route.instances)

@@ -49,6 +49,14 @@ class EndpointKeys:
     def __repr__(self) -> str:
         return "EndpointKeys(primary_key=***, secondary_key=***, token_signing_key=***)"
 
+    @property
+    def fingerprint(self) -> str:
+        """Names which keys these are without revealing them: the gateway reports it
+        unauthenticated, so a client can tell when a regenerated key is in use. A
+        truncated hash of 256-bit random keys gives nothing to guess from."""
+        material = "\0".join(getattr(self, field) for field in _KEY_FIELDS)
+        return hashlib.sha256(b"mlkube-endpoint-keys\0" + material.encode()).hexdigest()[:16]
+
 
 def generate_key() -> str:
     """One fresh random key (256 bits, URL-safe text)."""

@@ -48,6 +48,7 @@ from mlkube.targets.kubernetes import state
 from mlkube.targets.kubernetes.cluster import Cluster
 from mlkube.targets.kubernetes.gateway_manifests import CONTAINER as GATEWAY_CONTAINER
 from mlkube.targets.kubernetes.gateway_manifests import KEYS_FILE
+from mlkube.targets.kubernetes.gateway_replicas import ReplicaTally, serving_replicas
 from mlkube.targets.kubernetes.images import (
     check_registry,
     publish_deployment_image,
@@ -76,9 +77,9 @@ CRASH_LOG_POLLS = 5
 #: How long a changed ConfigMap / Secret may take to reach the gateway's mounted files
 #: (the kubelet's sync period plus its cache TTL, one minute each by default).
 PROPAGATION_SECONDS = 150
-#: Answers in a row that must show the change (the Service spreads them over replicas),
-#: asked this often: a cheap GET, so the wait ends soon after the kubelet updates the file.
-GATEWAY_CONFIRMATIONS = 6
+#: Answers in a row that must show the change when the gateway cannot say which replica
+#: answered; asked this often: a cheap GET, so the wait ends soon after the file changes.
+GATEWAY_CONFIRMATIONS = 12
 GATEWAY_POLL_SECONDS = 0.25
 #: How long a gateway that never answered is tried before it counts as out of reach.
 UNREACHABLE_GRACE_SECONDS = 15
@@ -187,18 +188,17 @@ class KubernetesTarget:
         text = next(iter((config_map.get("data") or {}).values()), "")
         digest = load_gateway_config(text, source="rendered gateway config").digest
 
-        def serves_it(client: Any, base: str) -> bool:
-            return bool(client.get(base + "/").json().get("config_digest") == digest)
+        self._wait_for_gateway(
+            name, lambda health: health.get("config_digest") == digest,
+            what="the new traffic and routes", progress=progress)
 
-        self._wait_for_gateway(name, serves_it, what="the new traffic and routes",
-                               progress=progress)
-
-    def _wait_for_gateway(self, name: str, accepts: Callable[[Any, str], bool], *, what: str,
-                          progress: Progress) -> None:
-        """Poll the gateway through its scoring URI until ``accepts`` holds on several
-        answers in a row (each may reach another replica). Mounted ConfigMaps and Secrets
-        reach pods within the kubelet's sync period, so this can take a minute or two; a
-        gateway not reachable from here is reported, not waited for."""
+    def _wait_for_gateway(self, name: str, shows: Callable[[Mapping[str, Any]], bool], *,
+                          what: str, progress: Progress) -> None:
+        """Poll the gateway's ``GET /`` through its scoring URI until every replica the
+        Service reaches answered that it ``shows`` the change (``gateway_replicas``).
+        Mounted ConfigMaps and Secrets reach pods within the kubelet's sync period, so
+        this can take a minute or two; a gateway not reachable from here is reported,
+        not waited for."""
         import httpx
 
         uri = self._scoring_uri(name)
@@ -210,29 +210,45 @@ class KubernetesTarget:
         progress(f"waiting for the gateway to apply {what}")
         started = time.monotonic()
         deadline = started + PROPAGATION_SECONDS
-        in_a_row, reached = 0, False
+        tally, reached = ReplicaTally(in_a_row=GATEWAY_CONFIRMATIONS), False
+        serving: frozenset[str] | None = None
         with httpx.Client(timeout=3.0, trust_env=False) as client:
             while time.monotonic() < deadline:
                 try:
-                    ok = accepts(client, base)
+                    health = client.get(base + "/").json()
                     reached = True
                 except (httpx.HTTPError, ValueError):
-                    ok = False
+                    tally.missed()
                     if not reached and time.monotonic() - started > UNREACHABLE_GRACE_SECONDS:
                         progress(f"the gateway at {base} does not answer from here; it "
                                  f"applies {what} within about "
                                  f"{PROPAGATION_SECONDS // 60} minutes")
                         return
-                in_a_row = in_a_row + 1 if ok else 0
-                if in_a_row >= GATEWAY_CONFIRMATIONS:
+                else:
+                    replica = health.get("replica") if isinstance(health, dict) else None
+                    tally.record(replica if isinstance(replica, str) else None,
+                                 isinstance(health, dict) and bool(shows(health)))
+                serving = self._serving_gateway_replicas(name)
+                if tally.applied(serving):
                     progress(f"the gateway applies {what}")
                     return
                 time.sleep(GATEWAY_POLL_SECONDS)
+        pending = tally.pending(serving)
         raise TargetError(
             f"The gateway of endpoint {name} did not apply {what} within "
-            f"{PROPAGATION_SECONDS}s.",
+            f"{PROPAGATION_SECONDS}s"
+            + (f" (not yet on {', '.join(pending)})." if pending else "."),
             hint=f"Check its pods and log: `kubectl logs -n {self.namespace} -l "
                  f"{lbl.ENDPOINT}={name},{lbl.COMPONENT}={lbl.GATEWAY}`.")
+
+    def _serving_gateway_replicas(self, name: str) -> frozenset[str] | None:
+        """The gateway pods clients reach now, or None without the right to list pods."""
+        try:
+            pods = self.cluster.list_objects(
+                "Pod", selector=f"{lbl.ENDPOINT}={name},{lbl.COMPONENT}={lbl.GATEWAY}")
+        except TargetError:
+            return None
+        return serving_replicas(pods)
 
     def get_endpoint(self, name: str) -> OnlineEndpoint:
         gateway = self._gateway(name)
@@ -304,16 +320,12 @@ class KubernetesTarget:
                              name))},
             "data": {KEYS_FILE: base64.b64encode(dump_endpoint_keys(keys).encode()).decode()},
         })
-        new_key = keys.primary_key if key_type == "primary" else keys.secondary_key
         progress(f"regenerated the {key_type} key")
 
-        def takes_it(client: Any, base: str) -> bool:
-            # Any answer but 401 means the credential passed the gateway's check.
-            return bool(client.get(base + "/swagger.json", headers={
-                "Authorization": f"Bearer {new_key}"}).status_code != 401)
-
-        self._wait_for_gateway(name, takes_it, what=f"the new {key_type} key",
-                               progress=progress)
+        fingerprint = keys.fingerprint
+        self._wait_for_gateway(
+            name, lambda health: health.get("keys_fingerprint") == fingerprint,
+            what=f"the new {key_type} key", progress=progress)
 
     # --- deployments -----------------------------------------------------------------------
 
