@@ -205,11 +205,14 @@ def test_a_regenerated_key_works_and_the_old_one_is_refused(
     new = client.online_endpoints.get_keys(ENDPOINT)
     assert new.primary_key != old.primary_key
     assert new.secondary_key == old.secondary_key
-    # The call returns once the gateway takes the new key; the old one is refused then
-    # too (both come from the same mounted Secret file).
-    assert score(http, live_endpoint.scoring_uri, new.primary_key).status_code == 200
-    assert score(http, live_endpoint.scoring_uri, old.primary_key).status_code == 401
-    assert score(http, live_endpoint.scoring_uri, old.secondary_key).status_code == 200
+    # The call returns once every gateway replica takes the new key. A Service picks a
+    # replica per connection, so each check opens its own: none still takes the old key.
+    with httpx.Client(timeout=10, trust_env=False,
+                      limits=httpx.Limits(max_keepalive_connections=0)) as fresh:
+        for _ in range(8):
+            assert score(fresh, live_endpoint.scoring_uri, new.primary_key).status_code == 200
+            assert score(fresh, live_endpoint.scoring_uri, old.primary_key).status_code == 401
+            assert score(fresh, live_endpoint.scoring_uri, old.secondary_key).status_code == 200
     object.__setattr__(live_endpoint, "primary_key", new.primary_key)
 
 

@@ -10,13 +10,24 @@ answer names the pod that gave it (``GET /`` reports ``replica``, its host name)
 change counts as applied once each pod the Service can send a client to has answered
 with it. A pod that has answered with it keeps it: mounted files never go back.
 
-Pure: the target lists the pods and asks the gateway; this decides.
+``ReplicaTally`` and ``serving_replicas`` are pure; ``wait_until_applied`` polls the
+gateway's ``GET /`` and asks the caller for the serving pods on each poll.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from mlkube.targets.base import Progress
+
+#: Answers in a row that must show the change when the gateway cannot say which replica
+#: answered; asked this often: a cheap GET, so the wait ends soon after the file changes.
+IN_A_ROW = 12
+POLL_SECONDS = 0.25
+#: How long a gateway that never answered is tried before it counts as out of reach.
+UNREACHABLE_GRACE_SECONDS = 15
 
 #: The kubelet gives a pod this host name: its name cut to a DNS label (63 characters),
 #: trailing dashes and dots dropped.
@@ -74,3 +85,42 @@ class ReplicaTally:
     def pending(self, serving: frozenset[str] | None) -> list[str]:
         """Serving replicas not seen with the change, for the error when time runs out."""
         return sorted((serving or frozenset()) - self._shown)
+
+
+def wait_until_applied(base: str, shows: Callable[[Mapping[str, Any]], bool],
+                       serving: Callable[[], frozenset[str] | None], *, what: str,
+                       within_s: float, progress: Progress) -> list[str] | None:
+    """Poll ``base + "/"`` until every replica ``serving()`` names answered that it
+    ``shows`` the change: None once it does (or once the gateway proves out of reach
+    from here, which is said), else the replicas still without it when time ran out."""
+    import httpx
+
+    progress(f"waiting for the gateway to apply {what}")
+    started = time.monotonic()
+    tally, reached = ReplicaTally(in_a_row=IN_A_ROW), False
+    now_serving: frozenset[str] | None = None
+    # A Service picks a pod per connection, not per request: a kept-alive connection
+    # would ask the same replica every time.
+    with httpx.Client(timeout=3.0, trust_env=False,
+                      limits=httpx.Limits(max_keepalive_connections=0)) as client:
+        while time.monotonic() < started + within_s:
+            try:
+                health = client.get(base + "/").json()
+                reached = True
+            except (httpx.HTTPError, ValueError):
+                tally.missed()
+                if not reached and time.monotonic() - started > UNREACHABLE_GRACE_SECONDS:
+                    progress(f"the gateway at {base} does not answer from here; it applies "
+                             f"{what} within about {int(within_s) // 60} minutes")
+                    return None
+            else:
+                named = isinstance(health, dict)
+                replica = health.get("replica") if named else None
+                tally.record(replica if isinstance(replica, str) else None,
+                             named and bool(shows(health)))
+            now_serving = serving()
+            if tally.applied(now_serving):
+                progress(f"the gateway applies {what}")
+                return None
+            time.sleep(POLL_SECONDS)
+    return tally.pending(now_serving)

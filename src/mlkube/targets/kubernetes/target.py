@@ -14,6 +14,9 @@ inside. What it does per call:
   the objects labelled with the endpoint (and deployment).
 
 All I/O goes through ``cluster.Cluster``; the Docker engine through ``targets.docker.engine``.
+
+Its length is the ``Target`` protocol's: one short method per operation on endpoints,
+keys and deployments, each a few calls into the pure modules named above.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from mlkube.targets.kubernetes import state
 from mlkube.targets.kubernetes.cluster import Cluster
 from mlkube.targets.kubernetes.gateway_manifests import CONTAINER as GATEWAY_CONTAINER
 from mlkube.targets.kubernetes.gateway_manifests import KEYS_FILE
-from mlkube.targets.kubernetes.gateway_replicas import ReplicaTally, serving_replicas
+from mlkube.targets.kubernetes.gateway_replicas import serving_replicas, wait_until_applied
 from mlkube.targets.kubernetes.images import (
     check_registry,
     publish_deployment_image,
@@ -77,12 +80,6 @@ CRASH_LOG_POLLS = 5
 #: How long a changed ConfigMap / Secret may take to reach the gateway's mounted files
 #: (the kubelet's sync period plus its cache TTL, one minute each by default).
 PROPAGATION_SECONDS = 150
-#: Answers in a row that must show the change when the gateway cannot say which replica
-#: answered; asked this often: a cheap GET, so the wait ends soon after the file changes.
-GATEWAY_CONFIRMATIONS = 12
-GATEWAY_POLL_SECONDS = 0.25
-#: How long a gateway that never answered is tried before it counts as out of reach.
-UNREACHABLE_GRACE_SECONDS = 15
 _GATEWAY_COMPONENT = f"{lbl.MANAGED_BY}={lbl.MANAGER},{lbl.COMPONENT}={lbl.GATEWAY}"
 
 
@@ -194,52 +191,23 @@ class KubernetesTarget:
 
     def _wait_for_gateway(self, name: str, shows: Callable[[Mapping[str, Any]], bool], *,
                           what: str, progress: Progress) -> None:
-        """Poll the gateway's ``GET /`` through its scoring URI until every replica the
-        Service reaches answered that it ``shows`` the change (``gateway_replicas``).
-        Mounted ConfigMaps and Secrets reach pods within the kubelet's sync period, so
-        this can take a minute or two; a gateway not reachable from here is reported,
-        not waited for."""
-        import httpx
-
+        """Return once every gateway replica serves the change (``gateway_replicas``),
+        when the gateway is reachable from this machine."""
         uri = self._scoring_uri(name)
         if uri is None or ".svc.cluster.local" in uri:
             progress(f"the gateway is not reachable from this machine; it applies {what} "
                      f"within about {PROPAGATION_SECONDS // 60} minutes")
             return
-        base = uri.removesuffix("/score")
-        progress(f"waiting for the gateway to apply {what}")
-        started = time.monotonic()
-        deadline = started + PROPAGATION_SECONDS
-        tally, reached = ReplicaTally(in_a_row=GATEWAY_CONFIRMATIONS), False
-        serving: frozenset[str] | None = None
-        with httpx.Client(timeout=3.0, trust_env=False) as client:
-            while time.monotonic() < deadline:
-                try:
-                    health = client.get(base + "/").json()
-                    reached = True
-                except (httpx.HTTPError, ValueError):
-                    tally.missed()
-                    if not reached and time.monotonic() - started > UNREACHABLE_GRACE_SECONDS:
-                        progress(f"the gateway at {base} does not answer from here; it "
-                                 f"applies {what} within about "
-                                 f"{PROPAGATION_SECONDS // 60} minutes")
-                        return
-                else:
-                    replica = health.get("replica") if isinstance(health, dict) else None
-                    tally.record(replica if isinstance(replica, str) else None,
-                                 isinstance(health, dict) and bool(shows(health)))
-                serving = self._serving_gateway_replicas(name)
-                if tally.applied(serving):
-                    progress(f"the gateway applies {what}")
-                    return
-                time.sleep(GATEWAY_POLL_SECONDS)
-        pending = tally.pending(serving)
-        raise TargetError(
-            f"The gateway of endpoint {name} did not apply {what} within "
-            f"{PROPAGATION_SECONDS}s"
-            + (f" (not yet on {', '.join(pending)})." if pending else "."),
-            hint=f"Check its pods and log: `kubectl logs -n {self.namespace} -l "
-                 f"{lbl.ENDPOINT}={name},{lbl.COMPONENT}={lbl.GATEWAY}`.")
+        pending = wait_until_applied(
+            uri.removesuffix("/score"), shows, lambda: self._serving_gateway_replicas(name),
+            what=what, within_s=PROPAGATION_SECONDS, progress=progress)
+        if pending is not None:
+            raise TargetError(
+                f"The gateway of endpoint {name} did not apply {what} within "
+                f"{PROPAGATION_SECONDS}s"
+                + (f" (not yet on {', '.join(pending)})." if pending else "."),
+                hint=f"Check its pods and log: `kubectl logs -n {self.namespace} -l "
+                     f"{lbl.ENDPOINT}={name},{lbl.COMPONENT}={lbl.GATEWAY}`.")
 
     def _serving_gateway_replicas(self, name: str) -> frozenset[str] | None:
         """The gateway pods clients reach now, or None without the right to list pods."""
