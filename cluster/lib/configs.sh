@@ -3,13 +3,28 @@
 
 CONF_DIR="$STATE_DIR/conf"
 
+# write_if_changed FILE: standard input to FILE, unless FILE holds exactly that already.
+# kube-proxy exits when its config file is rewritten, even with the same bytes, so a
+# second `make cluster` must leave unchanged files alone.
+write_if_changed() {
+    local file="$1" tmp
+    tmp="$(mktemp "$file.XXXXXX")"
+    cat >"$tmp"
+    if [ -f "$file" ] && cmp -s "$tmp" "$file"; then
+        rm -f "$tmp"
+    else
+        chmod 0644 "$tmp"
+        mv -f "$tmp" "$file"
+    fi
+}
+
 write_configs() {
     mkdir -p "$CONF_DIR" "$CONF_DIR/cni" "$CONF_DIR/certs.d/$REGISTRY" "$STATE_DIR/registry"
 
     # containerd: its own socket, root and state, apart from the one Docker may run, so
     # the cluster's images and containers never mix with Docker's. cgroupfs, not systemd:
     # these machines have no systemd.
-    cat >"$CONF_DIR/containerd.toml" <<TOML
+    write_if_changed "$CONF_DIR/containerd.toml" <<TOML
 version = 2
 root = "$STATE_DIR/containerd"
 state = "$RUN_DIR/containerd"
@@ -42,13 +57,13 @@ state = "$RUN_DIR/containerd"
 TOML
 
     # The cluster's registry speaks plain HTTP on loopback; containerd must be told.
-    cat >"$CONF_DIR/certs.d/$REGISTRY/hosts.toml" <<TOML
+    write_if_changed "$CONF_DIR/certs.d/$REGISTRY/hosts.toml" <<TOML
 server = "http://$REGISTRY"
 [host."http://$REGISTRY"]
   capabilities = ["pull", "resolve"]
 TOML
 
-    cat >"$CONF_DIR/registry.yml" <<YAML
+    write_if_changed "$CONF_DIR/registry.yml" <<YAML
 version: 0.1
 log: {level: warn}
 storage:
@@ -60,7 +75,7 @@ YAML
 
     # Pods on one bridge with host-local addresses; no masquerading: pods have nowhere
     # to go beyond this node (see network.sh's egress guard).
-    cat >"$CONF_DIR/cni/10-mlkube.conflist" <<JSON
+    write_if_changed "$CONF_DIR/cni/10-mlkube.conflist" <<JSON
 {
   "cniVersion": "0.4.0",
   "name": "mlkube",
@@ -86,7 +101,7 @@ JSON
     # Pods resolve through CoreDNS on the node address; nothing upstream.
     echo "nameserver $NODE_IP" >"$CONF_DIR/resolv.conf"
 
-    cat >"$CONF_DIR/kubelet.yaml" <<YAML
+    write_if_changed "$CONF_DIR/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $NODE_IP
@@ -126,7 +141,7 @@ shutdownGracePeriod: 0s
 oomScoreAdj: 0
 YAML
 
-    cat >"$CONF_DIR/kube-proxy.yaml" <<YAML
+    write_if_changed "$CONF_DIR/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $STATE_DIR/kube-proxy.kubeconfig}
@@ -143,7 +158,7 @@ healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 YAML
 
-    cat >"$CONF_DIR/Corefile" <<COREFILE
+    write_if_changed "$CONF_DIR/Corefile" <<COREFILE
 $CLUSTER_DOMAIN:53 in-addr.arpa:53 ip6.arpa:53 {
     bind $NODE_IP
     errors
