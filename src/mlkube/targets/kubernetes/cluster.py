@@ -57,6 +57,8 @@ KINDS: dict[str, Kind] = {
     "ConfigMap": Kind("v1", "configmaps"),
     "Service": Kind("v1", "services"),
     "Deployment": Kind("apps/v1", "deployments"),
+    # Command jobs (``job_target``): not part of any endpoint, so not in RENDERED_KINDS.
+    "Job": Kind("batch/v1", "jobs"),
     "HorizontalPodAutoscaler": Kind("autoscaling/v2", "horizontalpodautoscalers"),
     "PodDisruptionBudget": Kind("policy/v1", "poddisruptionbudgets"),
     "Ingress": Kind("networking.k8s.io/v1", "ingresses"),
