@@ -7,7 +7,8 @@ materialises the job's environment, runs the command in the code snapshot with M
 pointed at the job's run, appends everything the command prints to the job's log, and
 records the end: status, exit code, and for a failure the last lines of the log. On
 SIGTERM (``mlkube job cancel``) it stops the command's whole process group and records
-Canceled.
+Canceled. On an attached Kubernetes compute the command runs as a Kubernetes Job instead
+(``kubernetes_jobs``), followed the same way.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ class JobRunner:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.child: subprocess.Popen[bytes] | None = None
         self.canceled = False
+        #: Set while a Kubernetes job is followed: SIGTERM then only flags the cancel.
+        self.watching = False
 
     # --- recording -----------------------------------------------------------------------
 
@@ -103,10 +106,10 @@ class JobRunner:
 
     def on_sigterm(self, _signum: int, _frame: Any) -> None:
         self.canceled = True
-        if self.child is None:
-            # Still preparing (downloads, environment): stop that right here.
+        if self.child is None and not self.watching:
+            # Still preparing (downloads, environment, image): stop that right here.
             raise _Canceled()
-        if self.child.poll() is None:
+        if self.child is not None and self.child.poll() is None:
             try:
                 os.killpg(self.child.pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -163,6 +166,14 @@ class JobRunner:
         compute = spec.get("compute") or "local"
         if compute == "local":
             return self._run_command(spec, log)
+        from mlkube.entities.compute import KubernetesCompute
+        from mlkube.operations.computes import ComputeOperations
+
+        found = ComputeOperations(self.workspace).get(compute)
+        if isinstance(found, KubernetesCompute):
+            from mlkube.operations.kubernetes_jobs import KubernetesJobRun
+
+            return KubernetesJobRun(self, found).run(spec, log)
         max_instances = self.compute_capacity(compute)
         with compute_slot(self.workspace.root / "locks", compute, max_instances,
                           on_wait=lambda: self.say(

@@ -2,8 +2,13 @@
 
 The pod runs the job's image (its environment, code and local inputs, built as a
 deployment's image is) with the command mlkube resolved (inputs substituted) under
-``/bin/bash -c``, in the code's folder, as the unprivileged user every mlkube container
-runs as, with the namespace's ``mlkube-workload`` account and no API token. MLflow's
+``/bin/bash -c``, as the unprivileged user every mlkube container runs as, with the
+namespace's ``mlkube-workload`` account and no API token. The image is read-only and its
+files are root's, so the pod's script (``job_script``) first copies the code to a
+writable folder on the pod's ``/tmp`` (scripts write ``./outputs`` and caches beside
+themselves, as they do locally), runs the command there, and passes SIGTERM on to it
+(bash as PID 1 would ignore it). Named outputs and ``./outputs`` are then logged to the
+job's MLflow run, the only place they outlive the pod. MLflow's
 tracking URI (which may hold a password) and any tracking credentials are in a Secret the
 pod reads as variables, never in the Job's spec; once the Job exists the Secret is owned
 by it, so Kubernetes deletes both together.
@@ -18,7 +23,8 @@ from __future__ import annotations
 
 import base64
 import copy
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlkube.entities.deployment_settings import ResourceRequirementsSettings
@@ -44,6 +50,61 @@ RUN_ID_ANNOTATION = "mlkube.io/run-id"
 EXPERIMENT_ANNOTATION = "mlkube.io/experiment"
 #: Seconds a canceled job's command has to stop after SIGTERM.
 TERMINATION_GRACE_SECONDS = 10
+#: The writable folder a job runs in (on the pod's ``/tmp`` emptyDir).
+WORK_DIR = "/tmp/mlkube-job"
+#: The variable holding the user's command, which the pod's script runs.
+COMMAND_VARIABLE = "MLKUBE_COMMAND"
+
+
+def job_output_path(name: str) -> str:
+    """Where output ``name`` (``${{outputs.<name>}}``) is inside a job's pod."""
+    if not name or "/" in name or name in (".", ".."):
+        raise ValidationError(f"{name!r} cannot be an output's name.",
+                              hint="Name outputs with letters, digits and underscores.")
+    return f"{WORK_DIR}/outputs/{name}"
+
+
+def job_script(*, code_dir: str, outputs: Sequence[str]) -> str:
+    """The pod's script: copy the code from the image to ``WORK_DIR/code``, create the
+    outputs' folders, run ``$MLKUBE_COMMAND`` there (SIGTERM passed on), log what the
+    outputs and ``./outputs`` hold to the job's run, and exit with the command's code."""
+    folders = " ".join(_quote(job_output_path(name)) for name in outputs)
+    kept = [[name, job_output_path(name)] for name in outputs]
+    kept.append(["outputs", f"{WORK_DIR}/code/outputs"])
+    keep_outputs = "\n".join([
+        "import os, sys",
+        f"found = [(n, p) for n, p in {json.dumps(kept)} if os.path.isdir(p) and os.listdir(p)]",
+        "if found:",
+        "    try:",
+        "        from mlflow.tracking import MlflowClient",
+        "    except ImportError:",
+        "        sys.exit('[mlkube] mlflow is not in the job environment: its outputs "
+        "are not kept')",
+        "    for name, path in found:",
+        "        MlflowClient().log_artifacts(os.environ['MLFLOW_RUN_ID'], path, name)",
+        "        print('[mlkube] kept output ' + name + ' in the job run', flush=True)",
+    ])
+    return "\n".join([
+        f"mkdir -p {_quote(WORK_DIR + '/code')} {folders}".rstrip(),
+        f"cp -R {_quote(code_dir.rstrip('/') + '/.')} {_quote(WORK_DIR + '/code/')} || exit 1",
+        f"cd {_quote(WORK_DIR + '/code')} || exit 1",
+        "child=",
+        "trap 'kill -TERM \"$child\" 2>/dev/null' TERM INT",
+        f'/bin/bash -c "${COMMAND_VARIABLE}" &',
+        "child=$!",
+        'wait "$child"; status=$?',
+        # A trapped signal ends the first wait early: wait for the command itself (bash
+        # keeps a finished child's status, so this also reads one that ended meanwhile).
+        'if [ "$status" -gt 128 ]; then wait "$child"; status=$?; fi',
+        "python - <<'MLKUBE_OUTPUTS' || echo '[mlkube] warning: the outputs were not kept'",
+        keep_outputs,
+        "MLKUBE_OUTPUTS",
+        'exit "$status"',
+    ]) + "\n"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
 def job_secret_name(job: str) -> str:
@@ -57,7 +118,8 @@ def render_job_manifests(
     namespace: str,
     image: str,
     command: str,
-    working_dir: str,
+    code_dir: str,
+    outputs: Sequence[str] = (),
     variables: Mapping[str, str],
     secret_variables: Mapping[str, str],
     resources: ResourceRequirementsSettings,
@@ -67,14 +129,19 @@ def render_job_manifests(
 ) -> list[dict[str, Any]]:
     """The Secret and the Job of command job ``job``, in apply order.
 
-    ``variables`` are the command's environment; ``secret_variables`` go into the Secret
-    and win over a variable of the same name (mlkube's tracking settings are not the
-    user's to override, as for local jobs).
+    ``command`` is the user's command with its references substituted (paths inside the
+    pod), ``code_dir`` where the image holds the code, ``outputs`` the job's output
+    names. ``variables`` are the command's environment; ``secret_variables`` go into the
+    Secret and win over a variable of the same name (mlkube's tracking settings are not
+    the user's to override, as for local jobs).
     """
     if dns_label(namespace) != namespace:
         raise ValidationError(f"Namespace {namespace!r} is not a valid Kubernetes name.",
                               hint="Use lowercase letters, digits and '-', starting with a "
                                    "letter (at most 63 characters).")
+    if not command.strip():
+        raise ValidationError("The job's command is empty.",
+                              hint="Give the job a command, e.g. python train.py.")
     for name in [*variables, *secret_variables]:
         if not name or "=" in name:
             raise ValidationError(f"{name!r} cannot be an environment variable's name.",
@@ -99,13 +166,13 @@ def render_job_manifests(
     }
     env = [{"name": k, "value": v} for k, v in
            {**{item["name"]: item["value"] for item in writable_home_env()},
-            **variables}.items() if k not in secret_variables]
+            **variables, COMMAND_VARIABLE: command}.items() if k not in secret_variables]
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["/bin/bash", "-c", command],
-        "workingDir": working_dir,
+        "command": ["/bin/bash", "-c", job_script(code_dir=code_dir, outputs=outputs)],
+        "workingDir": WORK_DIR.rsplit("/", 1)[0],
         "env": env,
         "envFrom": [{"secretRef": {"name": secret_name}}],
         "resources": container_resources(resources),

@@ -1,0 +1,240 @@
+"""Command jobs on the real cluster: ``compute="k8s"`` runs the job as a Kubernetes Job.
+
+The workspace is on a real ``mlflow server`` (artifacts served by it) bound to the node's
+address, so the job's pod records its run there as a team's cluster would. The seed's own
+training code and data go into every job's image, so the three jobs share one image: the
+first builds it (its environment layer is the iris images' one, cached), the others find
+it built and pushed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+
+import httpx
+import mlflow.pyfunc
+import numpy as np
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from mlkube import Environment, Input, Model, Output, command
+from mlkube.entities.job import Command, JobStatus
+from mlkube.errors import JobFailedError
+from tests.kubernetes_live.conftest import (
+    COMPUTE,
+    LiveCluster,
+    LiveWorkspace,
+    attach_workspace,
+    delete_namespace,
+    unique_namespace,
+)
+from tests.models import IRIS_CSV, SEED_DIR, iris_frame
+
+MLFLOW = str(Path(sys.executable).with_name("mlflow"))
+#: The node's address: the one address of this machine the cluster's pods reach.
+NODE_IP = "10.201.0.1"
+TRAINING = SEED_DIR / "training"
+#: The iris model's own requirements (tests/models.py), so the image's environment layer
+#: is the one the endpoint tests built.
+ENVIRONMENT = Environment(
+    python_version="3.11",
+    pip_requirements=[f"{n}=={version(n)}" for n in
+                      ("mlflow", "lightgbm", "pandas", "numpy", "scikit-learn")])
+TRAIN = ("python train.py --iris-csv ${{inputs.iris_csv}} --learning-rate "
+         "${{inputs.learning_rate}} --boosting ${{inputs.boosting}}")
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real MLflow tracking server with --serve-artifacts on the node's address."""
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port(NODE_IP)
+    url = f"http://{NODE_IP}:{port}"
+    with open(folder / "server.log", "wb") as server_log:
+        process = subprocess.Popen(
+            [MLFLOW, "server", "--host", NODE_IP, "--port", str(port), "--workers", "1",
+             "--backend-store-uri", f"sqlite:///{folder}/mlflow.db", "--serve-artifacts",
+             "--artifacts-destination", str(folder / "artifacts"),
+             "--allowed-hosts", f"{NODE_IP}:{port},{NODE_IP}"],
+            stdout=subprocess.DEVNULL, stderr=server_log, cwd=folder,
+            # Its own job executor is not what is tested, and costs a start-up minute.
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2, trust_env=False).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("mlflow server did not start:\n"
+                            + (folder / "server.log").read_text()[-3000:])
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def jobs_workspace(tmp_path_factory: pytest.TempPathFactory, live_cluster: LiveCluster,
+                   tracking_server: str) -> Iterator[LiveWorkspace]:
+    """A workspace on the tracking server with compute k8s installed in a namespace of
+    this module's own (deleted at its end)."""
+    saved = os.environ.get("MLKUBE_TRACKING_URI")
+    os.environ["MLKUBE_TRACKING_URI"] = tracking_server
+    namespace = unique_namespace("t-command-jobs")
+    try:
+        workspace = attach_workspace(tmp_path_factory.mktemp("ws-jobs"), live_cluster,
+                                     namespace)
+        workspace.mlkube("cluster", "install", "--compute", COMPUTE)
+        yield workspace
+    finally:
+        delete_namespace(live_cluster, namespace)
+        if saved is None:
+            os.environ.pop("MLKUBE_TRACKING_URI", None)
+        else:
+            os.environ["MLKUBE_TRACKING_URI"] = saved
+
+
+def _job(command_line: str, **extra: object) -> Command:
+    """A job with the seed's training code and data (so every job has the same image)."""
+    return command(
+        code=str(TRAINING), command=command_line, environment=ENVIRONMENT, compute=COMPUTE,
+        inputs={"iris_csv": Input(type="uri_file", path=str(IRIS_CSV)),
+                "learning_rate": 0.9, "boosting": "gbdt"},
+        experiment_name="iris-on-k8s", **extra)
+
+
+def _k8s_jobs(cluster: LiveCluster, namespace: str, name: str) -> list[object]:
+    from kubernetes import client
+
+    with cluster.api() as api:
+        return list(client.BatchV1Api(api).list_namespaced_job(
+            namespace, label_selector=f"mlkube.io/job={name}").items)
+
+
+def test_seed_training_job_runs_as_a_kubernetes_job_and_its_model_comes_back(
+        jobs_workspace: LiveWorkspace, tracking_server: str, tmp_path: Path):
+    client = jobs_workspace.client()
+    job = client.jobs.create_or_update(_job(
+        TRAIN + " && mkdir -p ${{outputs.report}} && echo trained > ${{outputs.report}}/"
+        "done.txt && echo trained in pod $HOSTNAME",
+        outputs={"report": Output(type="uri_folder")}))
+    assert job.status == JobStatus.QUEUED
+
+    out = io.StringIO()
+    finished = client.jobs.stream(str(job.name), write=out.write, timeout=600)
+    log = out.getvalue()
+    assert finished.status == JobStatus.COMPLETED, log[-4000:]
+    assert f"Job {job.name} ended: Completed (exit code 0)" in log
+    (k8s_job,) = _k8s_jobs(jobs_workspace.cluster, jobs_workspace.namespace, str(job.name))
+    # The pod's own output, streamed: it ran in the Job's pod, from an image by digest.
+    assert f"trained in pod {k8s_job.metadata.name}-" in log  # type: ignore[attr-defined]
+    image = k8s_job.spec.template.spec.containers[0].image  # type: ignore[attr-defined]
+    assert image.startswith(f"{jobs_workspace.cluster.registry}/mlkube-jobs@sha256:")
+    assert client.jobs.get(str(job.name)).status == JobStatus.COMPLETED
+
+    # autolog in the pod recorded into the job's run on the tracking server.
+    run = MlflowClient(tracking_server).get_run(str(finished.run_id))
+    assert run.data.params["learning_rate"] == "0.9"
+    assert run.data.metrics["test-multi_logloss"] < 1.0
+    report = MlflowClient(tracking_server).download_artifacts(
+        str(finished.run_id), "report/done.txt", str(tmp_path))
+    assert Path(report).read_text() == "trained\n"
+
+    model = client.models.create_or_update(Model(
+        name="iris-from-k8s", type="mlflow_model",
+        path=f"azureml://jobs/{job.name}/outputs/artifacts/paths/model/"))
+    target = client.models.download(model.name, model.version, download_path=tmp_path / "m")
+    features, labels = iris_frame()
+    proba = np.asarray(mlflow.pyfunc.load_model(str(target)).predict(features))
+    assert (proba.argmax(axis=1) == labels.to_numpy()).mean() > 0.9
+
+
+def test_failing_command_ends_failed_with_its_last_log_lines_through_the_cli(
+        jobs_workspace: LiveWorkspace, tmp_path: Path):
+    spec = _job("echo reading ${{inputs.iris_csv}} && python -c \"import sys; "
+                "print('cannot converge'); sys.exit(3)\"").to_dict()
+    spec["compute"] = f"azureml:{COMPUTE}"
+    spec["environment"] = {"python_version": ENVIRONMENT.python_version,
+                           "pip_requirements": ENVIRONMENT.pip_requirements}
+    (tmp_path / "job.yml").write_text(yaml.safe_dump(spec))
+    created = jobs_workspace.mlkube("job", "create", "-f", str(tmp_path / "job.yml"),
+                                    "--output", "json")
+    name = yaml.safe_load(created.stdout)["name"]
+
+    streamed = jobs_workspace.mlkube("job", "stream", "--name", name, check=False)
+    assert streamed.returncode == 1, streamed.stdout + streamed.stderr
+    # The input is a file inside the pod's image, named as the command received it.
+    assert "reading /var/azureml-app/inputs/iris_csv/iris.csv" in streamed.stdout
+    assert "Traceback" not in streamed.stderr
+    assert "exit code 3" in streamed.stderr and "cannot converge" in streamed.stderr
+
+    shown = yaml.safe_load(jobs_workspace.mlkube("job", "show", "--name", name,
+                                                 "--output", "json").stdout)
+    assert shown["status"] == JobStatus.FAILED
+    assert shown["exit_code"] == 3
+    assert "cannot converge" in shown["error"]
+
+
+def test_cancel_deletes_the_running_job_and_marks_it_canceled(jobs_workspace: LiveWorkspace):
+    client = jobs_workspace.client()
+    job = client.jobs.create_or_update(_job("echo waiting for cancel && sleep 600"))
+    name = str(job.name)
+    deadline = time.monotonic() + 300
+    while client.jobs.get(name).status != JobStatus.RUNNING:
+        assert client.jobs.get(name).status not in JobStatus.TERMINAL, client.jobs.get(name)
+        assert time.monotonic() < deadline, "the job never ran"
+        time.sleep(1)
+
+    canceled = client.jobs.cancel(name)
+    assert canceled.status == JobStatus.CANCELED
+    assert client.jobs.get(name).status == JobStatus.CANCELED
+    assert _k8s_jobs(jobs_workspace.cluster, jobs_workspace.namespace, name) == []
+    out = io.StringIO()
+    client.jobs.stream(name, write=out.write, timeout=60)
+    assert "waiting for cancel" in out.getvalue()
+    assert f"Job {name} ended: Canceled" in out.getvalue()
+
+
+def test_embedded_workspace_is_refused_naming_the_tracking_server_it_needs(
+        live_cluster: LiveCluster, tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k != "MLKUBE_TRACKING_URI"}
+    workspace = tmp_path / "embedded"
+    subprocess.run([str(Path(sys.executable).with_name("mlkube")), "compute", "attach",
+                    "--name", COMPUTE, "--kubeconfig", str(live_cluster.kubeconfig),
+                    "--namespace", "t-unused", "--registry", live_cluster.registry],
+                   env={**env, "MLKUBE_WORKSPACE": str(workspace)}, check=True,
+                   capture_output=True)
+    (tmp_path / "job.yml").write_text(yaml.safe_dump({
+        "type": "command", "command": "python train.py", "code": str(TRAINING),
+        "environment": "azureml:AzureML-lightgbm-3.2-ubuntu18.04-py37-cpu@latest",
+        "compute": f"azureml:{COMPUTE}"}))
+    done = subprocess.run([str(Path(sys.executable).with_name("mlkube")), "job", "create",
+                           "-f", str(tmp_path / "job.yml")],
+                          env={**env, "MLKUBE_WORKSPACE": str(workspace)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "embedded" in done.stderr and "mlflow server" in done.stderr
+    assert "MLKUBE_TRACKING_URI" in done.stderr
+    assert "Traceback" not in done.stderr
