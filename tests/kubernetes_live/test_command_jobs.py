@@ -28,7 +28,6 @@ from mlflow.tracking import MlflowClient
 
 from mlkube import Environment, Input, Model, Output, command
 from mlkube.entities.job import Command, JobStatus
-from mlkube.errors import JobFailedError
 from tests.kubernetes_live.conftest import (
     COMPUTE,
     LiveCluster,

@@ -261,6 +261,9 @@ class KubernetesJobRun:
                 return 1
             if verdict.pod and verdict.status in (JobStatus.RUNNING, *JobStatus.TERMINAL):
                 self._copy_log(verdict.pod, log)
+            if verdict.status in JobStatus.TERMINAL and verdict.pod:
+                # Read again with the whole log: a failure quotes its last lines.
+                verdict = self.target.read(self.name, log=self._written) or verdict
             if verdict.summary != last:
                 say(verdict.summary)
                 last = verdict.summary

@@ -105,14 +105,16 @@ def _ended(job: Mapping[str, Any], conditions: Mapping[str, Mapping[str, Any]],
     status follows the pod's by a moment)."""
     phase = ((pod or {}).get("status") or {}).get("phase")
     name = pod_name(pod) if pod is not None else None
-    if {"Complete", "SuccessCriteriaMet"} & set(conditions) or phase == "Succeeded":
-        return JobVerdict(JobStatus.COMPLETED, "completed", exit_code=0, pod=name)
-    failed = conditions.get("Failed") or conditions.get("FailureTarget")
-    if failed is None and phase != "Failed":
-        return None
     status = container_status(pod, CONTAINER) if pod is not None else None
     terminated = ((status or {}).get("state") or {}).get("terminated") or {}
     exit_code = terminated.get("exitCode")
+    # The container's end shows a moment before the pod's phase and the Job's condition.
+    if ({"Complete", "SuccessCriteriaMet"} & set(conditions) or phase == "Succeeded"
+            or exit_code == 0):
+        return JobVerdict(JobStatus.COMPLETED, "completed", exit_code=0, pod=name)
+    failed = conditions.get("Failed") or conditions.get("FailureTarget")
+    if failed is None and phase != "Failed" and exit_code is None:
+        return None
     tail = log_tail(log)
     quoted = f"\nLast lines of its log:\n{tail}" if tail else ""
     reason = (failed or {}).get("reason") or ((pod or {}).get("status") or {}).get("reason")
