@@ -2,9 +2,9 @@
 
 The workspace is on a real ``mlflow server`` (artifacts served by it) bound to the node's
 address, so the job's pod records its run there as a team's cluster would. The seed's own
-training code and data go into every job's image, so the three jobs share one image: the
-first builds it (its environment layer is the iris images' one, cached), the others find
-it built and pushed.
+training code and data go into every job's image, so the jobs share one image (its
+environment layer is the iris images' one, cached). The training and the failing job are
+submitted as the module starts and run side by side while the tests wait for them.
 """
 
 from __future__ import annotations
@@ -132,13 +132,36 @@ def _k8s_jobs(cluster: LiveCluster, namespace: str, name: str) -> list[object]:
             namespace, label_selector=f"mlkube.io/job={name}").items)
 
 
-def test_seed_training_job_runs_as_a_kubernetes_job_and_its_model_comes_back(
-        jobs_workspace: LiveWorkspace, tracking_server: str, tmp_path: Path):
+@pytest.fixture(scope="module")
+def submitted(jobs_workspace: LiveWorkspace, tmp_path_factory: pytest.TempPathFactory,
+              ) -> Iterator[dict[str, Command]]:
+    """The seed's training (through the SDK) and a failing command (``mlkube job create
+    -f job.yml``), submitted at once: both run in the background."""
     client = jobs_workspace.client()
-    job = client.jobs.create_or_update(_job(
+    training = client.jobs.create_or_update(_job(
         TRAIN + " && mkdir -p ${{outputs.report}} && echo trained > ${{outputs.report}}/"
         "done.txt && echo trained in pod $HOSTNAME",
         outputs={"report": Output(type="uri_folder")}))
+
+    spec = _job("echo reading ${{inputs.iris_csv}} && python -c \"import sys; "
+                "print('cannot converge'); sys.exit(3)\"").to_dict()
+    spec["compute"] = f"azureml:{COMPUTE}"
+    spec["environment"] = {"python_version": ENVIRONMENT.python_version,
+                           "pip_requirements": ENVIRONMENT.pip_requirements}
+    job_yaml = tmp_path_factory.mktemp("failing-job") / "job.yml"
+    job_yaml.write_text(yaml.safe_dump(spec))
+    created = jobs_workspace.mlkube("job", "create", "-f", str(job_yaml), "--output", "json")
+    failing = client.jobs.get(yaml.safe_load(created.stdout)["name"])
+    yield {"training": training, "failing": failing}
+    for job in (training, failing):  # a partial run (-k, -x) leaves nothing running
+        client.jobs.cancel(str(job.name))
+
+
+def test_seed_training_job_runs_as_a_kubernetes_job_and_its_model_comes_back(
+        jobs_workspace: LiveWorkspace, submitted: dict[str, Command], tracking_server: str,
+        tmp_path: Path):
+    client = jobs_workspace.client()
+    job = submitted["training"]
     assert job.status == JobStatus.QUEUED
 
     out = io.StringIO()
@@ -171,17 +194,8 @@ def test_seed_training_job_runs_as_a_kubernetes_job_and_its_model_comes_back(
 
 
 def test_failing_command_ends_failed_with_its_last_log_lines_through_the_cli(
-        jobs_workspace: LiveWorkspace, tmp_path: Path):
-    spec = _job("echo reading ${{inputs.iris_csv}} && python -c \"import sys; "
-                "print('cannot converge'); sys.exit(3)\"").to_dict()
-    spec["compute"] = f"azureml:{COMPUTE}"
-    spec["environment"] = {"python_version": ENVIRONMENT.python_version,
-                           "pip_requirements": ENVIRONMENT.pip_requirements}
-    (tmp_path / "job.yml").write_text(yaml.safe_dump(spec))
-    created = jobs_workspace.mlkube("job", "create", "-f", str(tmp_path / "job.yml"),
-                                    "--output", "json")
-    name = yaml.safe_load(created.stdout)["name"]
-
+        jobs_workspace: LiveWorkspace, submitted: dict[str, Command]):
+    name = str(submitted["failing"].name)
     streamed = jobs_workspace.mlkube("job", "stream", "--name", name, check=False)
     assert streamed.returncode == 1, streamed.stdout + streamed.stderr
     # The input is a file inside the pod's image, named as the command received it.
@@ -189,14 +203,13 @@ def test_failing_command_ends_failed_with_its_last_log_lines_through_the_cli(
     assert "Traceback" not in streamed.stderr
     assert "exit code 3" in streamed.stderr and "cannot converge" in streamed.stderr
 
-    shown = yaml.safe_load(jobs_workspace.mlkube("job", "show", "--name", name,
-                                                 "--output", "json").stdout)
-    assert shown["status"] == JobStatus.FAILED
-    assert shown["exit_code"] == 3
-    assert "cannot converge" in shown["error"]
+    shown = jobs_workspace.client().jobs.get(name)
+    assert (shown.status, shown.exit_code) == (JobStatus.FAILED, 3)
+    assert shown.error is not None and "cannot converge" in shown.error
 
 
-def test_cancel_deletes_the_running_job_and_marks_it_canceled(jobs_workspace: LiveWorkspace):
+def test_cancel_deletes_the_running_job_and_marks_it_canceled(
+        jobs_workspace: LiveWorkspace, submitted: dict[str, Command]):
     client = jobs_workspace.client()
     job = client.jobs.create_or_update(_job("echo waiting for cancel && sleep 600"))
     name = str(job.name)
@@ -217,23 +230,16 @@ def test_cancel_deletes_the_running_job_and_marks_it_canceled(jobs_workspace: Li
 
 
 def test_embedded_workspace_is_refused_naming_the_tracking_server_it_needs(
-        live_cluster: LiveCluster, tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if k != "MLKUBE_TRACKING_URI"}
-    workspace = tmp_path / "embedded"
-    subprocess.run([str(Path(sys.executable).with_name("mlkube")), "compute", "attach",
-                    "--name", COMPUTE, "--kubeconfig", str(live_cluster.kubeconfig),
-                    "--namespace", "t-unused", "--registry", live_cluster.registry],
-                   env={**env, "MLKUBE_WORKSPACE": str(workspace)}, check=True,
-                   capture_output=True)
+        live_cluster: LiveCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("MLKUBE_TRACKING_URI", raising=False)
+    embedded = attach_workspace(tmp_path / "embedded", live_cluster, "t-unused")
     (tmp_path / "job.yml").write_text(yaml.safe_dump({
         "type": "command", "command": "python train.py", "code": str(TRAINING),
         "environment": "azureml:AzureML-lightgbm-3.2-ubuntu18.04-py37-cpu@latest",
         "compute": f"azureml:{COMPUTE}"}))
-    done = subprocess.run([str(Path(sys.executable).with_name("mlkube")), "job", "create",
-                           "-f", str(tmp_path / "job.yml")],
-                          env={**env, "MLKUBE_WORKSPACE": str(workspace)},
-                          capture_output=True, text=True, timeout=120)
+    done = embedded.mlkube("job", "create", "-f", str(tmp_path / "job.yml"), check=False)
     assert done.returncode == 1
+    assert embedded.client().jobs.list() == []
     assert "embedded" in done.stderr and "mlflow server" in done.stderr
     assert "MLKUBE_TRACKING_URI" in done.stderr
     assert "Traceback" not in done.stderr

@@ -369,6 +369,11 @@ class JobOperations:
         self._finish(run.run_id, JobStatus.FAILED,
                      error="The job's runner process ended without recording a result "
                      "(killed, or the machine restarted).")
+        try:
+            # Nothing may go on running under a job recorded as failed.
+            self._stop_kubernetes_job(run)
+        except MlkubeError:
+            pass  # the cluster is out of reach: the Job's TTL removes it in the end
         return self._workspace.runs.get(run.run_id)
 
     def _finish(self, run_id: str, status: str, *, error: str | None = None) -> None:
