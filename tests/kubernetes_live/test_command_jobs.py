@@ -30,6 +30,7 @@ from mlkube import Environment, Input, Model, Output, command
 from mlkube.entities.job import Command, JobStatus
 from tests.kubernetes_live.conftest import (
     COMPUTE,
+    MLKUBE,
     LiveCluster,
     LiveWorkspace,
     attach_workspace,
@@ -137,12 +138,6 @@ def submitted(jobs_workspace: LiveWorkspace, tmp_path_factory: pytest.TempPathFa
               ) -> Iterator[dict[str, Command]]:
     """The seed's training (through the SDK) and a failing command (``mlkube job create
     -f job.yml``), submitted at once: both run in the background."""
-    client = jobs_workspace.client()
-    training = client.jobs.create_or_update(_job(
-        TRAIN + " && mkdir -p ${{outputs.report}} && echo trained > ${{outputs.report}}/"
-        "done.txt && echo trained in pod $HOSTNAME",
-        outputs={"report": Output(type="uri_folder")}))
-
     spec = _job("echo reading ${{inputs.iris_csv}} && python -c \"import sys; "
                 "print('cannot converge'); sys.exit(3)\"").to_dict()
     spec["compute"] = f"azureml:{COMPUTE}"
@@ -150,8 +145,20 @@ def submitted(jobs_workspace: LiveWorkspace, tmp_path_factory: pytest.TempPathFa
                            "pip_requirements": ENVIRONMENT.pip_requirements}
     job_yaml = tmp_path_factory.mktemp("failing-job") / "job.yml"
     job_yaml.write_text(yaml.safe_dump(spec))
-    created = jobs_workspace.mlkube("job", "create", "-f", str(job_yaml), "--output", "json")
-    failing = client.jobs.get(yaml.safe_load(created.stdout)["name"])
+    # The command's start-up overlaps the SDK's submission.
+    cli = subprocess.Popen(
+        [MLKUBE, "job", "create", "-f", str(job_yaml), "--output", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "MLKUBE_WORKSPACE": str(jobs_workspace.folder)})
+
+    client = jobs_workspace.client()
+    training = client.jobs.create_or_update(_job(
+        TRAIN + " && mkdir -p ${{outputs.report}} && echo trained > ${{outputs.report}}/"
+        "done.txt && echo trained in pod $HOSTNAME",
+        outputs={"report": Output(type="uri_folder")}))
+    stdout, stderr = cli.communicate(timeout=300)
+    assert cli.returncode == 0, stdout + stderr
+    failing = client.jobs.get(yaml.safe_load(stdout)["name"])
     yield {"training": training, "failing": failing}
     for job in (training, failing):  # a partial run (-k, -x) leaves nothing running
         client.jobs.cancel(str(job.name))
