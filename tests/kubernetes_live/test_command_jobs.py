@@ -28,6 +28,7 @@ from mlflow.tracking import MlflowClient
 
 from mlkube import Environment, Input, Model, Output, command
 from mlkube.entities.job import Command, JobStatus
+from mlkube.errors import JobFailedError
 from tests.kubernetes_live.conftest import (
     COMPUTE,
     MLKUBE,
@@ -156,11 +157,14 @@ def submitted(jobs_workspace: LiveWorkspace, tmp_path_factory: pytest.TempPathFa
         TRAIN + " && mkdir -p ${{outputs.report}} && echo trained > ${{outputs.report}}/"
         "done.txt && echo trained in pod $HOSTNAME",
         outputs={"report": Output(type="uri_folder")}))
+    # More CPU than the node has: no pod of it can ever be scheduled.
+    unschedulable = client.jobs.create_or_update(_job(
+        "echo never", resources={"requests": {"cpu": "64"}}))
     stdout, stderr = cli.communicate(timeout=300)
     assert cli.returncode == 0, stdout + stderr
     failing = client.jobs.get(yaml.safe_load(stdout)["name"])
-    yield {"training": training, "failing": failing}
-    for job in (training, failing):  # a partial run (-k, -x) leaves nothing running
+    yield {"training": training, "failing": failing, "unschedulable": unschedulable}
+    for job in (training, failing, unschedulable):  # a partial run (-k, -x) leaves nothing running
         client.jobs.cancel(str(job.name))
 
 
@@ -213,6 +217,24 @@ def test_failing_command_ends_failed_with_its_last_log_lines_through_the_cli(
     shown = jobs_workspace.client().jobs.get(name)
     assert (shown.status, shown.exit_code) == (JobStatus.FAILED, 3)
     assert shown.error is not None and "cannot converge" in shown.error
+
+
+def test_a_pod_no_node_fits_fails_the_job_with_the_fix_and_leaves_no_job_behind(
+        jobs_workspace: LiveWorkspace, submitted: dict[str, Command]):
+    client = jobs_workspace.client()
+    name = str(submitted["unschedulable"].name)
+    with pytest.raises(JobFailedError) as error:
+        client.jobs.stream(name, write=lambda _text: None, timeout=300)
+    assert "No node has enough cpu" in str(error.value)
+    assert "asks for cpu 64" in str(error.value)
+    assert "resources.requests" in str(error.value)  # the fix, recorded with the cause
+    failed = client.jobs.get(name)
+    assert failed.status == JobStatus.FAILED and failed.exit_code is None
+    # Kubernetes would keep the pod pending forever: mlkube deleted the Job.
+    deadline = time.monotonic() + 60
+    while _k8s_jobs(jobs_workspace.cluster, jobs_workspace.namespace, name):
+        assert time.monotonic() < deadline, "the unschedulable job's Job was left behind"
+        time.sleep(1)
 
 
 def test_cancel_deletes_the_running_job_and_marks_it_canceled(

@@ -420,10 +420,14 @@ class JobOperations:
         emit(f"\nJob {name} ended: {job.status}"
              + (f" (exit code {job.exit_code})" if job.exit_code is not None else "") + "\n")
         if job.status == JobStatus.FAILED:
+            if job.exit_code is None:
+                # It never ran to an exit (a pod that cannot start, a runner error).
+                detail = f": {job.error}" if job.error else "."
+            else:
+                detail = f" with exit code {job.exit_code}" + (
+                    f". Last lines of its log:\n{job.error}" if job.error else ".")
             raise JobFailedError(
-                f"Job {name} failed" + (f" with exit code {job.exit_code}" if job.exit_code
-                                        is not None else "")
-                + (f". Last lines of its log:\n{job.error}" if job.error else "."),
+                f"Job {name} failed{detail}",
                 hint=f"Fix the cause shown in the log; the full log is {log}.",
             )
         return job
