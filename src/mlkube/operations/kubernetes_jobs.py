@@ -37,6 +37,7 @@ from mlkube.targets.kubernetes.job_status import JobVerdict
 from mlkube.targets.kubernetes.names import job_object_name
 from mlkube.targets.kubernetes.sizing import job_pod_resources
 from mlkube.workspace.location import WorkspaceLocation, redact_uri
+from mlkube.workspace.locks import file_lock
 
 if TYPE_CHECKING:
     from mlkube.operations.job_runner import JobRunner
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 POLL_SECONDS = 2.0
 #: How long a cancel waits for the pod to stop (its grace period, and some).
 CANCEL_WAIT_SECONDS = 25.0
+#: How long a job waits for another job's build of the same image.
+BUILD_LOCK_SECONDS = 3600.0
 #: MLflow's client settings a pod needs to reach the tracking server as this machine
 #: does; they go into the job's Secret, never into the Job's spec.
 TRACKING_CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
@@ -208,7 +211,11 @@ class KubernetesJobRun:
         context = render_build_context(
             environment, build_server_wheel(), code_path=runner.folder / "code", data=data,
             ca_bundle=build_ca_bundle())
-        image = self.target.publish(context, progress=say)
+        # Jobs submitted together (a sweep) have the same image: one of them builds it,
+        # the others then find it built and pushed, instead of all building at once.
+        with file_lock(runner.workspace.root / "locks", f"job-image-{context.content_hash}",
+                       timeout=BUILD_LOCK_SECONDS):
+            image = self.target.publish(context, progress=say)
         code_dir = (context.layout.code_dir if context.layout is not None else None) or ""
         variables = {str(k): str(v) for k, v in spec.get("environment_variables", {}).items()}
         variables.update(command_variables(
