@@ -25,6 +25,9 @@ APP_ROOT = "/var/azureml-app"
 MODELS_ROOT = f"{APP_ROOT}/azureml-models"
 #: The inference server's port in every container (Azure ML's SERVER_PORT default).
 SERVER_PORT = 5001
+#: Where a command job's inputs are in its image (jobs on Kubernetes): a uri_file as
+#: ``<root>/<input>/<file name>``, a uri_folder's (or a model's) files in ``<root>/<input>/``.
+JOB_INPUTS_ROOT = f"{APP_ROOT}/inputs"
 #: Version folder of a model given as a local path, which has no registered version.
 UNREGISTERED_VERSION = "1"
 #: Every variable a layout may set, so a server started on this machine can blank the
@@ -131,6 +134,12 @@ def _entry_point(code_dir: str, scoring_script: str | None) -> tuple[str, str | 
     script = PurePath(scoring_script.replace("\\", "/")).as_posix()
     return (posixpath.normpath(posixpath.join(code_dir, posixpath.dirname(script))),
             posixpath.basename(script))
+
+
+def job_input_path(name: str, local: PurePath, *, is_file: bool) -> str:
+    """Where a job's input ``name``, on this machine at ``local``, is in the job's image."""
+    folder = f"{JOB_INPUTS_ROOT}/{_segment(name)}"
+    return f"{folder}/{_segment(local.name)}" if is_file else folder
 
 
 def container_layout(deployment: OnlineDeployment) -> ContainerLayout:

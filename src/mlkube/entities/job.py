@@ -26,12 +26,16 @@ class JobStatus:
     """The statuses a job moves through (Azure ML's names)."""
 
     QUEUED = "Queued"
+    #: On Kubernetes: the pod is scheduled and its image is being pulled or started.
+    STARTING = "Starting"
     RUNNING = "Running"
     COMPLETED = "Completed"
     FAILED = "Failed"
     CANCELED = "Canceled"
 
     TERMINAL = frozenset({COMPLETED, FAILED, CANCELED})
+    #: The order statuses move in: a status read later never goes back to an earlier one.
+    ORDER = (QUEUED, STARTING, RUNNING)
 
 
 _REFERENCE = re.compile(r"\$\{\{\s*([A-Za-z_][\w]*)\.([\w.-]+)\s*\}\}")
@@ -170,6 +174,26 @@ def render_command(
         return substitute(part)
 
     return substitute(_OPTIONAL.sub(optional, command))
+
+
+def command_variables(*, tracking_uri: str, experiment_id: str, experiment_name: str,
+                      run_id: str, inputs: Mapping[str, str],
+                      outputs: Mapping[str, str]) -> dict[str, str]:
+    """What mlkube sets for a job's command on every compute: MLflow pointed at the job's
+    run (so ``mlflow.autolog()`` records into it) and Azure ML's run and input/output
+    variables."""
+    variables = {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_REGISTRY_URI": tracking_uri,
+        "MLFLOW_EXPERIMENT_ID": experiment_id,
+        "MLFLOW_EXPERIMENT_NAME": experiment_name,
+        "MLFLOW_RUN_ID": run_id,
+        "AZUREML_RUN_ID": run_id,
+        "PYTHONUNBUFFERED": "1",
+    }
+    variables.update({f"AZURE_ML_INPUT_{k}": v for k, v in inputs.items()})
+    variables.update({f"AZURE_ML_OUTPUT_{k}": v for k, v in outputs.items()})
+    return variables
 
 
 def literal_text(value: bool | int | float | str) -> str:

@@ -133,6 +133,7 @@ def render_build_context(
     ca_bundle: Path | None = None,
     environment_variables: Mapping[str, str] | None = None,
     layout: ContainerLayout | None = None,
+    data: Mapping[str, Path] | None = None,
 ) -> BuildContext:
     """The build context of one deployment's image.
 
@@ -145,6 +146,8 @@ def render_build_context(
     (pass those when the container is started). ``layout`` (a target's
     ``PreparedDeployment.container_layout()``) replaces ``model_name``, ``model_version``
     and ``scoring_script``, so the container is started with the layout the image has.
+    ``data`` maps absolute paths inside the image to local files or folders copied there
+    (a command job's inputs), after the model and before the code.
 
     Reads the folders' listings but writes nothing.
     """
@@ -188,6 +191,11 @@ def render_build_context(
                 "MLflow model, the folder with the MLmodel file).",
             )
         files.update(model_files)
+    for index, (destination, source) in enumerate(sorted((data or {}).items())):
+        source = _existing(source, what="input")
+        prefix = f"data/{index}" + (f"/{source.name}" if source.is_file() else "")
+        copies.append((prefix, _image_path(destination)))
+        files.update(_tree(source, prefix))
 
     if code_path is not None:
         code_path = _existing(code_path, what="code folder")
@@ -294,8 +302,9 @@ def _dockerfile(
     lines += ["", "# The model and code of this deployment."]
     for source, destination in copies:
         # The JSON form: folder names are the user's and may hold spaces.
+        what = source.split("/", 1)[0]
         add(f"COPY {json.dumps([source, str(destination)])}",
-            f"copy the {source.split('/', 1)[0]} to {destination}")
+            f"copy the {'input' if what == 'data' else what} to {destination}")
     add("ENV " + " \\\n    ".join(f"{k}={_env_value(v)}" for k, v in image_env.items()),
         "set the Azure ML environment variables")
     add(f"USER {RUN_AS_UID}:{RUN_AS_UID}", "switch to the unprivileged user")
@@ -382,6 +391,15 @@ def _check_variables(variables: Mapping[str, str]) -> None:
                 f"environment_variables.{name} must be a one-line string.",
                 hint="Quote the value in YAML and keep it on one line.",
             )
+
+
+def _image_path(path: str) -> PurePosixPath:
+    image_path = PurePosixPath(path)
+    if not image_path.is_absolute() or ".." in image_path.parts:
+        raise ValidationError(f"{path!r} is not an absolute path inside the image.",
+                              hint="Name where files go in the image from its root, e.g. "
+                                   "/var/azureml-app/inputs/data.")
+    return image_path
 
 
 def _path_segment(value: str) -> str:

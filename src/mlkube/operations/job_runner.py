@@ -7,28 +7,26 @@ materialises the job's environment, runs the command in the code snapshot with M
 pointed at the job's run, appends everything the command prints to the job's log, and
 records the end: status, exit code, and for a failure the last lines of the log. On
 SIGTERM (``mlkube job cancel``) it stops the command's whole process group and records
-Canceled.
+Canceled. On an attached Kubernetes compute the command runs as a Kubernetes Job instead
+(``kubernetes_jobs``), followed the same way.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from mlkube.entities.input import PATH_TYPES
-from mlkube.entities.job import JobStatus, literal_text, render_command
+from mlkube.entities.job import JobStatus, command_variables, render_command
 from mlkube.errors import MlkubeError
 from mlkube.operations.compute_slots import compute_slot
+from mlkube.operations.job_inputs import fetch_inputs
 from mlkube.operations.jobs import (
     LOG_ARTIFACT,
     LOG_FILE,
@@ -43,7 +41,6 @@ from mlkube.workspace.workspace import Workspace
 
 TAIL_LINES = 20
 _TAIL_CHARS = 3500
-DOWNLOAD_TIMEOUT_S = 60
 
 
 def tail(text: str, *, lines: int = TAIL_LINES) -> str:
@@ -62,17 +59,9 @@ def child_environment(base: Mapping[str, str], *, python: str, tracking_uri: str
     env.update({str(k): str(v) for k, v in job_variables.items()})
     bin_dir = str(Path(python).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", os.defpath)
-    env.update({
-        "MLFLOW_TRACKING_URI": tracking_uri,
-        "MLFLOW_REGISTRY_URI": tracking_uri,
-        "MLFLOW_EXPERIMENT_ID": experiment_id,
-        "MLFLOW_EXPERIMENT_NAME": experiment_name,
-        "MLFLOW_RUN_ID": run_id,
-        "AZUREML_RUN_ID": run_id,
-        "PYTHONUNBUFFERED": "1",
-    })
-    env.update({f"AZURE_ML_INPUT_{k}": v for k, v in inputs.items()})
-    env.update({f"AZURE_ML_OUTPUT_{k}": v for k, v in outputs.items()})
+    env.update(command_variables(
+        tracking_uri=tracking_uri, experiment_id=experiment_id,
+        experiment_name=experiment_name, run_id=run_id, inputs=inputs, outputs=outputs))
     return env
 
 
@@ -94,6 +83,8 @@ class JobRunner:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.child: subprocess.Popen[bytes] | None = None
         self.canceled = False
+        #: Set while a Kubernetes job is followed: SIGTERM then only flags the cancel.
+        self.watching = False
 
     # --- recording -----------------------------------------------------------------------
 
@@ -115,10 +106,10 @@ class JobRunner:
 
     def on_sigterm(self, _signum: int, _frame: Any) -> None:
         self.canceled = True
-        if self.child is None:
-            # Still preparing (downloads, environment): stop that right here.
+        if self.child is None and not self.watching:
+            # Still preparing (downloads, environment, image): stop that right here.
             raise _Canceled()
-        if self.child.poll() is None:
+        if self.child is not None and self.child.poll() is None:
             try:
                 os.killpg(self.child.pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -127,53 +118,9 @@ class JobRunner:
     # --- preparing -----------------------------------------------------------------------
 
     def prepare_inputs(self, spec: dict[str, Any], log: IO[bytes]) -> dict[str, str]:
-        values: dict[str, str] = {}
-        for key, value in spec.get("inputs", {}).items():
-            if not isinstance(value, dict):
-                values[key] = literal_text(value)
-                continue
-            kind = value.get("type", "uri_folder")
-            path = value.get("path")
-            if kind not in PATH_TYPES:
-                if value.get("default") is not None:
-                    values[key] = literal_text(value["default"])
-                continue
-            if not path:
-                continue
-            if path.startswith(("http://", "https://")):
-                values[key] = str(self.download_url(key, path, kind=kind, log=log))
-            elif path.startswith(("azureml:", "models:/")):
-                values[key] = str(self.download_model(key, path, log=log))
-            else:
-                values[key] = path
-        return values
-
-    def download_url(self, key: str, url: str, *, kind: str, log: IO[bytes]) -> Path:
-        target_dir = self.folder / "inputs" / key
-        target_dir.mkdir(parents=True, exist_ok=True)
-        filename = Path(urllib.parse.urlparse(url).path).name or "data"
-        target = target_dir / filename
-        self.say(log, f"downloading input {key} from {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, \
-                    open(target, "wb") as out:
-                shutil.copyfileobj(response, out)
-        except Exception as error:  # any download failure fails the job
-            raise MlkubeError(f"Input {key!r}: downloading {url} failed: {error}",
-                              hint="Check the URL is reachable from this machine.") from None
-        return target if kind == "uri_file" else target_dir
-
-    def download_model(self, key: str, reference: str, *, log: IO[bytes]) -> Path:
-        from mlkube.operations.models import ModelOperations
-
-        text = reference.removeprefix("azureml:").removeprefix("models:/")
-        name, _, version = text.replace("/", ":").partition(":")
-        label = None
-        if "@" in name:
-            name, label = name.split("@", 1)
-        self.say(log, f"downloading input {key}: model {name} {version or label or 'latest'}")
-        return ModelOperations(self.workspace).download(
-            name, version=version or None, download_path=self.folder / "inputs" / key)
+        return fetch_inputs(spec.get("inputs", {}), folder=self.folder,
+                            workspace=self.workspace,
+                            say=lambda message: self.say(log, message)).values
 
     def python_for(self, environment: Any, log: IO[bytes]) -> str:
         if environment is None:
@@ -219,6 +166,14 @@ class JobRunner:
         compute = spec.get("compute") or "local"
         if compute == "local":
             return self._run_command(spec, log)
+        from mlkube.entities.compute import KubernetesCompute
+        from mlkube.operations.computes import ComputeOperations
+
+        found = ComputeOperations(self.workspace).get(compute)
+        if isinstance(found, KubernetesCompute):
+            from mlkube.operations.kubernetes_jobs import KubernetesJobRun
+
+            return KubernetesJobRun(self, found).run(spec, log)
         max_instances = self.compute_capacity(compute)
         with compute_slot(self.workspace.root / "locks", compute, max_instances,
                           on_wait=lambda: self.say(

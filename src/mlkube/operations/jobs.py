@@ -65,12 +65,13 @@ TAG_ERROR = "mlkube.job.error"
 # MLflow's run statuses for each job status.
 MLFLOW_STATUS = {
     JobStatus.QUEUED: "SCHEDULED",
+    JobStatus.STARTING: "SCHEDULED",
     JobStatus.RUNNING: "RUNNING",
     JobStatus.COMPLETED: "FINISHED",
     JobStatus.FAILED: "FAILED",
     JobStatus.CANCELED: "KILLED",
 }
-_FROM_MLFLOW = {v: k for k, v in MLFLOW_STATUS.items()}
+_FROM_MLFLOW = {v: k for k, v in MLFLOW_STATUS.items() if k != JobStatus.STARTING}
 _SNAPSHOT_IGNORE = shutil.ignore_patterns(".git", "__pycache__", ".mlkube", ".venv", "mlruns",
                                           ".pytest_cache", "*.pyc")
 _ADJECTIVES = ("amber", "brave", "calm", "eager", "gentle", "happy", "jolly", "keen",
@@ -146,7 +147,7 @@ class JobOperations:
         if job.type != "command":
             raise ValidationError(f"Job type {job.type!r} is not supported.",
                                   hint="mlkube runs command jobs (type: command).")
-        job.compute = self._checked_compute(job.compute)
+        job.compute = self._checked_compute(job)
         # Everything that can fail before the job runs fails here, with its cause named.
         job.check_references()
         inputs = self._checked_inputs(job)
@@ -204,9 +205,10 @@ class JobOperations:
                            experiment_name=experiment)
         return job_from_run(runs.get(run.run_id))
 
-    def _checked_compute(self, compute: str | None) -> str:
-        """The compute's name if command jobs can run on it: ``local`` or an AmlCompute."""
-        name = (compute or "local").removeprefix("azureml:")
+    def _checked_compute(self, job: Command) -> str:
+        """The compute's name if command jobs can run on it: ``local``, an AmlCompute, or
+        an attached Kubernetes cluster (as Kubernetes Jobs) the job and workspace suit."""
+        name = (job.compute or "local").removeprefix("azureml:")
         if name == "local":
             return name
         from mlkube.entities.compute import AmlCompute, KubernetesCompute
@@ -216,14 +218,14 @@ class JobOperations:
         if isinstance(found, AmlCompute):
             return name
         if isinstance(found, KubernetesCompute):
-            raise ValidationError(
-                f"Compute {name!r} is an attached Kubernetes cluster; command jobs do not run "
-                "on it as Kubernetes Jobs yet.",
-                hint="Run the job on an AmlCompute (mlkube compute create --type amlcompute) "
-                "or on compute local.")
+            from mlkube.operations.kubernetes_jobs import check_kubernetes_job
+
+            check_kubernetes_job(job, found, self._workspace.location)
+            return name
         raise ValidationError(
             f"Compute {name!r} is a {found.type} compute, which runs endpoints, not jobs.",
-            hint="Run the job on compute local or on an AmlCompute.")
+            hint="Run the job on compute local, on an AmlCompute or on an attached "
+                 "Kubernetes compute.")
 
     def _checked_inputs(self, job: Command) -> dict[str, Any]:
         """Inputs as stored: paths made absolute and checked to exist, literals as given."""
@@ -367,6 +369,11 @@ class JobOperations:
         self._finish(run.run_id, JobStatus.FAILED,
                      error="The job's runner process ended without recording a result "
                      "(killed, or the machine restarted).")
+        try:
+            # Nothing may go on running under a job recorded as failed.
+            self._stop_kubernetes_job(run)
+        except MlkubeError:
+            pass  # the cluster is out of reach: the Job's TTL removes it in the end
         return self._workspace.runs.get(run.run_id)
 
     def _finish(self, run_id: str, status: str, *, error: str | None = None) -> None:
@@ -413,10 +420,14 @@ class JobOperations:
         emit(f"\nJob {name} ended: {job.status}"
              + (f" (exit code {job.exit_code})" if job.exit_code is not None else "") + "\n")
         if job.status == JobStatus.FAILED:
+            if job.exit_code is None:
+                # It never ran to an exit (a pod that cannot start, a runner error).
+                detail = f": {job.error}" if job.error else "."
+            else:
+                detail = f" with exit code {job.exit_code}" + (
+                    f". Last lines of its log:\n{job.error}" if job.error else ".")
             raise JobFailedError(
-                f"Job {name} failed" + (f" with exit code {job.exit_code}" if job.exit_code
-                                        is not None else "")
-                + (f". Last lines of its log:\n{job.error}" if job.error else "."),
+                f"Job {name} failed{detail}",
                 hint=f"Fix the cause shown in the log; the full log is {log}.",
             )
         return job
@@ -467,8 +478,28 @@ class JobOperations:
         elif local and not pid:
             # Queued: the runner has not started the command yet; it checks for this flag.
             (Path(run.tags.get(TAG_FOLDER, "")) / "cancel-requested").touch()
+        self._stop_kubernetes_job(run)
         self._finish(run.run_id, JobStatus.CANCELED)
         return job_from_run(self._workspace.runs.get(run.run_id))
+
+    def _stop_kubernetes_job(self, run: RunRecord) -> None:
+        """Delete the Kubernetes Job of a job on a Kubernetes compute whose runner could
+        not do it (it runs on another machine, or died)."""
+        spec = json.loads(run.tags.get(TAG_SPEC, "{}"))
+        compute = spec.get("compute") or "local"
+        if compute == "local":
+            return
+        from mlkube.entities.compute import KubernetesCompute
+        from mlkube.operations.computes import ComputeOperations
+
+        try:
+            found = ComputeOperations(self._workspace).get(compute)
+        except ResourceNotFoundError:
+            return
+        if isinstance(found, KubernetesCompute):
+            from mlkube.operations.kubernetes_jobs import delete_kubernetes_job
+
+            delete_kubernetes_job(found, str(run.tags.get(TAG_NAME)))
 
     def begin_cancel(self, name: str) -> LROPoller[Command]:
         """Azure ML's spelling: ``ml_client.jobs.begin_cancel(name).result()``."""

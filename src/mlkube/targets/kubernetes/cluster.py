@@ -57,6 +57,8 @@ KINDS: dict[str, Kind] = {
     "ConfigMap": Kind("v1", "configmaps"),
     "Service": Kind("v1", "services"),
     "Deployment": Kind("apps/v1", "deployments"),
+    # Command jobs (``job_target``): not part of any endpoint, so not in RENDERED_KINDS.
+    "Job": Kind("batch/v1", "jobs"),
     "HorizontalPodAutoscaler": Kind("autoscaling/v2", "horizontalpodautoscalers"),
     "PodDisruptionBudget": Kind("policy/v1", "poddisruptionbudgets"),
     "Ingress": Kind("networking.k8s.io/v1", "ingresses"),
@@ -354,14 +356,20 @@ class Cluster:
                              content_type="application/apply-patch+yaml",
                              query={"fieldManager": FIELD_MANAGER, "force": "true"})
 
-    def delete(self, kind: str, name: str, *, namespace: str | None = None) -> bool:
-        """Delete one object (its dependents in the background); False if it was gone."""
+    def delete(self, kind: str, name: str, *, namespace: str | None = None,
+               propagation: str = "Background") -> bool:
+        """Delete one object; False if it was gone. Its dependents (a Job's pods) go in
+        the background, or with ``propagation="Foreground"`` before it: the object stays,
+        marked for deletion, until they are gone."""
+        if propagation not in ("Background", "Foreground"):
+            raise TargetError(f"Unknown deletion propagation {propagation!r}.",
+                              hint="Use Background or Foreground.")
         namespaced = KINDS[kind].namespaced
         path = object_path(kind, namespace=(namespace or self.namespace) if namespaced
                            else None, name=name)
         found = self._request("DELETE", path, doing=f"deleting {kind} {name}",
                               body={"apiVersion": "v1", "kind": "DeleteOptions",
-                                    "propagationPolicy": "Background"},
+                                    "propagationPolicy": propagation},
                               missing_ok=True)
         return found is not None
 

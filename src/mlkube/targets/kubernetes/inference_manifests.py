@@ -30,7 +30,7 @@ from mlkube.targets.kubernetes.pod_spec import (
     tmp_volume,
     writable_home_env,
 )
-from mlkube.targets.kubernetes.sizing import pod_resources
+from mlkube.targets.kubernetes.sizing import container_resources, pod_resources
 
 CONTAINER = "inference-server"
 #: Always 200 while the server process is up (``GET /`` waits for the model, as Azure's).
@@ -125,15 +125,9 @@ def _environment(deployment: OnlineDeployment,
 
 
 def _resources(deployment: OnlineDeployment) -> dict[str, Any]:
-    settings = pod_resources(deployment)
-    requests = settings.requests.as_kubernetes() if settings.requests else {}
-    limits = settings.limits.as_kubernetes() if settings.limits else {}
-    if "nvidia.com/gpu" in requests and "nvidia.com/gpu" not in limits:
-        # Kubernetes needs extended resources such as GPUs in limits (requests may follow).
-        limits["nvidia.com/gpu"] = requests["nvidia.com/gpu"]
-    if isinstance(deployment.scale_settings, TargetUtilizationScaleSettings) and not (
-        "cpu" in requests or "cpu" in limits
-    ):
+    result = container_resources(pod_resources(deployment))
+    cpu_given = any("cpu" in result.get(part, {}) for part in ("requests", "limits"))
+    if isinstance(deployment.scale_settings, TargetUtilizationScaleSettings) and not cpu_given:
         raise ValidationError(
             f"Deployment {deployment.name!r} scales on CPU utilization "
             "(scale_settings.type: target_utilization) but sets no resources.requests.cpu; "
@@ -141,11 +135,6 @@ def _resources(deployment: OnlineDeployment) -> dict[str, Any]:
             hint="Add resources: {requests: {cpu: \"500m\"}} (or any CPU request) or an "
                  "instance_type to the deployment, or use scale_settings.type: default.",
         )
-    result: dict[str, Any] = {}
-    if requests:
-        result["requests"] = requests
-    if limits:
-        result["limits"] = limits
     return result
 
 

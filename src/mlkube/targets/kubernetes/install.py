@@ -57,17 +57,19 @@ _READ = ("get", "list", "watch")
 #: Everything a deploying identity does in the namespace: apply, read back, delete,
 #: and watch rollouts. Server-side apply is ``patch``; reading state back is ``list``.
 REQUIRED_ACCESS: tuple[Access, ...] = (
-    Access("", "serviceaccounts", _WRITE, "the gateway's own account"),
-    Access("", "secrets", _WRITE, "endpoint keys"),
+    Access("", "serviceaccounts", _WRITE, "the gateway's own account; the workload "
+           "account jobs run as"),
+    Access("", "secrets", _WRITE, "endpoint keys, jobs' tracking settings"),
     Access("", "configmaps", _WRITE, "gateway traffic and mirror rules"),
     Access("", "services", _WRITE, "scoring URIs"),
     Access("apps", "deployments", _WRITE, "gateways and inference servers"),
     Access("autoscaling", "horizontalpodautoscalers", _WRITE, "target_utilization scaling"),
     Access("policy", "poddisruptionbudgets", _WRITE, "instances surviving node drains"),
     Access("networking.k8s.io", "ingresses", _WRITE, "endpoints behind an Ingress"),
+    Access("batch", "jobs", _WRITE, "command jobs on the cluster"),
     Access("apps", "replicasets", _READ, "telling a rollout's new pods from old ones"),
-    Access("", "pods", _READ, "rollout progress and failures"),
-    Access("", "pods/log", ("get",), "get_logs and crash causes"),
+    Access("", "pods", _READ, "rollout and job progress and failures"),
+    Access("", "pods/log", ("get",), "get_logs, job logs and crash causes"),
     Access("", "events", _READ, "why a pod is not scheduled or not ready"),
 )
 

@@ -1,4 +1,4 @@
-"""Kubernetes object names for endpoints and deployments, valid whatever the user typed.
+"""Kubernetes object names for endpoints, deployments and jobs, valid whatever the user typed.
 
 Azure ML names allow upper case and reach 32 characters, so ``<endpoint>-<deployment>``
 can be neither a DNS-1123 label nor unique (``ab-c``/``d`` and ``ab``/``c-d`` join to the
@@ -53,6 +53,14 @@ def endpoint_object_name(endpoint: str, *, suffix: str = "") -> str:
 def deployment_object_name(endpoint: str, deployment: str) -> str:
     """Name of a deployment's objects (Deployment, Service, HPA, PDB): unique per pair."""
     return dns_label(f"{endpoint}-{deployment}", unique_by=("deployment", endpoint, deployment))
+
+
+def job_object_name(job: str, *, suffix: str = "") -> str:
+    """Name of a command job's Kubernetes Job (no suffix) or of its other objects: the job's
+    name when it is a valid label (generated names with '_' are not), else cleaned and
+    suffixed with a hash of the exact name."""
+    text = f"{job}-{suffix}" if suffix else job
+    return dns_label(text, unique_by=None if _clean(job) else ("job", job, suffix))
 
 
 def _clean(name: str) -> bool:

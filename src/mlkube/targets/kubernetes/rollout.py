@@ -7,7 +7,8 @@ a timeout with nothing to say: the cause sits in pod statuses (``ImagePullBackOf
 looks at all of them on every poll and ends the wait at the first failure that will not
 heal by itself, with the cause and a fix in mlkube's words.
 
-Everything here is pure: it reads objects shaped exactly as the API returns them (the
+Why a single pod cannot run is ``pod_status``'s (shared with command jobs). Everything
+here is pure: it reads objects shaped exactly as the API returns them (the
 JSON of ``kubectl get -o json``, or the client with ``_preload_content=False``) as plain
 dicts. The caller fetches them, and fetches the previous log of the pods
 ``pods_needing_logs`` names, so a crash verdict can quote the last lines.
@@ -15,26 +16,29 @@ dicts. The caller fetches them, and fetches the previous log of the pods
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mlkube.targets.kubernetes.pod_status import (
+    PodProblem,
+    all_container_statuses,
+    container_status,
+    event_message,
+    involved,
+    log_tail,
+    oom_problem,
+    pod_name,
+    spec_container,
+    start_problem,
+    unschedulable,
+)
+
 Phase = Literal["progressing", "ready", "failed"]
 
-#: Lines of a crashed container's log a failure verdict quotes.
-LOG_LINES = 20
-#: Waiting reasons that mean the kubelet cannot get the image.
-IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName",
-                                "ErrImageNeverPull"})
-#: Waiting reasons that mean the container cannot be created as specified.
-CONTAINER_CONFIG_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError",
-                                      "RunContainerError"})
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 TEMPLATE_HASH_LABEL = "pod-template-hash"
 
-_INSUFFICIENT = re.compile(r"Insufficient ([A-Za-z0-9./_-]+?)[.,]?(?=\s|$)")
-_MISSING_OBJECT = re.compile(r'(secret|configmap) "([^"]+)" not found', re.IGNORECASE)
 _PROBE_KINDS = {"Readiness": "readinessProbe", "Liveness": "livenessProbe",
                 "Startup": "startupProbe"}
 
@@ -73,12 +77,12 @@ def read_rollout(deployment: Mapping[str, Any], pods: Sequence[Mapping[str, Any]
     the previous log of ``container`` (see ``pods_needing_logs``).
     """
     current = current_pods(deployment, pods, replica_sets=replica_sets)
-    current_names = {_name(pod) for pod in current}
-    own_events = [e for e in events if _involved(e).get("name") in current_names
-                  or _involved(e).get("kind") == "ReplicaSet"]
+    current_names = {pod_name(pod) for pod in current}
+    own_events = [e for e in events if involved(e).get("name") in current_names
+                  or involved(e).get("kind") == "ReplicaSet"]
     for pod in current:
         verdict = _pod_failure(pod, [e for e in own_events
-                                     if _involved(e).get("name") == _name(pod)],
+                                     if involved(e).get("name") == pod_name(pod)],
                                logs=logs or {}, container=container)
         if verdict is not None:
             return verdict
@@ -113,12 +117,12 @@ def pods_needing_logs(pods: Sequence[Mapping[str, Any]], *,
     cause of a crash (fetch it with ``previous=True``)."""
     names = []
     for pod in pods:
-        status = _container_status(pod, container)
+        status = container_status(pod, container)
         if status is None:
             continue
         state, last = status.get("state") or {}, status.get("lastState") or {}
         if status.get("restartCount", 0) > 0 or "terminated" in state or "terminated" in last:
-            names.append(_name(pod))
+            names.append(pod_name(pod))
     return names
 
 
@@ -127,7 +131,7 @@ def pods_needing_logs(pods: Sequence[Mapping[str, Any]], *,
 
 def _pod_failure(pod: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
                  logs: Mapping[str, str], container: str) -> RolloutVerdict | None:
-    name = _name(pod)
+    name = pod_name(pod)
     status = pod.get("status") or {}
     if status.get("phase") == "Failed":
         reason = status.get("reason") or "Failed"
@@ -136,10 +140,10 @@ def _pod_failure(pod: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
             cause=f"Pod {name} failed ({reason}): {status.get('message') or 'no message'}.",
             fix="If it was evicted for memory or disk, give the deployment more "
                 "resources.requests (or free the node); then deploy again.")
-    unschedulable = _unschedulable(pod, events)
-    if unschedulable is not None:
-        return unschedulable
-    for item in _all_container_statuses(pod):
+    problem = unschedulable(pod, events)
+    if problem is not None:
+        return _from_problem(problem)
+    for item in all_container_statuses(pod):
         verdict = _container_failure(pod, item, events, logs=logs)
         if verdict is not None:
             return verdict
@@ -148,92 +152,17 @@ def _pod_failure(pod: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
     return None
 
 
-def _unschedulable(pod: Mapping[str, Any],
-                   events: Sequence[Mapping[str, Any]]) -> RolloutVerdict | None:
-    message = None
-    for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition.get("type") != "PodScheduled":
-            continue
-        if condition.get("status") == "True":
-            return None  # scheduled since: older FailedScheduling events are history
-        if condition.get("reason") == "Unschedulable":
-            message = condition.get("message") or ""
-    scheduling = [e for e in events if e.get("reason") == "FailedScheduling"]
-    if message is None and scheduling:
-        message = _event_message(scheduling[-1])
-    if message is None:
-        return None
-    if any(e.get("reason") == "TriggeredScaleUp" for e in events):
-        return None  # the cluster autoscaler is adding a node that fits: keep waiting
-    name = _name(pod)
-    resources = sorted(set(_INSUFFICIENT.findall(message)))
-    if not resources:
-        return _failed(
-            "Unschedulable", name,
-            cause=f"No node can run pod {name}: {message.strip()}",
-            fix="Make a node fit the pod (taints and tolerations, node selectors, volumes), "
-                "or change the deployment so that it fits an existing node.")
-    requested = _requests(pod)
-    asked = ", ".join(f"{r} {requested[r]}" if r in requested else r for r in resources)
-    gpu = any("gpu" in r for r in resources)
-    fix = ("Lower the deployment's resources.requests "
-           f"({', '.join(resources)}) to what a node has free, or add nodes with more")
-    if gpu:
-        fix = ("Add a GPU node (with the NVIDIA device plugin, so nodes advertise "
-               "nvidia.com/gpu), wait for GPU pods to finish, or remove nvidia.com/gpu from "
-               "the deployment's resources")
-    return _failed(
-        "Unschedulable", name,
-        cause=f"No node has enough {' and '.join(resources)} for pod {name} (it asks for "
-              f"{asked}): {message.strip()}",
-        fix=fix + "; `kubectl describe nodes` shows what each node has allocatable.")
-
-
 def _container_failure(pod: Mapping[str, Any], status: Mapping[str, Any],
                        events: Sequence[Mapping[str, Any]], *,
                        logs: Mapping[str, str]) -> RolloutVerdict | None:
-    name, container = _name(pod), status.get("name", "?")
+    problem = start_problem(pod, status, events) or oom_problem(pod, status)
+    if problem is not None:
+        return _from_problem(problem)
+    name, container = pod_name(pod), status.get("name", "?")
     state, last = status.get("state") or {}, status.get("lastState") or {}
-    waiting = state.get("waiting") or {}
-    reason, message = waiting.get("reason"), (waiting.get("message") or "").strip()
-    if reason in IMAGE_PULL_REASONS:
-        image = status.get("image") or _spec_image(pod, container) or "?"
-        # "Back-off pulling image" says nothing; the kubelet's event has the registry's answer.
-        detail = _pull_event_message(events) or message or "no detail"
-        return _failed(
-            reason, name,
-            cause=f"The cluster cannot pull image {image} for container {container} of pod "
-                  f"{name} ({reason}): {detail}",
-            fix=_pull_fix(f"{message} {detail}"))
-    if reason in CONTAINER_CONFIG_REASONS:
-        missing = _MISSING_OBJECT.search(message)
-        if missing:
-            kind = "Secret" if missing[1].lower() == "secret" else "ConfigMap"
-            return _failed(
-                reason, name,
-                cause=f"Container {container} of pod {name} cannot start: the {kind} "
-                      f"{missing[2]!r} it mounts or reads does not exist.",
-                fix=f"Create the {kind} {missing[2]!r} in the pod's namespace (mlkube "
-                    "creates its own when the endpoint is created: re-run `mlkube "
-                    "online-endpoint create`), then the pod starts by itself.")
-        return _failed(
-            reason, name,
-            cause=f"Container {container} of pod {name} cannot be created ({reason}): "
-                  f"{message or 'no message'}",
-            fix="Fix what the message names (a missing key, a bad volume, the image's user "
-                "or command), then deploy again.")
+    reason = (state.get("waiting") or {}).get("reason")
     terminated = state.get("terminated") or {}
     previous = last.get("terminated") or {}
-    oom = next((t for t in (terminated, previous) if t.get("reason") == "OOMKilled"), None)
-    if oom is not None:
-        limit = _limits(pod, container).get("memory")
-        limit_text = f"its memory limit ({limit})" if limit else "the memory it may use"
-        return _failed(
-            "OOMKilled", name,
-            cause=f"Container {container} of pod {name} was killed for using more than "
-                  f"{limit_text} (OOMKilled, exit code {oom.get('exitCode', 137)}).",
-            fix="Raise the deployment's resources.limits.memory (and requests.memory) above "
-                "what the model needs once loaded, or load a smaller model.")
     restarts = int(status.get("restartCount") or 0)
     crashed = reason == "CrashLoopBackOff" or (
         restarts > 0 and terminated and terminated.get("exitCode", 0) != 0)
@@ -245,7 +174,7 @@ def _container_failure(pod: Mapping[str, Any], status: Mapping[str, Any],
         why = (f"was restarted {restarts} time(s) after failing its liveness/startup probe"
                if killed_by_probe and code in (137, 143) else
                f"keeps exiting (exit code {code}, {restarts} restart(s))")
-        tail = _tail(logs.get(name, ""))
+        tail = log_tail(logs.get(name, ""))
         log_text = (f"\nLast lines of its previous log:\n{tail}" if tail
                     else "\nIts previous log is empty.")
         return _failed(
@@ -265,7 +194,7 @@ def _probe_failure(pod: Mapping[str, Any], events: Sequence[Mapping[str, Any]], 
         budget = _probe_budget(pod, container, _PROBE_KINDS[kind])
         if budget is None or counts.get(kind, 0) < budget:
             continue
-        name = _name(pod)
+        name = pod_name(pod)
         last = _last_probe_message(events, kind)
         return _failed(
             f"{kind}ProbeFailed", name,
@@ -285,10 +214,10 @@ def _failed_create(events: Sequence[Mapping[str, Any]], *,
     own = {rs.get("metadata", {}).get("name") for rs in current_replica_sets(
         deployment, replica_sets)}
     for event in events:
-        involved = _involved(event)
-        if (involved.get("kind") == "ReplicaSet" and event.get("reason") == "FailedCreate"
-                and involved.get("name") in own):
-            message = _event_message(event)
+        about = involved(event)
+        if (about.get("kind") == "ReplicaSet" and event.get("reason") == "FailedCreate"
+                and about.get("name") in own):
+            message = event_message(event)
             return _failed(
                 "FailedCreate", None,
                 cause=f"Kubernetes refuses to create the deployment's pods: {message}",
@@ -344,7 +273,7 @@ def _waiting_detail(pods: Sequence[Mapping[str, Any]],
                     events: Sequence[Mapping[str, Any]]) -> str:
     reasons = []
     for pod in pods:
-        for item in _all_container_statuses(pod):
+        for item in all_container_statuses(pod):
             waiting = (item.get("state") or {}).get("waiting") or {}
             if waiting.get("reason"):
                 reasons.append(waiting["reason"])
@@ -360,68 +289,22 @@ def _waiting_detail(pods: Sequence[Mapping[str, Any]],
 # --- small readers --------------------------------------------------------------------------
 
 
+def _from_problem(problem: PodProblem) -> RolloutVerdict:
+    return _failed(problem.reason, problem.pod, cause=problem.cause, fix=problem.fix)
+
+
 def _failed(reason: str, pod: str | None, *, cause: str, fix: str) -> RolloutVerdict:
     summary = f"failed: {reason}" + (f" (pod {pod})" if pod else "")
     return RolloutVerdict("failed", summary, cause=cause, fix=fix, reason=reason, pod=pod)
-
-
-def _name(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("name", "?"))
 
 
 def _annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:
     return (obj.get("metadata") or {}).get("annotations") or {}
 
 
-def _involved(event: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The object an event is about (core/v1 ``involvedObject``, events.k8s.io ``regarding``)."""
-    return event.get("involvedObject") or event.get("regarding") or {}
-
-
-def _event_message(event: Mapping[str, Any]) -> str:
-    return str(event.get("message") or event.get("note") or "").strip()
-
-
 def _event_count(event: Mapping[str, Any]) -> int:
     series = event.get("series") or {}
     return int(series.get("count") or event.get("count") or 1)
-
-
-def _all_container_statuses(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    status = pod.get("status") or {}
-    return [*(status.get("initContainerStatuses") or []),
-            *(status.get("containerStatuses") or [])]
-
-
-def _container_status(pod: Mapping[str, Any], container: str) -> Mapping[str, Any] | None:
-    return next((s for s in _all_container_statuses(pod) if s.get("name") == container), None)
-
-
-def _spec_container(pod: Mapping[str, Any], container: str) -> Mapping[str, Any]:
-    spec = pod.get("spec") or {}
-    for item in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
-        if item.get("name") == container:
-            return item
-    return {}
-
-
-def _spec_image(pod: Mapping[str, Any], container: str) -> str | None:
-    return _spec_container(pod, container).get("image")
-
-
-def _limits(pod: Mapping[str, Any], container: str) -> Mapping[str, str]:
-    return (_spec_container(pod, container).get("resources") or {}).get("limits") or {}
-
-
-def _requests(pod: Mapping[str, Any]) -> dict[str, str]:
-    """What the pod's containers request, by resource (limits stand in for requests of
-    extended resources such as GPUs, which may give only limits)."""
-    found: dict[str, str] = {}
-    for item in (pod.get("spec") or {}).get("containers") or []:
-        resources = item.get("resources") or {}
-        for source in (resources.get("limits") or {}, resources.get("requests") or {}):
-            found.update({k: str(v) for k, v in source.items()})
-    return found
 
 
 def _pod_ready(pod: Mapping[str, Any]) -> bool:
@@ -434,51 +317,22 @@ def _probe_counts(events: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     for event in events:
         if event.get("reason") != "Unhealthy":
             continue
-        kind = _event_message(event).split(" ", 1)[0]
+        kind = event_message(event).split(" ", 1)[0]
         if kind in _PROBE_KINDS:
             counts[kind] = counts.get(kind, 0) + _event_count(event)
     return counts
 
 
 def _last_probe_message(events: Sequence[Mapping[str, Any]], kind: str) -> str:
-    messages = [_event_message(e) for e in events
-                if e.get("reason") == "Unhealthy" and _event_message(e).startswith(kind)]
+    messages = [event_message(e) for e in events
+                if e.get("reason") == "Unhealthy" and event_message(e).startswith(kind)]
     return messages[-1] if messages else ""
 
 
 def _probe_budget(pod: Mapping[str, Any], container: str, field: str) -> int | None:
-    probe = _spec_container(pod, container).get(field)
+    probe = spec_container(pod, container).get(field)
     if not probe:
         return None
     return int(probe.get("failureThreshold", 3))
 
 
-def _pull_event_message(events: Sequence[Mapping[str, Any]]) -> str:
-    failed = [_event_message(e) for e in events if e.get("reason") == "Failed"
-              and _event_message(e).startswith("Failed to pull image")]
-    return failed[-1] if failed else ""
-
-
-def _pull_fix(message: str) -> str:
-    lowered = message.lower()
-    if any(word in lowered for word in ("401", "403", "unauthorized", "denied",
-                                        "authorization", "authentication")):
-        return ("The registry refused the cluster's credentials: create an image pull "
-                "Secret for the registry (`kubectl create secret docker-registry`) and add it "
-                "to the namespace's default ServiceAccount (imagePullSecrets), or make the "
-                "repository readable by the nodes.")
-    if any(word in lowered for word in ("no such host", "timeout", "i/o timeout",
-                                        "connection refused", "dial tcp", "tls", "x509")):
-        return ("The nodes cannot reach the registry: check the compute's registry host "
-                "name, that the nodes' network reaches it, and that they trust its TLS "
-                "certificate.")
-    if "not found" in lowered or "manifest unknown" in lowered:
-        return ("The image is not in the registry: push it (mlkube pushes on create when the "
-                "compute has a registry: `mlkube compute show`), and check the reference.")
-    return ("Check the image reference and that the compute's registry is reachable from "
-            "the nodes and readable with their credentials (imagePullSecrets).")
-
-
-def _tail(text: str, lines: int = LOG_LINES) -> str:
-    kept = [line for line in text.splitlines() if line.strip()][-lines:]
-    return "\n".join(f"  {line}" for line in kept)

@@ -1,4 +1,5 @@
-"""How big a deployment's inference-server pods are, and what ``show`` says about it.
+"""How big a deployment's inference-server pods and a command job's pod are, and what
+``show`` says about it.
 
 The deployment's own ``resources`` win (Kubernetes deployments may set them, as in Azure
 ML). Otherwise its ``instance_type`` sizes each pod as the whole VM: requests equal to
@@ -6,13 +7,20 @@ limits (a Guaranteed pod, as the VM is the instance's alone on Azure), GPUs in b
 A node must then have that much allocatable, which a node of the same VM size never has
 (the kubelet keeps some for itself): the rollout reports such a pod as unschedulable.
 Without either, a small default fits any node.
+
+A command job's pod is sized the same way from its Azure ML ``resources``
+(``instance_type``, or Kubernetes ``requests`` / ``limits``), else the same default.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from mlkube.entities.deployment_settings import ResourceRequirementsSettings, ResourceSettings
-from mlkube.entities.instance_types import InstanceResources, InstanceType
+from mlkube.entities.instance_types import InstanceResources, InstanceType, instance_type
 from mlkube.entities.online_deployment import OnlineDeployment
+from mlkube.errors import ValidationError
 
 #: Used when a deployment gives neither ``resources`` nor ``instance_type``: a small CPU
 #: share, room for a typical scikit-learn / LightGBM model, and no CPU limit (throttling
@@ -61,3 +69,49 @@ def with_instance_resources(deployment: OnlineDeployment) -> OnlineDeployment:
 
 def _quantities(values: dict[str, str]) -> str:
     return ", ".join(f"{name} {value}" for name, value in values.items())
+
+
+#: The keys of a command job's ``resources`` that mean something on Kubernetes.
+JOB_RESOURCE_KEYS = ("instance_type", "instance_count", "requests", "limits")
+
+
+def job_pod_resources(resources: Mapping[str, Any] | None) -> ResourceRequirementsSettings:
+    """The requests and limits of a command job's pod from its ``resources``: Kubernetes
+    ``requests`` / ``limits`` win, else ``instance_type`` (an Azure VM size, the whole VM
+    as for deployments), else ``DEFAULT_RESOURCES``. One pod per job: ``instance_count``
+    may only be 1."""
+    given = dict(resources or {})
+    unknown = sorted(set(given) - set(JOB_RESOURCE_KEYS))
+    if unknown:
+        raise ValidationError(
+            f"The job's resources.{unknown[0]} has no meaning for a job on Kubernetes.",
+            hint=f"Give resources as {', '.join(JOB_RESOURCE_KEYS)} (e.g. instance_type: "
+                 "Standard_DS3_v2, or requests: {cpu: '1', memory: 4Gi}), or remove it.")
+    count = given.get("instance_count", 1)
+    if count != 1:
+        raise ValidationError(
+            f"The job asks for instance_count {count}; a command job on Kubernetes runs as "
+            "one pod.",
+            hint="Set resources.instance_count to 1 (distributed training is not supported).")
+    if "requests" in given or "limits" in given:
+        return ResourceRequirementsSettings.from_dict(
+            {k: given[k] for k in ("requests", "limits") if k in given},
+            source="the job's resources")
+    if given.get("instance_type"):
+        return instance_type_resources(instance_type(str(given["instance_type"])))
+    return DEFAULT_RESOURCES
+
+
+def container_resources(settings: ResourceRequirementsSettings) -> dict[str, Any]:
+    """``settings`` as a container's ``resources`` field (GPUs in limits, as Kubernetes
+    needs extended resources there)."""
+    requests = settings.requests.as_kubernetes() if settings.requests else {}
+    limits = settings.limits.as_kubernetes() if settings.limits else {}
+    if "nvidia.com/gpu" in requests and "nvidia.com/gpu" not in limits:
+        limits["nvidia.com/gpu"] = requests["nvidia.com/gpu"]
+    result: dict[str, Any] = {}
+    if requests:
+        result["requests"] = requests
+    if limits:
+        result["limits"] = limits
+    return result
