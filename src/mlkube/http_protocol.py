@@ -148,10 +148,21 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 "The request line or headers could not be read.",
                 hint="Send an HTTP/1.1 request with an ASCII, percent-encoded path."))
         except httptools.HttpParserError as error:
+            if "PRI" in str(error):  # llhttp's words for the HTTP/2 connection preface
+                self._refuse(MalformedRequestError(
+                    "The request is HTTP/2; this server speaks HTTP/1.1 only.",
+                    hint="Send HTTP/1.1 (curl --http1.1; httpx does by default)."))
+                return
             self._refuse(MalformedRequestError(
                 f"The request is not valid HTTP/1.1: {str(error).rstrip('.')}.",
                 hint="Check the request line and header syntax; each header is "
                      "'Name: value' on its own line, Content-Length appears at most once."))
+
+    def _unsupported_upgrade_warning(self) -> None:
+        # uvicorn warns twice per request that asks for an upgrade (WebSocket, h2c),
+        # which a client could repeat to flood the log; the request is served as plain
+        # HTTP/1.1 all the same.
+        log.debug("Ignored the Upgrade header of a request (served as HTTP/1.1).")
 
     def send_400_response(self, msg: str) -> None:
         self._refuse(MalformedRequestError(f"The request is not valid HTTP/1.1: {msg}",

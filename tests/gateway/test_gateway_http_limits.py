@@ -3,6 +3,7 @@ serves it: head size, head deadline, connection cap, slow clients, unparsable re
 
 from __future__ import annotations
 
+import logging
 import socket
 import statistics
 import threading
@@ -109,11 +110,14 @@ def test_connection_past_the_cap_gets_503_in_json_and_the_cap_frees_up(upstream,
 
 
 @pytest.mark.parametrize(("request_bytes", "reason"), [
-    (b"GARBAGE\r\n\r\n", "Invalid method"),
-    (b"GET /score HTTP/1.1\r\nno colon here\r\n\r\n", "Invalid header token"),
+    (b"GARBAGE\r\n\r\n", "not valid HTTP/1.1: Invalid method"),
+    (b"GET /score HTTP/1.1\r\nno colon here\r\n\r\n", "not valid HTTP/1.1: Invalid header token"),
     (b"POST /score HTTP/1.1\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
-     "Duplicate Content-Length"),
-    (b"POST /score HTTP/1.1\r\ncontent-length: ten\r\n\r\n", "Content-Length"),
+     "not valid HTTP/1.1: Duplicate Content-Length"),
+    (b"POST /score HTTP/1.1\r\ncontent-length: ten\r\n\r\n",
+     "not valid HTTP/1.1: Invalid character in Content-Length"),
+    (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP/2; this server speaks HTTP/1.1 only"),
+    (b"CONNECT example.com:443 HTTP/1.1\r\n\r\n", "could not be read"),
 ])
 def test_unparsable_request_gets_400_in_the_json_error_shape(upstream, gateway,
                                                             request_bytes, reason):
@@ -126,7 +130,7 @@ def test_unparsable_request_gets_400_in_the_json_error_shape(upstream, gateway,
     body = response.json()
     assert set(body) == {"error", "error_code", "message", "hint"}
     assert body["error_code"] == "BAD_REQUEST"
-    assert "not valid HTTP/1.1" in body["message"] and reason in body["message"]
+    assert reason in body["message"]
 
 
 def test_half_open_connections_and_a_trickling_client_neither_delay_others_nor_outlive_the_deadline(
@@ -188,6 +192,21 @@ def test_half_open_connections_and_a_trickling_client_neither_delay_others_nor_o
     assert all_closed_after < deadline_s + 1.5
     assert trickled["status"] == 408
     assert trickled["seconds"] < deadline_s + 1.5
+
+
+def test_upgrade_request_is_served_as_http_1_1_without_a_warning(upstream, gateway, caplog):
+    gw = gateway(_config(upstream("blue")))
+
+    uvicorn_log = logging.getLogger("uvicorn")  # it does not propagate to the root
+    uvicorn_log.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO):
+            response = gw.score(headers={"connection": "upgrade", "upgrade": "websocket"})
+    finally:
+        uvicorn_log.removeHandler(caplog.handler)
+
+    assert response.status_code == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def test_limits_must_be_positive_and_say_which_one_is_wrong():
