@@ -1,11 +1,19 @@
 """The endpoint gateway as a raw ASGI app: authenticate, route, proxy, mirror, report.
 
-One gateway runs per online endpoint, the same code on every target. Per request:
+One gateway runs per online endpoint, the same code on every target, served by uvicorn
+as ``serving.py`` says. Before a request reaches this app, ``mlkube.http_protocol`` has
+refused heads over ``--max-header-kb`` (431), heads not complete within
+``--header-timeout`` (408), connections past ``--max-connections`` (503) and anything
+that is not HTTP/1.1 (400), all in the JSON error shape below. Per request:
 
 1. ``GET /`` (health: which replica answers, the config digest and keys fingerprint it
    serves, the requests in flight per deployment) and ``GET /metrics`` (Prometheus) are
    answered by the gateway itself, without auth.
-2. Every other request needs ``Authorization: Bearer <key or token>`` (401 otherwise).
+2. Every other request needs exactly one ``Authorization: Bearer <key or token>`` (401
+   otherwise; two are 400, as are two ``azureml-model-deployment`` headers). A
+   ``Content-Length`` over ``--max-body-mb`` is 413 before a byte of the body is read;
+   an answer given before the body was read closes the connection when the client
+   waits for ``100 Continue`` or the body is over the limit.
 3. The deployment is the one named by ``azureml-model-deployment``, else drawn by the
    traffic weights (``routing.py``); the request waits for a slot on one of its instances
    (``instances.py``: 429 past capacity and queue wait).
