@@ -83,6 +83,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._heads = 0
         self._head_timer: asyncio.TimerHandle | None = None
+        self._unreadable: MlkubeError | None = None  # a request refused once parsed
 
     # --- the connection ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -138,11 +139,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _feed(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            if self._should_upgrade():
+        except httptools.HttpParserUpgrade as upgrade:
+            if self._unreadable is not None:
+                self._refuse(self._unreadable)
+            elif self._should_upgrade():
                 self.handle_websocket_upgrade()
             else:
+                # Served as HTTP/1.1; the parser stopped at the end of the head, and what
+                # follows (a pipelined request) is read as usual, not dropped.
                 self._unsupported_upgrade_warning()
+                rest = data[upgrade.args[0]:] if upgrade.args else b""
+                if rest:
+                    self._feed(rest)
         except httptools.HttpParserCallbackError as error:
             # uvicorn could not build the request's scope (a path it cannot decode).
             log.debug("Request refused after a parser callback failed: %r", error.__context__)
@@ -180,9 +188,22 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._heads += 1
         self._cancel_head_timer()
+        if (self.parser.should_upgrade() and not self._should_upgrade()
+                and _announces_body(self.headers)):
+            # httptools reads no body after a head that asks for an upgrade: the app
+            # would get an empty body, and the body's bytes would be parsed as the next
+            # request (a desync a proxy in front could be fooled by).
+            self._unreadable = MalformedRequestError(
+                "The request asks for a protocol upgrade and has a body; this server "
+                "does not upgrade, and cannot read a body sent so.",
+                hint="Send it without the Upgrade and 'Connection: upgrade' headers "
+                     "(curl: --http1.1).")
+            return
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        if self._unreadable is not None:
+            return  # refused when the parser stops, right after this
         super().on_message_complete()
         self._reading_head = True
         self._head_started = False
@@ -236,6 +257,11 @@ async def _refuse_connection(scope: Any, receive: Any, send: Any) -> None:
                             (b"content-length", str(len(body)).encode()),
                             (b"retry-after", b"1"), (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
+
+
+def _announces_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any((name == b"content-length" and value.strip() != b"0")
+               or name == b"transfer-encoding" for name, value in headers)
 
 
 @functools.cache

@@ -195,17 +195,33 @@ def test_half_open_connections_and_a_trickling_client_neither_delay_others_nor_o
 
 
 def test_upgrade_request_is_served_as_http_1_1_without_a_warning(upstream, gateway, caplog):
-    gw = gateway(_config(upstream("blue")))
+    blue = upstream("blue")
+    gw = gateway(_config(blue))
+    upgrade = b"connection: upgrade\r\nupgrade: h2c"
 
     uvicorn_log = logging.getLogger("uvicorn")  # it does not propagate to the root
     uvicorn_log.addHandler(caplog.handler)
     try:
         with caplog.at_level(logging.INFO):
-            response = gw.score(headers={"connection": "upgrade", "upgrade": "websocket"})
+            response = gw.client.get("/score", headers={"connection": "upgrade",
+                                                         "upgrade": "websocket"})
+            with connect(gw.url) as sock:  # a GET asking for h2c, then a pipelined POST
+                sock.sendall(b"GET /score HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer "
+                             + gw.keys.primary_key.encode() + b"\r\n" + upgrade + b"\r\n\r\n"
+                             + _post(gw.keys.primary_key, body=b'{"n": 2}'))
+                pipelined = [read_response(sock), read_response(sock)]
+            # httptools reads no body after an upgrade head: refused, not misread.
+            with_body = exchange(gw.url, _post(gw.keys.primary_key, upgrade,
+                                               body=b"GET /smuggled HTTP/1.1\r\n\r\n"))
     finally:
         uvicorn_log.removeHandler(caplog.handler)
 
     assert response.status_code == 200
+    assert [r.status for r in pipelined] == [200, 200]
+    assert pipelined[1].json()["body"] == '{"n": 2}'
+    assert with_body.status == 400
+    assert "protocol upgrade and has a body" in with_body.json()["message"]
+    assert "/smuggled" not in [r["path"] for r in blue.requests]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
