@@ -90,7 +90,7 @@ def test_body_announced_over_the_limit_is_413_before_it_is_sent(upstream, gatewa
         assert refused.json()["error_code"] == "PAYLOAD_TOO_LARGE"
         assert "larger than the gateway's limit of 1 MB" in refused.json()["message"]
         assert refused.headers["connection"] == "close"  # the body is never drained
-        assert refused.seconds < 1.0
+        assert refused.seconds < 2.0  # was no answer at all: the client timed out
     assert blue.requests == []
 
 
