@@ -19,11 +19,12 @@ error body of ``mlkube.errors.error_body`` with ``connection: close``.
 
 Only the connection's state machine changes, and only at head boundaries: a request
 whose head arrives in one read (every real client's) costs no timer and no extra copy,
-so the CPU per request stays close to uvicorn's own (measured: 1-3 µs over the stock
-protocol's ~65 µs per kept-alive request, parse to answer; about 1 % of the gateway's
-~250 µs per request, which wrk could not tell apart). The limit is counted on the bytes
-read while a head is incomplete; a pipelined head that shares a read with the previous
-request's body is counted from the next read, so it may pass the limit by one read.
+so the CPU per request stays close to uvicorn's own (``python -m bench.http_protocol``:
+1-3 µs over the stock protocol's ~65 µs per kept-alive request, parse to answer; about
+1 % of the gateway's ~250 µs per request, which wrk could not tell apart). The limit is
+counted on the bytes read while a head is incomplete; a pipelined head that shares a
+read with the previous request's body is counted from the next read, so it may pass the
+limit by one read.
 """
 
 from __future__ import annotations
