@@ -196,6 +196,28 @@ class BadGatewayError(MlkubeError):
     error_code = "BAD_GATEWAY"
 
 
+# --- HTTP itself (the protocol layer both servers share, before any route) --------------
+
+
+class MalformedRequestError(InvalidInputError):
+    """The request is not valid HTTP/1.1 (request line, header syntax, framing), or
+    repeats a header that must appear once (``Authorization``)."""
+
+
+class RequestTimeoutError(MlkubeError):
+    """The request's line and headers did not arrive within the server's deadline."""
+
+    http_status = 408
+    error_code = "REQUEST_TIMEOUT"
+
+
+class TooManyConnectionsError(MlkubeError):
+    """The server already holds its maximum of open connections."""
+
+    http_status = 503
+    error_code = "TOO_MANY_CONNECTIONS"
+
+
 class ClusterApiError(TargetError):
     """The Kubernetes API server answered with an error; keeps its ``Status`` code and
     reason (``Forbidden``, ``NotFound``, ``Invalid``, ...) for callers that branch on them."""

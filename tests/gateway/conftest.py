@@ -16,14 +16,17 @@ import pytest
 
 from mlkube.gateway import EndpointKeys, dump_endpoint_keys, generate_keys, load_gateway_config
 from mlkube.gateway.app import Gateway, create_app
+from mlkube.gateway.serving import uvicorn_options
+from mlkube.http_limits import HttpLimits
 from tests.gateway.servers import RecordingUpstream, ThreadedServer, wait_until
 
 
 class GatewayHandle:
-    """A running gateway, its files, and an HTTP client holding a valid key."""
+    """A running gateway, served as `mlkube gateway run` serves it (``limits`` its HTTP
+    limits), its files, and an HTTP client holding a valid key."""
 
     def __init__(self, folder: Path, config: dict[str, Any], *, seed: int | None,
-                 **options: Any) -> None:
+                 limits: HttpLimits | None = None, **options: Any) -> None:
         self.config_path = folder / "gateway.json"
         self.keys_path = folder / "keys.json"
         self.keys = generate_keys()
@@ -34,7 +37,9 @@ class GatewayHandle:
         self.app: Gateway = create_app(config_path=self.config_path, keys_path=self.keys_path,
                                        reload_interval_s=0.05, draw=draw,
                                        access_log_stream=self.access_log, **options)
-        self.server = ThreadedServer(self.app, lifespan="on").start()
+        serving = uvicorn_options(limits or HttpLimits())
+        serving.pop("timeout_graceful_shutdown")
+        self.server = ThreadedServer(self.app, **serving).start()
         self.url = self.server.url
         self.client = httpx.Client(base_url=self.url, timeout=10,
                                    headers={"Authorization": f"Bearer {self.keys.primary_key}"})

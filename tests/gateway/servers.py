@@ -22,12 +22,14 @@ import uvicorn
 
 
 class ThreadedServer:
-    """An ASGI app served by uvicorn on 127.0.0.1:<free port> in a background thread."""
+    """An ASGI app served by uvicorn on 127.0.0.1:<free port> in a background thread;
+    ``options`` are uvicorn's (the gateway's are those `mlkube gateway run` uses)."""
 
-    def __init__(self, app: Any, *, lifespan: str = "off") -> None:
+    def __init__(self, app: Any, *, lifespan: str = "off", **options: Any) -> None:
+        settings: dict[str, Any] = {"lifespan": lifespan, "http": "httptools",
+                                    "access_log": False, **options}
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                lifespan=lifespan, http="httptools", loop="asyncio",
-                                access_log=False, timeout_graceful_shutdown=1)
+                                loop="asyncio", **settings, timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.port = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from datetime import timedelta
 
@@ -113,3 +114,15 @@ def test_authenticator_in_token_mode_accepts_tokens_only():
     with pytest.raises(UnauthorizedError) as caught:
         check(f"Bearer {keys.primary_key}".encode())
     assert keys.primary_key not in str(caught.value)
+
+
+def test_token_claims_are_not_parsed_before_the_signature_is_checked():
+    signing_key = generate_keys().token_signing_key
+    header = issue_token(signing_key, "iris").access_token.split(".")[0]
+    nested = base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).rstrip(b"=").decode()
+
+    # json.loads of these claims raises RecursionError: parsed first, it was a 500.
+    with pytest.raises(UnauthorizedError, match="signature"):
+        verify_token(signing_key, f"{header}.{nested}.c2lnbmF0dXJl", endpoint="iris")
+    with pytest.raises(UnauthorizedError, match="malformed"):
+        verify_token(signing_key, f"{header}.{nested}.not*base64", endpoint="iris")

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from mlkube.gateway import (
     generate_keys,
 )
 from tests.gateway.conftest import dead_url
+from tests.gateway.raw_client import connect, read_response
 from tests.gateway.servers import wait_until
 
 MLKUBE = [sys.executable, "-c", "from mlkube.cli.main import main; main()"]
@@ -50,7 +52,8 @@ def served_endpoint(iris_lgbm_model_root: Path, tmp_path_factory) -> Iterator[di
         _start(["serve", "--model-dir", str(iris_lgbm_model_root), "--port", str(serve_port)],
                folder / "serve.log"),
         _start(["gateway", "run", "--config", str(folder / "gateway.json"),
-                "--keys", str(folder / "keys.json"), "--port", str(gateway_port)],
+                "--keys", str(folder / "keys.json"), "--port", str(gateway_port),
+                "--max-header-kb", "16", "--header-timeout", "2"],
                folder / "gateway.log"),
     ]
     url = f"http://127.0.0.1:{gateway_port}"
@@ -94,6 +97,26 @@ def test_gateway_scores_the_seed_request_on_a_real_inference_server(served_endpo
     assert "predictions" in invocations.json()
     assert httpx.post(served_endpoint["url"] + "/score", json={"data": [[1, 2, 3, 4]]}
                       ).status_code == 401
+
+
+def test_gateway_process_answers_head_at_once_and_applies_its_http_limits(served_endpoint):
+    client, url = served_endpoint["client"], served_endpoint["url"]
+
+    started = time.perf_counter()
+    heads = [client.head(path) for path in ("/score", "/", "/swagger.json", "/v2/health/ready")]
+    head_seconds = time.perf_counter() - started
+    too_large = client.get("/", headers={"x-big": "a" * 20_000})
+    with connect(url) as sock:
+        sock.sendall(b"POST /score HTTP/1.1\r\nhost: gw\r\n")
+        late = read_response(sock)
+
+    # The real server answers HEAD without a length on a kept-alive connection: it was
+    # a 504 after request_timeout_ms through the gateway.
+    assert [r.status_code for r in heads] == [405, 200, 200, 200]
+    assert head_seconds < 2.0
+    assert too_large.status_code == 431
+    assert "larger than 16 KB" in too_large.json()["message"]
+    assert late.status == 408 and 1.5 < late.seconds < 4
 
 
 def test_gateway_process_logs_each_request_without_the_key(served_endpoint):

@@ -13,6 +13,13 @@ from typing import Annotated
 
 import typer
 
+from mlkube.http_limits import (
+    DEFAULT_HEAD_TIMEOUT_S,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEAD_BYTES,
+    HttpLimits,
+)
+
 gateway_app = typer.Typer(
     help="Run an endpoint's gateway: auth, traffic split, mirroring, proxying.",
     no_args_is_help=True,
@@ -31,6 +38,21 @@ def run(
         "--reload-interval", help="Seconds between checks of both files.")] = 1.0,
     max_body_mb: Annotated[int, typer.Option(
         "--max-body-mb", help="Largest request body accepted, in MB.")] = 100,
+    max_header_kb: Annotated[int, typer.Option(
+        "--max-header-kb", help="Largest request line + headers accepted, in KB; a larger "
+                                "head is answered 431.")] = DEFAULT_MAX_HEAD_BYTES // 1024,
+    header_timeout: Annotated[float, typer.Option(
+        "--header-timeout", help="Seconds a client has to send a request's line and "
+                                 "headers (from connecting, or from the first byte of a "
+                                 "later request); then 408 and the connection is closed.")
+    ] = DEFAULT_HEAD_TIMEOUT_S,
+    max_connections: Annotated[int, typer.Option(
+        "--max-connections", help="Open client connections held at once; a connection "
+                                  "past them is answered 503 and closed.")
+    ] = DEFAULT_MAX_CONNECTIONS,
+    keep_alive: Annotated[float, typer.Option(
+        "--keep-alive", help="Seconds an idle kept-alive client connection stays open.")
+    ] = 5.0,
     log_level: Annotated[str, typer.Option(
         "--log-level", help="debug, info (one access line per request), warning.")] = "info",
 ) -> None:
@@ -41,6 +63,7 @@ def run(
     import uvicorn
 
     from mlkube.gateway.app import create_app
+    from mlkube.gateway.serving import uvicorn_options
 
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
@@ -49,23 +72,13 @@ def run(
         raise ValidationError(f"--log-level {log_level!r} is not a log level",
                               hint="Use debug, info, warning or error.")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    limits = HttpLimits(max_head_bytes=max_header_kb * 1024, head_timeout_s=header_timeout,
+                        max_connections=max_connections)
     app = create_app(config_path=config, keys_path=keys, reload_interval_s=reload_interval,
                      max_body_bytes=max_body_mb * 1024 * 1024,
                      access_log_stream=sys.stderr if level <= logging.INFO else None)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        http="httptools",
-        loop="uvloop" if _has_uvloop() else "asyncio",
-        lifespan="on",
-        access_log=False,  # the gateway writes its own, with request id and deployment
-        proxy_headers=False,  # routing needs no client address; saves a middleware per call
-        log_level=level,
-        server_header=False,
-        date_header=False,
-        timeout_graceful_shutdown=30,
-    )
+    uvicorn.run(app, host=host, port=port, loop="uvloop" if _has_uvloop() else "asyncio",
+                log_level=level, **uvicorn_options(limits, keep_alive_s=keep_alive))
 
 
 @gateway_app.command("check")

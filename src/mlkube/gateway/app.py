@@ -1,11 +1,19 @@
 """The endpoint gateway as a raw ASGI app: authenticate, route, proxy, mirror, report.
 
-One gateway runs per online endpoint, the same code on every target. Per request:
+One gateway runs per online endpoint, the same code on every target, served by uvicorn
+as ``serving.py`` says. Before a request reaches this app, ``mlkube.http_protocol`` has
+refused heads over ``--max-header-kb`` (431), heads not complete within
+``--header-timeout`` (408), connections past ``--max-connections`` (503) and anything
+that is not HTTP/1.1 (400), all in the JSON error shape below. Per request:
 
 1. ``GET /`` (health: which replica answers, the config digest and keys fingerprint it
    serves, the requests in flight per deployment) and ``GET /metrics`` (Prometheus) are
    answered by the gateway itself, without auth.
-2. Every other request needs ``Authorization: Bearer <key or token>`` (401 otherwise).
+2. Every other request needs exactly one ``Authorization: Bearer <key or token>`` (401
+   otherwise; two are 400, as are two ``azureml-model-deployment`` headers). A
+   ``Content-Length`` over ``--max-body-mb`` is 413 before a byte of the body is read;
+   an answer given before the body was read closes the connection when the client
+   waits for ``100 Continue`` or the body is over the limit.
 3. The deployment is the one named by ``azureml-model-deployment``, else drawn by the
    traffic weights (``routing.py``); the request waits for a slot on one of its instances
    (``instances.py``: 429 past capacity and queue wait).
@@ -56,6 +64,7 @@ from mlkube.asgi import (
 )
 from mlkube.errors import (
     BadGatewayError,
+    MalformedRequestError,
     MlkubeError,
     ModelContainerError,
     ModelNotReadyError,
@@ -195,16 +204,27 @@ class Gateway:
         authorization: bytes | None = None
         pinned: str | None = None
         request_id: bytes | None = None
+        declared: bytes | None = None  # Content-Length (the parser allows one at most)
+        expects_continue = False
+        repeated: bytes | None = None
         forward: RawHeaders = []
         for name, value in scope["headers"]:
             if name == b"authorization":
+                if authorization is not None:
+                    repeated = b"Authorization"
                 authorization = value  # checked here, never sent upstream or logged
             elif name == b"x-request-id":
                 request_id = value
+            elif name == b"content-length":
+                declared = value
+            elif name == b"expect":
+                expects_continue = value.lower() == b"100-continue"
             elif name in _HOP_BY_HOP or name == b"x-ms-request-id":
                 continue
             else:
                 if name == b"azureml-model-deployment":
+                    if pinned is not None:
+                        repeated = b"azureml-model-deployment"
                     pinned = value.decode("latin-1").strip()
                 forward.append((name, value))
 
@@ -217,7 +237,14 @@ class Gateway:
         if request_id is None:
             request_id = new_request_id()
         headers: RawHeaders
+        body_read = False
         try:
+            if repeated is not None:
+                # Proxies and servers disagree on which of two values wins; a credential
+                # or pin that means different things to them is refused, never guessed.
+                raise MalformedRequestError(
+                    f"The request has more than one {repeated.decode()} header.",
+                    hint=f"Send exactly one {repeated.decode()} header.")
             if len(request_id) > _MAX_REQUEST_ID:
                 request_id = new_request_id()
                 raise RequestHeaderTooLargeError(
@@ -227,8 +254,12 @@ class Gateway:
             forward.append((b"x-ms-request-id", request_id))
             routes.authenticator.check(authorization)
             deployment = choose_deployment(routes.table, pinned or None, draw=self._draw)
+            if declared is not None and int(declared) > self._max_body_bytes:
+                # Refused before a byte of it is read (and before any "100 Continue").
+                raise self._too_large(int(declared))
             body = await read_body(receive, limit=self._max_body_bytes,
                                    too_large=self._too_large)
+            body_read = True
             target = scope.get("raw_path") or path.encode()
             if scope.get("query_string"):
                 target = target + b"?" + scope["query_string"]
@@ -259,7 +290,13 @@ class Gateway:
         headers.append((b"x-ms-request-id", request_id))
         if deployment:
             headers.append((b"azureml-model-deployment", deployment.encode()))
-        await _send(send, status, headers, payload, length=length)
+        if not body_read and (expects_continue or status == 413) and _has_body(declared, scope):
+            # Answered before its body was read: a client that waited for "100 Continue"
+            # will not send it, and a body over the limit is not drained just to keep the
+            # connection (as Go's net/http does), so the framing ends with the connection.
+            headers.append((b"connection", b"close"))
+        await _send(send, status, headers, payload,
+                    length=length if method == "HEAD" else None, head=method == "HEAD")
 
         for mirror in mirrors:
             self._start_mirror(routes, mirror, method, target, forward, body)
@@ -520,8 +557,22 @@ def _all_failed(route: DeploymentRoute, tried: list[int], *, not_ready: str | No
              "and its status.")
 
 
+def _has_body(declared: bytes | None, scope: Scope) -> bool:
+    """Whether the request announced a body (a length, or chunked transfer coding)."""
+    if declared is not None:
+        return declared != b"0"
+    return any(name == b"transfer-encoding" for name, _ in scope["headers"])
+
+
 async def _send(send: Send, status: int, headers: RawHeaders, body: bytes, *,
-                length: bytes | None = None) -> None:
-    headers.append((b"content-length", length if length is not None
-                    else str(len(body)).encode()))
-    await send_response(send, status, headers, body)
+                length: bytes | None = None, head: bool = False) -> None:
+    """One answer. To HEAD: no body, and the length a GET would get: the upstream's, the
+    gateway's own error body's, or none when the upstream said none (0 would claim an
+    empty body)."""
+    if head and length is None and body:
+        length = str(len(body)).encode()
+    if not head:
+        headers.append((b"content-length", str(len(body)).encode()))
+    elif length is not None:
+        headers.append((b"content-length", length))
+    await send_response(send, status, headers, b"" if head else body)

@@ -128,18 +128,24 @@ def verify_token(signing_key: str, token: str, *, endpoint: str,
                  now: float | None = None) -> dict[str, object]:
     """The token's claims when it is signed by ``signing_key`` for ``endpoint`` and not
     expired; otherwise ``UnauthorizedError`` saying which of these failed."""
-    parts = token.encode().split(b".")
+    # Nothing of a token is parsed before its signature is checked: the claims are
+    # attacker-chosen bytes until then (a deeply nested claim made json.loads raise
+    # RecursionError, a 500 and a traceback per request, unauthenticated).
+    parts = token.encode("utf-8", "replace").split(b".")
     if len(parts) != 3:
         raise UnauthorizedError("The bearer token is malformed.", hint=_TOKEN_HINT)
     signing_input = parts[0] + b"." + parts[1]
     try:
         signature = base64.urlsafe_b64decode(parts[2] + b"=" * (-len(parts[2]) % 4))
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + b"=" * (-len(parts[1]) % 4)))
     except (binascii.Error, ValueError):
         raise UnauthorizedError("The bearer token is malformed.", hint=_TOKEN_HINT) from None
     if not hmac.compare_digest(signature, _sign(signing_key, signing_input)):
         raise UnauthorizedError("The bearer token's signature is not valid for this endpoint.",
                                 hint=_TOKEN_HINT)
+    try:  # signed by this endpoint's key, so written by issue_token; still, never a 500
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + b"=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError, RecursionError):
+        raise UnauthorizedError("The bearer token is malformed.", hint=_TOKEN_HINT) from None
     if not isinstance(claims, dict) or claims.get("aud") != endpoint:
         raise UnauthorizedError("The bearer token was issued for another endpoint.",
                                 hint=_TOKEN_HINT)
