@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+import weakref
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -27,10 +28,15 @@ def connect(url: str, *, timeout: float = 5.0) -> socket.socket:
     return socket.create_connection((parts.hostname, parts.port), timeout=timeout)
 
 
+#: Bytes read past one answer (a pipelined next answer that came in the same read), kept
+#: for the next ``read_response`` on that socket.
+_unread: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
+
+
 def read_response(sock: socket.socket, *, started: float | None = None) -> RawResponse:
     """One answer from ``sock`` (its head, then content-length bytes or up to EOF)."""
     started = time.perf_counter() if started is None else started
-    data = b""
+    data = _unread.pop(sock, b"")
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
         if not chunk:
@@ -49,6 +55,8 @@ def read_response(sock: socket.socket, *, started: float | None = None) -> RawRe
         if not chunk:
             break
         body += chunk
+    if len(body) > length:
+        _unread[sock] = body[length:]
     return RawResponse(status, headers, body[:length], time.perf_counter() - started)
 
 

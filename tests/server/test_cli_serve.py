@@ -9,6 +9,7 @@ import shutil
 import httpx
 import pytest
 
+from tests.gateway.raw_client import connect, read_response
 from tests.models import SAMPLE_REQUEST, SEED_SCORE_PY
 from tests.server.conftest import SCRIPTS, wait_until
 
@@ -26,7 +27,7 @@ def processes(serve_process, iris_lgbm_model_root, tmp_path_factory):
     })
     # A light script: two workers must each import it and call init().
     workers = serve_process(["serve", "--entry-script", str(SCRIPTS / "pid.py"),
-                             "--workers", "2"])
+                             "--workers", "2"], env={"MLKUBE_HTTP_HEAD_TIMEOUT_S": "1"})
     broken = serve_process(["--entry_script", str(SCRIPTS / "failing_init.py")],
                            command="azmlinfsrv")
     return {"seed": seed, "workers": workers, "broken": broken}
@@ -65,6 +66,29 @@ def test_azmlinfsrv_with_failing_init_stays_up_and_logs_the_traceback(processes)
     log = broken.log()
     assert "Traceback (most recent call last)" in log
     assert 'raise RuntimeError("model file corrupt: checksum mismatch")' in log
+
+
+@pytest.mark.parametrize("server", ["seed", "workers"])
+def test_a_request_head_over_64_kb_is_refused_with_431_in_the_json_shape(processes, server):
+    url = processes[server].wait_ready().url
+    with connect(url) as sock:
+        sock.sendall(b"POST /score HTTP/1.1\r\nhost: x\r\nx-padding: "
+                     + b"a" * 100_000 + b"\r\ncontent-length: 2\r\n\r\n{}")
+        answer = read_response(sock)
+    assert answer.status == 431
+    assert answer.json()["error_code"] and answer.json()["hint"]
+
+
+def test_a_half_sent_head_is_answered_408_at_the_configured_deadline(processes):
+    # MLKUBE_HTTP_HEAD_TIMEOUT_S=1 reaches both worker processes through the environment.
+    url = processes["workers"].wait_ready().url
+    with connect(url) as sock:
+        sock.sendall(b"POST /score HTTP/1.1\r\nhost: x\r\n")  # and nothing more
+        answer = read_response(sock)
+    assert answer.status == 408
+    assert 0.9 < answer.seconds < 3.0
+    # The server still answers everyone else.
+    assert httpx.get(url + "/", timeout=5).status_code == 200
 
 
 def test_serve_without_a_model_exits_with_a_hint(tmp_path):

@@ -3,47 +3,21 @@
 One worker runs the app in this process. Several use uvicorn's own multi-process mode
 with ``app_from_env`` as the app factory: the settings travel to the workers as
 environment variables (``ServerSettings.to_env``), and each worker loads its own
-model. Accepted sockets get ``TCP_NODELAY`` so small responses are not held back by
-Nagle's algorithm; per-request access logging stays off the hot path.
+model. Connections are served by ``mlkube.http_protocol`` (uvicorn's httptools protocol
+with a request-head limit, a head deadline, a connection cap and ``TCP_NODELAY``, as the
+gateway's); per-request access logging stays off the hot path.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 import sys
 from typing import Any
 
 from mlkube.server.settings import ServerSettings
 
 logger = logging.getLogger("mlkube.server")
-
-
-def _nodelay_protocol() -> type:
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-    class NoDelayHttpToolsProtocol(HttpToolsProtocol):
-        """uvicorn's httptools protocol, with TCP_NODELAY set on every connection."""
-
-        def connection_made(self, transport: Any) -> None:
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                try:
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                except (OSError, AttributeError):
-                    pass  # not TCP (a Unix socket): nothing to disable
-            super().connection_made(transport)
-
-    return NoDelayHttpToolsProtocol
-
-
-def _http_implementation() -> Any:
-    try:
-        import httptools  # noqa: F401
-    except ImportError:
-        return "h11"
-    return "mlkube.server.runner:NoDelayHttpToolsProtocol"
 
 
 def _loop_implementation() -> str:
@@ -84,13 +58,22 @@ def serve(settings: ServerSettings) -> None:
     """Run the server until interrupted."""
     import uvicorn
 
+    from mlkube.http_limits import HttpLimits
+    from mlkube.http_protocol import WORKER_PROTOCOL, http_protocol
+
     configure_logging()
     # Scripts and worker processes read these, as they would on Azure ML.
     os.environ.update(settings.to_env())
+    # The head-size limit, head deadline and connection cap uvicorn lacks (defaults, or
+    # MLKUBE_HTTP_* variables); spawned workers import the protocol by name and read the
+    # limits from the environment.
+    limits = HttpLimits.from_env(os.environ)
+    os.environ.update(limits.to_env())
+    http: Any = WORKER_PROTOCOL if settings.workers > 1 else http_protocol(limits)
     common: dict[str, Any] = dict(
         host=settings.host,
         port=settings.port,
-        http=_http_implementation(),
+        http=http,
         loop=_loop_implementation(),
         lifespan="on",
         access_log=False,
@@ -106,11 +89,3 @@ def serve(settings: ServerSettings) -> None:
                     workers=settings.workers, **common)
     else:
         uvicorn.run(build_app(settings), **common)
-
-
-def __getattr__(name: str) -> Any:
-    # uvicorn imports the protocol class by dotted path; build it (and import uvicorn)
-    # only then, so importing this module stays cheap.
-    if name == "NoDelayHttpToolsProtocol":
-        return _nodelay_protocol()
-    raise AttributeError(name)
