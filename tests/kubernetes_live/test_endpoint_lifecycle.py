@@ -29,6 +29,7 @@ from mlkube.entities.online_deployment import KubernetesOnlineDeployment
 from mlkube.entities.online_endpoint import KubernetesOnlineEndpoint
 from mlkube.operations.client import MLClient
 from tests.endpoints.scoring import ClientLoop, score
+from tests.gateway.raw_client import connect, exchange, read_response
 from tests.kubernetes_live.conftest import (
     COMPUTE,
     LiveCluster,
@@ -300,6 +301,43 @@ def test_a_new_model_version_rolls_out_with_no_failed_request_under_load(
     assert answered > 100
     shown = client.online_deployments.get("blue", ENDPOINT)
     assert str(shown.model).endswith(":2")
+
+
+def test_the_clusters_gateway_refuses_what_a_careless_or_hostile_client_sends(
+    live_endpoint: LiveEndpoint,
+) -> None:
+    """The hardening probes, through the cluster's NodePort: each answered at once, in
+    the JSON error shape, by the gateway running in its pod."""
+    url, key = live_endpoint.scoring_uri, live_endpoint.primary_key.encode()
+
+    def request(method: bytes, *headers: bytes, body: bytes = b"",
+                path: bytes = b"/score") -> bytes:
+        return (method + b" " + path + b" HTTP/1.1\r\nhost: gw\r\n"
+                + b"".join(h + b"\r\n" for h in headers)
+                + b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    head = exchange(url, request(b"HEAD", b"authorization: Bearer " + key,
+                                 path=b"/swagger.json"))
+    huge = exchange(url, request(b"POST", b"x-padding: " + b"a" * 100_000))
+    crafted = exchange(url, request(b"POST", b"authorization: Bearer eyJhbGciOiJIUzI1NiJ9."
+                                    + b"W" * 4000 + b".c2ln", body=b"{}"))
+    twice = exchange(url, request(b"POST", b"authorization: Bearer " + key,
+                                  b"authorization: Bearer " + key, body=b"{}"))
+    with connect(url) as sock:  # 200 MB announced (the limit is 100), 100-continue asked
+        sock.sendall(b"POST /score HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer " + key
+                     + b"\r\nexpect: 100-continue\r\ncontent-length: 209715200\r\n\r\n")
+        oversized = read_response(sock)
+
+    # HEAD has no body: answered as soon as the server's head arrives (it used to wait
+    # for a body until the request timeout).
+    assert head.status == 200 and head.body == b"" and head.seconds < 2
+    assert head.headers["azureml-model-deployment"] == "blue"
+    assert huge.status == 431
+    assert crafted.status == 401
+    assert twice.status == 400 and "authorization" in twice.json()["message"].lower()
+    assert oversized.status == 413 and oversized.seconds < 2
+    for answer in (huge, crafted, twice, oversized):
+        assert set(answer.json()) >= {"error", "error_code", "message"}
 
 
 def test_delete_removes_every_object_mlkube_made_and_nothing_else(
