@@ -88,6 +88,9 @@ class ScoringRequest:
     params: dict[str, Any] | None = None
     format: str = ""
     request_id: str | None = None
+    #: False when the body holds no JSON ``true``/``false`` at all, so numeric checks
+    #: may skip looking for booleans (numpy silently turns them into 1.0 and 0.0).
+    booleans: bool = True
 
 
 def media_type(content_type: str | None) -> str:
@@ -106,10 +109,29 @@ def parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
+        if "UTF-8" in error.msg:
+            _raise_if_not_utf8(body)
         raise InvalidInputError(
             f"The request body is not valid JSON: {error.msg} at line {error.lineno} "
             f"column {error.colno} (char {error.pos}).",
             hint="Check the JSON near that position (quotes, commas, brackets).",
+        ) from None
+
+
+def _raise_if_not_utf8(body: bytes) -> None:
+    """orjson reports any invalid UTF-8 at char 0 as "surrogates not allowed"; Python's
+    decoder knows the offending byte and why, so the error says that instead."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        position = error.start
+        line = body.count(b"\n", 0, position) + 1
+        column = position - (body.rfind(b"\n", 0, position) + 1) + 1
+        raise InvalidInputError(
+            f"The request body is not valid UTF-8: byte 0x{body[position]:02x} at byte "
+            f"{position} (line {line} column {column}): {error.reason}.",
+            hint="JSON text must be UTF-8: encode the body as UTF-8, or write other "
+            "characters as \\uXXXX escapes.",
         ) from None
 
 
@@ -125,7 +147,10 @@ def parse_request(body: bytes, content_type: str | None) -> ScoringRequest:
         )
     if not body.strip():
         raise InvalidInputError("The request body is empty.", hint=ACCEPTED_HINT)
-    return detect_format(parse_json(body))
+    request = detect_format(parse_json(body))
+    # One C-speed scan of the bytes spares a Python-level scan of every value later.
+    request.booleans = b"true" in body or b"false" in body
+    return request
 
 
 def detect_format(document: Any) -> ScoringRequest:
@@ -196,9 +221,25 @@ def _decode_envelope(key: str, value: Any) -> ScoringRequest:
 def _split(value: dict[str, Any], key: str) -> ScoringRequest:
     columns = value.get("columns")
     if columns is not None and not isinstance(columns, list):
-        raise InvalidInputError(f'"{key}.columns" must be a JSON array of column names.')
+        raise InvalidInputError(f'"{key}.columns" must be a JSON array of column names.',
+                                hint=f'Send "{key}": {{"columns": ["a", "b"], "data": [[1, 2]]}}.')
+    index = value.get("index")
+    if index is not None and not _is_index(index):
+        raise InvalidInputError(
+            f'"{key}.index" must be a JSON array of row labels (integers or strings).',
+            hint='Send e.g. "index": [0, 1], one label per row, or leave "index" out.')
     return ScoringRequest("split" if columns is not None else "array", value["data"],
                           columns=columns, format=key)
+
+
+def _is_index(index: Any) -> bool:
+    if not isinstance(index, list):
+        return False
+    for label in index:
+        kind = label.__class__
+        if kind is not int and kind is not str:
+            return False
+    return True
 
 
 def _is_v2_input(value: Any) -> bool:
