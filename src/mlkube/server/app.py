@@ -262,7 +262,7 @@ class InferenceApp:
             elif method == "OPTIONS" and self._cors:
                 await self._respond(exchange, 200, b"")
                 return
-            raise self._unknown_route(method, path)
+            raise self._unknown_route(method, path, exchange)
         except ClientDisconnectedError:
             return  # nobody is left to answer
         except MlkubeError as error:
@@ -280,12 +280,14 @@ class InferenceApp:
             return route
         return "other"
 
-    def _unknown_route(self, method: str, path: str) -> MlkubeError:
-        known = path in self._post_routes or path in self._get_routes or path.startswith("/v2/")
-        if known:
+    def _unknown_route(self, method: str, path: str, exchange: _Exchange) -> MlkubeError:
+        allowed = self._allowed_methods(path)
+        if allowed:
+            # RFC 9110: a 405 says which methods the resource takes.
+            exchange.response_headers.append((b"allow", ", ".join(allowed).encode()))
             return MethodNotAllowedError(
                 f"{method} is not allowed on {path}.",
-                hint="Scoring routes take POST; health and metadata routes GET.")
+                hint=f"{path} takes {', '.join(allowed)}.")
         return RouteNotFoundError(f"There is no route {path}.",
                                   hint="Score with POST /score, /invocations or "
                                   "/v2/models/<name>/infer; see GET /swagger.json.")
@@ -307,6 +309,18 @@ class InferenceApp:
             f"{self.scorer.predict_subject} is this slow, raise SCORING_TIMEOUT_MS or "
             "--scoring-threads, or send smaller requests.",
         )
+
+    def _allowed_methods(self, path: str) -> list[str]:
+        """The methods ``path`` answers (empty when there is no such route)."""
+        extra = ["OPTIONS"] if self._cors else []
+        if path in self._post_routes or (path.startswith("/v2/models/")
+                                         and path.endswith("/infer")):
+            if path == "/score" and self._raw:
+                return ["GET", "HEAD", "OPTIONS", "POST"]
+            return ["POST", *extra]
+        if path in self._get_routes or path.startswith("/v2/"):
+            return ["GET", "HEAD", *extra]
+        return []
 
     async def _score(self, exchange: _Exchange, encoder: Encoder) -> None:
         not_ready = self._not_ready(scoring=True)

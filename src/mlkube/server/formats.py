@@ -44,6 +44,8 @@ _SPLIT_KEYS = frozenset({"columns", "index", "data"})
 _JSON_TYPES = frozenset({"", "application/json", "text/json", "text/plain",
                          "application/x-www-form-urlencoded"})
 _CSV_TYPES = frozenset({"text/csv", "application/csv"})
+# Row labels are pandas index values: strings, or integers that fit int64.
+_INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
 
 V2_DATATYPES = {
     "BOOL": "bool",
@@ -175,6 +177,17 @@ def detect_format(document: Any) -> ScoringRequest:
             hint="Send exactly one of them.",
         )
     key = found[0]
+    if len(document) > 1:
+        unknown = [k for k in document if k != key and k not in _SIDE_KEYS]
+        if unknown:
+            # A misspelt "params" would otherwise be dropped without a word.
+            raise InvalidInputError(
+                f"The request body has {_keys(unknown)} beside {key!r}, which no format "
+                "defines.",
+                hint=f'Remove {"it" if len(unknown) == 1 else "them"}: beside the input a '
+                'body may have "params" (and in the v2 protocol "id", "parameters" and '
+                '"outputs").',
+            )
     value = document[key]
     params = document.get("params")
     request = _decode_envelope(key, value)
@@ -185,6 +198,11 @@ def detect_format(document: Any) -> ScoringRequest:
                       if k not in _V2_PROTOCOL_PARAMETERS} or None
     request.params = params
     return request
+
+
+def _keys(keys: list[Any]) -> str:
+    shown = ", ".join(repr(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
+    return ("the key " if len(keys) == 1 else "the keys ") + shown
 
 
 def _decode_envelope(key: str, value: Any) -> ScoringRequest:
@@ -226,7 +244,8 @@ def _split(value: dict[str, Any], key: str) -> ScoringRequest:
     index = value.get("index")
     if index is not None and not _is_index(index):
         raise InvalidInputError(
-            f'"{key}.index" must be a JSON array of row labels (integers or strings).',
+            f'"{key}.index" must be a JSON array of row labels (strings, or integers '
+            'within int64).',
             hint='Send e.g. "index": [0, 1], one label per row, or leave "index" out.')
     return ScoringRequest("split" if columns is not None else "array", value["data"],
                           columns=columns, format=key)
@@ -237,7 +256,9 @@ def _is_index(index: Any) -> bool:
         return False
     for label in index:
         kind = label.__class__
-        if kind is not int and kind is not str:
+        if kind is str:
+            continue
+        if kind is not int or not _INT64_MIN <= label <= _INT64_MAX:
             return False
     return True
 

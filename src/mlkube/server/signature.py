@@ -193,13 +193,15 @@ class CompiledSignature:
 
     def check_params(self, params: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """Params checked against the signature's param schema (None when none given)."""
-        if not params:
+        if params is None:
             return None
         if not isinstance(params, Mapping):
             raise InvalidInputError(
                 '"params" must be a JSON object of name: value.',
                 hint='Send e.g. "params": {"temperature": 0.5}.',
             )
+        if not params:
+            return None
         if not self._params:
             raise InvalidInputError(
                 f"This model takes no params, but the request has {sorted(params)}.",
@@ -465,11 +467,19 @@ def _typed_column(values: list[Any], spec: ColumnSpec, booleans: bool = True) ->
             if isinstance(v, bool) or not isinstance(v, int | float):
                 raise _type_error(spec, v, i)
         array = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
-    if spec.type in _INT_TYPES and array.dtype.kind == "f":
-        bad = np.flatnonzero(~np.isfinite(array) | (array != np.floor(array)))
-        if bad.size:
-            i = int(bad[0])
-            raise _type_error(spec, values[i], i)
+    if spec.type in _INT_TYPES:
+        if array.dtype.kind == "f":
+            bad = np.flatnonzero(~np.isfinite(array) | (array != np.floor(array)))
+            if bad.size:
+                i = int(bad[0])
+                raise _type_error(spec, values[i], i)
+        info = np.iinfo(dtype)
+        if array.size and (array.min() < info.min or array.max() > info.max):
+            i = int(np.flatnonzero((array < info.min) | (array > info.max))[0])
+            raise InvalidInputError(
+                f"Column {spec.name!r} expects {spec.type}, but row {i} has {values[i]}, "
+                f"outside its range {info.min}..{info.max}.",
+                hint=f"Send integers that fit {spec.type} for {spec.name!r}.")
     return array.astype(dtype, copy=False)
 
 
