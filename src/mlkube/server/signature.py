@@ -315,7 +315,7 @@ class CompiledSignature:
         return self._typed_table(values, len(rows), False)
 
     def _table_from_v2(self, items: list[dict[str, Any]], booleans: bool) -> Table:
-        inputs = [check_v2_input(item, booleans=booleans) for item in items]
+        inputs = [check_v2_input(item, booleans=booleans, floats=False) for item in items]
         if len(inputs) == 1 and inputs[0].name not in self._index:
             # One input carrying the whole table, shape [rows, columns] (or [columns]).
             table = inputs[0]
@@ -329,7 +329,7 @@ class CompiledSignature:
                 )
             values = table.values
             rows = [values[i:i + width] for i in range(0, len(values), max(width, 1))]
-            return self._table_from_rows(rows, None, False)
+            return self._table_from_rows(rows, None, booleans)
         for column in inputs:
             if len(column.shape) > 2 or column.shape[1:] not in ((), (1,)):
                 raise InvalidInputError(
@@ -337,7 +337,7 @@ class CompiledSignature:
                     "a column holds one value per row.",
                     hint="Send each column's input with shape [rows] (or [rows, 1]).",
                 )
-        return self._table_from_mapping({i.name: i.values for i in inputs}, False)
+        return self._table_from_mapping({i.name: i.values for i in inputs}, booleans)
 
     def _check_given_columns(self, given: Sequence[str]) -> None:
         present = set(given)
