@@ -150,6 +150,19 @@ def test_model_folder_without_mlmodel_is_503_with_a_hint(start_server, tmp_path)
 def test_unknown_route_is_404_and_wrong_method_405(iris_server):
     assert_error(iris_server.client.get("/nope"), 404, "/nope")
     assert_error(iris_server.client.get("/score"), 405, "GET")
+    # RFC 9110: a 405 names the methods the route takes.
+    assert iris_server.client.get("/score").headers["allow"] == "POST"
+    assert iris_server.client.request("TRACE", "/ready").headers["allow"] == "GET, HEAD"
+    assert iris_server.client.delete("/v2/models/x/infer").headers["allow"] == "POST"
+    assert "allow" not in iris_server.client.get("/nope").headers
+
+
+def test_unknown_key_beside_the_input_is_400_naming_it(iris_server):
+    # A misspelt "params" used to be dropped without a word.
+    response = iris_server.client.post("/score", json={"data": [[5.1, 3.5, 1.4, 0.2]],
+                                                       "parms": {"x": 1}})
+    body = assert_error(response, 400, "'parms'", "'data'")
+    assert '"params"' in body["hint"]
 
 
 def test_v2_unknown_model_is_404_naming_the_served_one(iris_server):

@@ -170,8 +170,10 @@ class ModelOperations:
                 hint="Give the local folder, a job output (jobs:/<job>/outputs/artifacts/"
                 "paths/model), runs:/<run>/<path> or models:/<name>/<version>.",
             )
-        if model.version is not None:
-            self._check_requested_version(name, str(model.version))
+        version = None if model.version is None else str(model.version)
+        if version is not None:
+            # Early, to refuse before uploading; the registry checks again under its lock.
+            self._registry.check_next_version(name, version)
 
         source, run_id, model_id, artifact_name, job_name = self._resolve_source(model)
 
@@ -179,27 +181,20 @@ class ModelOperations:
         tags.update({TAG_PROPERTY + k: v for k, v in model.properties.items()})
         if job_name or model.job_name:
             tags[TAG_JOB] = job_name or model.job_name or ""
-        record = self._registry.register(name, source=source, run_id=run_id,
-                                         model_id=model_id, description=model.description,
-                                         tags=tags)
+        try:
+            record = self._registry.register(name, source=source, run_id=run_id,
+                                             model_id=model_id, description=model.description,
+                                             tags=tags, version=version)
+        except (ConflictError, ValidationError):
+            self._discard_upload(run_id)
+            raise
         return to_entity(record)
 
-    def _check_requested_version(self, name: str, version: str) -> None:
-        # The MLflow registry numbers versions itself; a requested one must be the next.
-        versions = self._registry.versions(name)
-        if any(v.version == version for v in versions):
-            raise ConflictError(
-                f"Model {name!r} version {version} already exists; versions cannot be "
-                "changed.",
-                hint="Omit the version to register the next one.",
-            )
-        expected = str(int(versions[-1].version) + 1 if versions else 1)
-        if version != expected:
-            raise ValidationError(
-                f"Model {name!r} cannot get version {version}: the registry numbers versions "
-                f"in order and the next one is {expected}.",
-                hint="Omit the version (it is assigned automatically).",
-            )
+    def _discard_upload(self, run_id: str | None) -> None:
+        """Delete the run a refused registration uploaded its files into (never a user's
+        own run): its copy belongs to no version."""
+        if run_id and self._workspace.runs.get(run_id).tags.get("mlkube.kind") == "model-upload":
+            self._workspace.runs.delete(run_id)
 
     def _resolve_source(self, model: Model) -> tuple[str, str | None, str | None, str,
                                                      str | None]:

@@ -63,6 +63,7 @@ HEADER_LIMIT = 100
 _JSON = (b"content-type", b"application/json")
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
 _RUN_FAILED = (b"x-ms-run-function-failed", b"True")
+_RETRY_AFTER = (b"retry-after", b"1")
 
 # Methods a @rawhttp entry script answers on /score besides POST (Azure's routes; HEAD
 # as Flask adds it to GET).
@@ -261,7 +262,7 @@ class InferenceApp:
             elif method == "OPTIONS" and self._cors:
                 await self._respond(exchange, 200, b"")
                 return
-            raise self._unknown_route(method, path)
+            raise self._unknown_route(method, path, exchange)
         except ClientDisconnectedError:
             return  # nobody is left to answer
         except MlkubeError as error:
@@ -279,19 +280,54 @@ class InferenceApp:
             return route
         return "other"
 
-    def _unknown_route(self, method: str, path: str) -> MlkubeError:
-        known = path in self._post_routes or path in self._get_routes or path.startswith("/v2/")
-        if known:
+    def _unknown_route(self, method: str, path: str, exchange: _Exchange) -> MlkubeError:
+        allowed = self._allowed_methods(path)
+        if allowed:
+            # RFC 9110: a 405 says which methods the resource takes.
+            exchange.response_headers.append((b"allow", ", ".join(allowed).encode()))
             return MethodNotAllowedError(
                 f"{method} is not allowed on {path}.",
-                hint="Scoring routes take POST; health and metadata routes GET.")
+                hint=f"{path} takes {', '.join(allowed)}.")
         return RouteNotFoundError(f"There is no route {path}.",
                                   hint="Score with POST /score, /invocations or "
                                   "/v2/models/<name>/infer; see GET /swagger.json.")
 
-    async def _score(self, exchange: _Exchange, encoder: Encoder) -> None:
+    def _not_ready(self, *, scoring: bool = False) -> ModelNotReadyError | None:
+        """Why the server cannot score now, or None: the model is not loaded, or calls
+        that timed out still hold scoring threads (for readiness: any of them; for a
+        scoring request: all of them, else a free thread takes it)."""
         if not self.state.ready:
-            raise self.state.not_ready_error()
+            return self.state.not_ready_error()
+        overdue = self.threads.overdue(self._timeout)
+        if not overdue or (scoring and len(overdue) < self.threads.count):
+            return None
+        return ModelNotReadyError(
+            f"{len(overdue)} of {self.threads.count} scoring thread(s) are still running a "
+            f"call that timed out (SCORING_TIMEOUT_MS={self.settings.scoring_timeout_ms}); "
+            f"the longest has run for {max(overdue):.1f} s.",
+            hint="Retry shortly: the server is ready again when the call returns. If "
+            f"{self.scorer.predict_subject} is this slow, raise SCORING_TIMEOUT_MS or "
+            "--scoring-threads, or send smaller requests.",
+        )
+
+    def _allowed_methods(self, path: str) -> list[str]:
+        """The methods ``path`` answers (empty when there is no such route)."""
+        extra = ["OPTIONS"] if self._cors else []
+        if path in self._post_routes or (path.startswith("/v2/models/")
+                                         and path.endswith("/infer")):
+            if path == "/score" and self._raw:
+                return ["GET", "HEAD", "OPTIONS", "POST"]
+            return ["POST", *extra]
+        if path in self._get_routes or path.startswith("/v2/"):
+            return ["GET", "HEAD", *extra]
+        return []
+
+    async def _score(self, exchange: _Exchange, encoder: Encoder) -> None:
+        not_ready = self._not_ready(scoring=True)
+        if not_ready is not None:
+            if self.state.ready:
+                exchange.response_headers.append(_RETRY_AFTER)
+            raise not_ready
         if exchange.content_length > self._max_body:
             raise self._too_large(exchange.content_length)
         body = await read_body(exchange.receive, limit=self._max_body,
@@ -313,6 +349,10 @@ class InferenceApp:
                 output, _ = await self._with_timeout(
                     self.threads.run(self._timed_predict, decoded))
         except asyncio.TimeoutError:
+            logger.warning("Request %s on %s timed out after SCORING_TIMEOUT_MS=%d; "
+                           "its call keeps its scoring thread until it returns, and "
+                           "readiness answers 503 meanwhile.", _request_ids(exchange),
+                           exchange.route, self.settings.scoring_timeout_ms)
             raise ScoringTimeoutError(
                 f"Scoring took longer than SCORING_TIMEOUT_MS={self.settings.scoring_timeout_ms}.",
                 hint="Raise SCORING_TIMEOUT_MS (--scoring-timeout-ms) or send smaller requests.",
@@ -391,16 +431,16 @@ class InferenceApp:
     # -- GET routes ----------------------------------------------------------------------
 
     async def _root(self, scope: Scope) -> tuple[int, bytes, RawHeaders]:
-        if self.state.ready:
+        error = self._not_ready()
+        if error is None:
             return 200, b"Healthy", []
-        error = self.state.not_ready_error()
-        retry = [] if self.state.error is not None else [(b"retry-after", b"1")]
+        retry = [] if self.state.error is not None else [_RETRY_AFTER]
         return 503, error_body(error), [_JSON, *retry]
 
     async def _readiness(self, scope: Scope) -> tuple[int, bytes, RawHeaders]:
-        if self.state.ready:
+        error = self._not_ready()
+        if error is None:
             return 200, b"Ready", []
-        error = self.state.not_ready_error()
         return 503, error_body(error), [_JSON]
 
     async def _swagger(self, scope: Scope) -> tuple[int, bytes, RawHeaders]:
@@ -439,9 +479,10 @@ class InferenceApp:
         return 200, formats.dumps({"live": True}), [_JSON]
 
     async def _v2_ready(self, scope: Scope) -> tuple[int, bytes, RawHeaders]:
-        if self.state.ready:
+        error = self._not_ready()
+        if error is None:
             return 200, formats.dumps({"ready": True}), [_JSON]
-        return 503, error_body(self.state.not_ready_error()), [_JSON]
+        return 503, error_body(error), [_JSON]
 
     def _v2_model(self, rest: str) -> tuple[str, str | None]:
         """Check ``<name>[/versions/<v>]`` against the served model."""
@@ -466,8 +507,9 @@ class InferenceApp:
             model = rest[:-len("/ready")]
 
             async def ready(scope: Scope) -> tuple[int, bytes, RawHeaders]:
-                if not self.state.ready:
-                    return 503, error_body(self.state.not_ready_error()), [_JSON]
+                error = self._not_ready()
+                if error is not None:
+                    return 503, error_body(error), [_JSON]
                 self._v2_model(model)
                 return 200, formats.dumps({"name": self.scorer.name, "ready": True}), [_JSON]
 
@@ -488,6 +530,13 @@ class InferenceApp:
                                      request_id=request_id)
 
         return encode
+
+
+def _request_ids(exchange: _Exchange) -> str:
+    """The request's ids as a log names them: ours, and the client's if it sent any."""
+    return " ".join(f"{name.decode()}={value.decode('latin-1')}"
+                    for name, value in exchange.response_headers
+                    if name in (b"x-ms-request-id", b"x-request-id", b"x-ms-client-request-id"))
 
 
 def _header_int(headers: list[tuple[bytes, bytes]], name: bytes) -> int | None:

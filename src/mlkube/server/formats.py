@@ -44,6 +44,8 @@ _SPLIT_KEYS = frozenset({"columns", "index", "data"})
 _JSON_TYPES = frozenset({"", "application/json", "text/json", "text/plain",
                          "application/x-www-form-urlencoded"})
 _CSV_TYPES = frozenset({"text/csv", "application/csv"})
+# Row labels are pandas index values: strings, or integers that fit int64.
+_INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
 
 V2_DATATYPES = {
     "BOOL": "bool",
@@ -88,6 +90,9 @@ class ScoringRequest:
     params: dict[str, Any] | None = None
     format: str = ""
     request_id: str | None = None
+    #: False when the body holds no JSON ``true``/``false`` at all, so numeric checks
+    #: may skip looking for booleans (numpy silently turns them into 1.0 and 0.0).
+    booleans: bool = True
 
 
 def media_type(content_type: str | None) -> str:
@@ -106,10 +111,29 @@ def parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
+        if "UTF-8" in error.msg:
+            _raise_if_not_utf8(body)
         raise InvalidInputError(
             f"The request body is not valid JSON: {error.msg} at line {error.lineno} "
             f"column {error.colno} (char {error.pos}).",
             hint="Check the JSON near that position (quotes, commas, brackets).",
+        ) from None
+
+
+def _raise_if_not_utf8(body: bytes) -> None:
+    """orjson reports any invalid UTF-8 at char 0 as "surrogates not allowed"; Python's
+    decoder knows the offending byte and why, so the error says that instead."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        position = error.start
+        line = body.count(b"\n", 0, position) + 1
+        column = position - (body.rfind(b"\n", 0, position) + 1) + 1
+        raise InvalidInputError(
+            f"The request body is not valid UTF-8: byte 0x{body[position]:02x} at byte "
+            f"{position} (line {line} column {column}): {error.reason}.",
+            hint="JSON text must be UTF-8: encode the body as UTF-8, or write other "
+            "characters as \\uXXXX escapes.",
         ) from None
 
 
@@ -125,7 +149,10 @@ def parse_request(body: bytes, content_type: str | None) -> ScoringRequest:
         )
     if not body.strip():
         raise InvalidInputError("The request body is empty.", hint=ACCEPTED_HINT)
-    return detect_format(parse_json(body))
+    request = detect_format(parse_json(body))
+    # One C-speed scan of the bytes spares a Python-level scan of every value later.
+    request.booleans = b"true" in body or b"false" in body
+    return request
 
 
 def detect_format(document: Any) -> ScoringRequest:
@@ -150,6 +177,17 @@ def detect_format(document: Any) -> ScoringRequest:
             hint="Send exactly one of them.",
         )
     key = found[0]
+    if len(document) > 1:
+        unknown = [k for k in document if k != key and k not in _SIDE_KEYS]
+        if unknown:
+            # A misspelt "params" would otherwise be dropped without a word.
+            raise InvalidInputError(
+                f"The request body has {_keys(unknown)} beside {key!r}, which no format "
+                "defines.",
+                hint=f'Remove {"it" if len(unknown) == 1 else "them"}: beside the input a '
+                'body may have "params" (and in the v2 protocol "id", "parameters" and '
+                '"outputs").',
+            )
     value = document[key]
     params = document.get("params")
     request = _decode_envelope(key, value)
@@ -160,6 +198,11 @@ def detect_format(document: Any) -> ScoringRequest:
                       if k not in _V2_PROTOCOL_PARAMETERS} or None
     request.params = params
     return request
+
+
+def _keys(keys: list[Any]) -> str:
+    shown = ", ".join(repr(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
+    return ("the key " if len(keys) == 1 else "the keys ") + shown
 
 
 def _decode_envelope(key: str, value: Any) -> ScoringRequest:
@@ -196,9 +239,28 @@ def _decode_envelope(key: str, value: Any) -> ScoringRequest:
 def _split(value: dict[str, Any], key: str) -> ScoringRequest:
     columns = value.get("columns")
     if columns is not None and not isinstance(columns, list):
-        raise InvalidInputError(f'"{key}.columns" must be a JSON array of column names.')
+        raise InvalidInputError(f'"{key}.columns" must be a JSON array of column names.',
+                                hint=f'Send "{key}": {{"columns": ["a", "b"], "data": [[1, 2]]}}.')
+    index = value.get("index")
+    if index is not None and not _is_index(index):
+        raise InvalidInputError(
+            f'"{key}.index" must be a JSON array of row labels (strings, or integers '
+            'within int64).',
+            hint='Send e.g. "index": [0, 1], one label per row, or leave "index" out.')
     return ScoringRequest("split" if columns is not None else "array", value["data"],
                           columns=columns, format=key)
+
+
+def _is_index(index: Any) -> bool:
+    if not isinstance(index, list):
+        return False
+    for label in index:
+        kind = label.__class__
+        if kind is str:
+            continue
+        if kind is not int or not _INT64_MIN <= label <= _INT64_MAX:
+            return False
+    return True
 
 
 def _is_v2_input(value: Any) -> bool:

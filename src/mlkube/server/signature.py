@@ -25,6 +25,7 @@ import numpy as np
 
 from mlkube.errors import InvalidInputError
 from mlkube.server.formats import ScoringRequest
+from mlkube.server.v2_inputs import check_v2_input, flatten
 
 # MLflow column types this module can check and convert itself; any other type
 # (datetime, binary, array, object, map) goes to pyfunc's own enforcement as is.
@@ -192,13 +193,15 @@ class CompiledSignature:
 
     def check_params(self, params: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """Params checked against the signature's param schema (None when none given)."""
-        if not params:
+        if params is None:
             return None
         if not isinstance(params, Mapping):
             raise InvalidInputError(
                 '"params" must be a JSON object of name: value.',
                 hint='Send e.g. "params": {"temperature": 0.5}.',
             )
+        if not params:
+            return None
         if not self._params:
             raise InvalidInputError(
                 f"This model takes no params, but the request has {sorted(params)}.",
@@ -219,21 +222,23 @@ class CompiledSignature:
 
     def _decode_table(self, request: ScoringRequest) -> Table:
         kind = request.kind
+        booleans = request.booleans
         if kind == "array":
-            return self._table_from_rows(request.data, None)
+            return self._table_from_rows(request.data, None, booleans)
         if kind == "split":
-            return self._table_from_rows(request.data, request.columns)
+            return self._table_from_rows(request.data, request.columns, booleans)
         if kind == "records":
-            return self._table_from_records(request.data)
+            return self._table_from_records(request.data, booleans)
         if kind == "columns":
-            return self._table_from_mapping(request.data)
+            return self._table_from_mapping(request.data, booleans)
         if kind == "csv":
             return self._table_from_csv(request.columns or [], request.data)
         if kind == "v2":
-            return self._table_from_v2(request.data)
+            return self._table_from_v2(request.data, booleans)
         raise InvalidInputError(f"Unsupported request kind {kind!r}.")  # pragma: no cover
 
-    def _table_from_rows(self, rows: Any, columns: Sequence[str] | None) -> Table:
+    def _table_from_rows(self, rows: Any, columns: Sequence[str] | None,
+                         booleans: bool) -> Table:
         if not isinstance(rows, list):
             raise InvalidInputError(
                 "The rows must be a JSON array of rows (arrays of values).",
@@ -247,7 +252,8 @@ class CompiledSignature:
         names = self.column_names if columns is None else tuple(str(c) for c in columns)
         if columns is not None:
             self._check_given_columns(names)
-        if self.all_double and names == self.column_names:
+        if self.all_double and names == self.column_names and not (
+                booleans and _rows_hold_booleans(rows)):
             matrix = _float_matrix(rows, len(names))
             if matrix is not None:
                 return Table({n: matrix[:, i] for i, n in enumerate(names)}, len(rows), matrix)
@@ -262,9 +268,9 @@ class CompiledSignature:
                 )
         position = {n: i for i, n in enumerate(names)}
         values = {n: [row[position[n]] for row in rows] for n in self.column_names if n in position}
-        return self._typed_table(values, len(rows))
+        return self._typed_table(values, len(rows), booleans)
 
-    def _table_from_records(self, records: Any) -> Table:
+    def _table_from_records(self, records: Any, booleans: bool) -> Table:
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise InvalidInputError(
                 "Records must be a JSON array of objects ({column: value}).",
@@ -276,9 +282,9 @@ class CompiledSignature:
         present = set(records[0]) if records else set()
         self._check_given_columns(tuple(present))
         values = {c: [r.get(c) for r in records] for c in self.column_names if c in present}
-        return self._typed_table(values, len(records))
+        return self._typed_table(values, len(records), booleans)
 
-    def _table_from_mapping(self, mapping: Any) -> Table:
+    def _table_from_mapping(self, mapping: Any, booleans: bool) -> Table:
         columns = {k: (v if isinstance(v, list) else [v]) for k, v in mapping.items()}
         lengths = {len(v) for v in columns.values()}
         if len(lengths) > 1:
@@ -292,7 +298,7 @@ class CompiledSignature:
             return Table({k: np.asarray(v) for k, v in columns.items()}, n_rows)
         self._check_given_columns(tuple(columns))
         return self._typed_table({c: columns[c] for c in self.column_names if c in columns},
-                                 n_rows)
+                                 n_rows, booleans)
 
     def _table_from_csv(self, header: Sequence[str], rows: list[list[str]]) -> Table:
         if self.signature.kind == "none":
@@ -306,25 +312,32 @@ class CompiledSignature:
             j = position[spec.name]
             values[spec.name] = [_parse_csv_cell(row[j] if j < len(row) else "", spec, i)
                                  for i, row in enumerate(rows)]
-        return self._typed_table(values, len(rows))
+        return self._typed_table(values, len(rows), False)
 
-    def _table_from_v2(self, inputs: list[dict[str, Any]]) -> Table:
-        if len(inputs) == 1 and inputs[0]["name"] not in self._index:
-            # One input carrying the whole table, shape [rows, columns].
-            item = inputs[0]
-            shape = item.get("shape") or []
-            width = len(self.column_names) or (shape[-1] if shape else 1)
-            data = _flatten(item["data"])
-            if len(data) % max(width, 1):
+    def _table_from_v2(self, items: list[dict[str, Any]], booleans: bool) -> Table:
+        inputs = [check_v2_input(item, booleans=booleans, floats=False) for item in items]
+        if len(inputs) == 1 and inputs[0].name not in self._index:
+            # One input carrying the whole table, shape [rows, columns] (or [columns]).
+            table = inputs[0]
+            width = len(self.column_names) or (table.shape[-1] if table.shape else 1)
+            if self.column_names and table.shape[-1:] != (width,) or len(table.shape) > 2:
                 raise InvalidInputError(
-                    f"v2 input {item['name']!r} has {len(data)} values, not a multiple of "
-                    f"the {width} columns ({', '.join(self.column_names)}).",
-                    hint="Send shape [rows, columns] with the columns in signature order, "
+                    f"{table.label} has shape {list(table.shape)}, but this model takes one "
+                    f"input of shape [rows, {width}] ({', '.join(self.column_names)}).",
+                    hint=f"Send shape [rows, {width}] with the columns in signature order, "
                     "or one input per column named after it.",
                 )
-            rows = [data[i:i + width] for i in range(0, len(data), width)]
-            return self._table_from_rows(rows, None)
-        return self._table_from_mapping({i["name"]: _flatten(i["data"]) for i in inputs})
+            values = table.values
+            rows = [values[i:i + width] for i in range(0, len(values), max(width, 1))]
+            return self._table_from_rows(rows, None, booleans)
+        for column in inputs:
+            if len(column.shape) > 2 or column.shape[1:] not in ((), (1,)):
+                raise InvalidInputError(
+                    f"{column.label} has shape {list(column.shape)}, but an input named after "
+                    "a column holds one value per row.",
+                    hint="Send each column's input with shape [rows] (or [rows, 1]).",
+                )
+        return self._table_from_mapping({i.name: i.values for i in inputs}, booleans)
 
     def _check_given_columns(self, given: Sequence[str]) -> None:
         present = set(given)
@@ -336,11 +349,11 @@ class CompiledSignature:
                 hint=f"The model expects the columns {', '.join(self.column_names)}.",
             )
 
-    def _typed_table(self, values: dict[str, list[Any]], n_rows: int) -> Table:
+    def _typed_table(self, values: dict[str, list[Any]], n_rows: int, booleans: bool) -> Table:
         columns = {}
         for spec in self.signature.columns:
             if spec.name in values:
-                columns[spec.name] = _typed_column(values[spec.name], spec)
+                columns[spec.name] = _typed_column(values[spec.name], spec, booleans)
         matrix = None
         if self.all_double and len(columns) == len(self.column_names):
             matrix = np.column_stack([columns[n] for n in self.column_names]) if n_rows else \
@@ -358,8 +371,10 @@ class CompiledSignature:
     def _decode_tensor(self, request: ScoringRequest) -> Tensor:
         specs = self.signature.tensors
         kind = request.kind
+        named: dict[str | None, Any]
         if kind == "v2":
-            named = {i["name"]: _v2_array(i) for i in request.data}
+            named = {i.name: i.to_array() for i in
+                     (check_v2_input(item, booleans=request.booleans) for item in request.data)}
         elif kind in ("columns", "records"):
             if kind == "records":
                 raise InvalidInputError(
@@ -381,7 +396,8 @@ class CompiledSignature:
                     f"{', '.join(map(str, named))}.",
                     hint='Send {"input_data": [[...]]}.',
                 )
-            return Tensor(_typed_tensor(next(iter(named.values())), specs[0]))
+            return Tensor(_typed_tensor(next(iter(named.values())), specs[0],
+                                        request.booleans))
         by_name = {s.name: s for s in specs}
         missing = [n for n in by_name if n not in named]
         if missing:
@@ -389,7 +405,8 @@ class CompiledSignature:
                 f"Missing tensor input(s) {', '.join(map(repr, missing))}.",
                 hint=f"The model expects the tensors {', '.join(map(str, by_name))}.",
             )
-        return Tensor({n: _typed_tensor(named[n], by_name[n]) for n in by_name})
+        return Tensor({n: _typed_tensor(named[n], by_name[n], request.booleans)
+                       for n in by_name})
 
 
 # --- pure helpers ------------------------------------------------------------------------
@@ -407,7 +424,18 @@ def _float_matrix(rows: list[Any], width: int) -> Any:
     return matrix.astype(np.float64, copy=False)
 
 
-def _typed_column(values: list[Any], spec: ColumnSpec) -> Any:
+def _rows_hold_booleans(rows: list[Any]) -> bool:
+    """Whether a JSON ``true``/``false`` sits among the rows' values: numpy would read it
+    as 1.0 or 0.0 in a float matrix."""
+    for row in rows:
+        if isinstance(row, list):
+            for value in row:
+                if value.__class__ is bool:
+                    return True
+    return False
+
+
+def _typed_column(values: list[Any], spec: ColumnSpec, booleans: bool = True) -> Any:
     dtype = _NUMPY_TYPES.get(spec.type)
     if dtype is None:
         return np.asarray(values, dtype=object)
@@ -423,6 +451,10 @@ def _typed_column(values: list[Any], spec: ColumnSpec) -> Any:
             if not isinstance(v, bool):
                 raise _type_error(spec, v, i)
         return np.asarray(values, dtype=np.bool_)
+    if booleans:
+        for i, v in enumerate(values):
+            if v.__class__ is bool:
+                raise _type_error(spec, v, i)
     try:
         array = np.array(values)
     except (ValueError, TypeError):
@@ -435,11 +467,19 @@ def _typed_column(values: list[Any], spec: ColumnSpec) -> Any:
             if isinstance(v, bool) or not isinstance(v, int | float):
                 raise _type_error(spec, v, i)
         array = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
-    if spec.type in _INT_TYPES and array.dtype.kind == "f":
-        bad = np.flatnonzero(~np.isfinite(array) | (array != np.floor(array)))
-        if bad.size:
-            i = int(bad[0])
-            raise _type_error(spec, values[i], i)
+    if spec.type in _INT_TYPES:
+        if array.dtype.kind == "f":
+            bad = np.flatnonzero(~np.isfinite(array) | (array != np.floor(array)))
+            if bad.size:
+                i = int(bad[0])
+                raise _type_error(spec, values[i], i)
+        info = np.iinfo(dtype)
+        if array.size and (array.min() < info.min or array.max() > info.max):
+            i = int(np.flatnonzero((array < info.min) | (array > info.max))[0])
+            raise InvalidInputError(
+                f"Column {spec.name!r} expects {spec.type}, but row {i} has {values[i]}, "
+                f"outside its range {info.min}..{info.max}.",
+                hint=f"Send integers that fit {spec.type} for {spec.name!r}.")
     return array.astype(dtype, copy=False)
 
 
@@ -499,8 +539,13 @@ def _untyped_table(rows: list[Any], columns: Sequence[str] | None) -> Table:
     return Table({c: frame[c].to_numpy() for c in frame.columns}, len(frame))
 
 
-def _typed_tensor(data: Any, spec: TensorSpec) -> Any:
+def _typed_tensor(data: Any, spec: TensorSpec, booleans: bool = True) -> Any:
     label = repr(spec.name) if spec.name else "The input tensor"
+    if booleans and spec.dtype != "bool" and isinstance(data, list) and any(
+            v.__class__ is bool for v in flatten(data)):
+        raise InvalidInputError(
+            f"{label} expects {spec.dtype} values, but the data holds a boolean (true or "
+            "false).", hint=f"Send numbers for {spec.dtype}, not true or false.")
     try:
         array = np.asarray(data, dtype=np.dtype(spec.dtype))
     except (ValueError, TypeError):
@@ -524,36 +569,6 @@ def _typed_tensor(data: Any, spec: TensorSpec) -> Any:
 
 def _shape_text(shape: Sequence[int]) -> str:
     return "(" + ", ".join("-1" if s == -1 else str(s) for s in shape) + ")"
-
-
-def _flatten(data: Any) -> list[Any]:
-    if isinstance(data, list) and data and isinstance(data[0], list):
-        flat: list[Any] = []
-        for item in data:
-            flat.extend(_flatten(item))
-        return flat
-    return data if isinstance(data, list) else [data]
-
-
-def _v2_array(item: dict[str, Any]) -> Any:
-    from mlkube.server.formats import V2_DATATYPES
-
-    dtype = V2_DATATYPES.get(str(item.get("datatype", "")).upper())
-    if dtype is None:
-        raise InvalidInputError(
-            f"v2 input {item.get('name')!r} has unknown datatype {item.get('datatype')!r}.",
-            hint="Use one of " + ", ".join(V2_DATATYPES) + ".",
-        )
-    try:
-        array = np.asarray(_flatten(item["data"]), dtype=dtype)
-        shape = item.get("shape")
-        return array.reshape(shape) if shape else array
-    except (ValueError, TypeError) as error:
-        raise InvalidInputError(
-            f"v2 input {item.get('name')!r} does not fit its shape {item.get('shape')} "
-            f"and datatype {item.get('datatype')}: {error}.",
-            hint="The data must hold exactly prod(shape) values of the datatype.",
-        ) from None
 
 
 def _check_param(spec: ParamSpec, value: Any) -> Any:

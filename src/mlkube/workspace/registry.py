@@ -5,7 +5,10 @@ registers and the other way round. Files registered from a local folder are firs
 into the workspace's artifact store (a run in the experiment ``mlkube/models``), so the
 version survives the folder being deleted; a job output or a run's model is registered
 where it already is. Versions are created under the workspace lock (and MLflow's own
-unique key), so concurrent registrations get distinct versions.
+unique key), so concurrent registrations get distinct versions; a registration that asks
+for a version number has it checked under that same lock, so of several asking for one
+version exactly one gets it and the others are refused (a check before the lock would
+let them all pass and hand the later ones the next numbers).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlkube.errors import ResourceNotFoundError
+from mlkube.errors import ConflictError, ResourceNotFoundError, ValidationError
 from mlkube.workspace.retry import retrying
 from mlkube.workspace.runs import quote
 
@@ -100,8 +103,12 @@ class ModelRegistry:
         model_id: str | None = None,
         description: str | None = None,
         tags: Mapping[str, str] | None = None,
+        version: str | None = None,
     ) -> ModelVersionRecord:
-        """Create the next version of ``name`` (and the registered model, if new)."""
+        """Create the next version of ``name`` (and the registered model, if new).
+
+        ``version``, when given, is the number the caller requires: a ``ConflictError``
+        if it exists, a ``ValidationError`` if it is not the next one."""
         from mlflow.exceptions import MlflowException
 
         if source.startswith(("models:/", "runs:/")):
@@ -109,6 +116,8 @@ class ModelRegistry:
             # workspace's; register the storage location itself (model_id keeps the link).
             source = self.artifact_uri(source)
         with self._workspace.lock(f"models/{name}"):
+            if version is not None:
+                self.check_next_version(name, version)
             try:
                 retrying(lambda: self._client.get_registered_model(name))
             except MlflowException as error:
@@ -124,6 +133,24 @@ class ModelRegistry:
                 name, source, run_id=run_id, tags=dict(tags or {}), description=description,
                 model_id=model_id, await_creation_for=0))
         return ModelVersionRecord.from_mlflow(version)
+
+    def check_next_version(self, name: str, version: str) -> None:
+        """Refuse ``version`` unless it is the next number of ``name`` (MLflow numbers
+        versions itself, so a requested one can only be the next)."""
+        versions = self.versions(name)
+        if any(v.version == version for v in versions):
+            raise ConflictError(
+                f"Model {name!r} version {version} already exists; versions cannot be "
+                "changed.",
+                hint="Omit the version to register the next one.",
+            )
+        expected = str(int(versions[-1].version) + 1 if versions else 1)
+        if version != expected:
+            raise ValidationError(
+                f"Model {name!r} cannot get version {version}: the registry numbers versions "
+                f"in order and the next one is {expected}.",
+                hint="Omit the version (it is assigned automatically).",
+            )
 
     # --- reading -------------------------------------------------------------------------
 
