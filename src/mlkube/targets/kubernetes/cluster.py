@@ -19,10 +19,15 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from mlkube.errors import ClusterApiError, TargetError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mlkube.entities.compute import KubernetesCompute
 
 FIELD_MANAGER = "mlkube"
 _LOG_GONE = "unable to retrieve container logs for "
@@ -398,3 +403,25 @@ def _connection_reason(error: BaseException) -> str:
         reason = reason.reason
     text = str(reason or error)
     return text.split(": ", 1)[-1] if "object at 0x" in text else text
+
+
+class LazyCluster:
+    """The cluster of one attached compute, connected on first use: a target is made
+    for every command, and most (a render, a listing of computes) never reach the API."""
+
+    def __init__(self, compute: KubernetesCompute,
+                 factory: Callable[[], Cluster] | None = None) -> None:
+        self._factory = factory or (lambda: Cluster.connect(
+            kubeconfig=compute.kubeconfig, context=compute.context,
+            namespace=compute.namespace))
+        self._cluster: Cluster | None = None
+
+    def get(self) -> Cluster:
+        if self._cluster is None:
+            self._cluster = self._factory()
+        return self._cluster
+
+    def close(self) -> None:
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None

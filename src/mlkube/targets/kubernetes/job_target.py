@@ -18,7 +18,7 @@ from mlkube.environments.dockerfile import BuildContext
 from mlkube.errors import ConflictError
 from mlkube.targets.base import Progress
 from mlkube.targets.kubernetes import labels as lbl
-from mlkube.targets.kubernetes.cluster import Cluster
+from mlkube.targets.kubernetes.cluster import Cluster, LazyCluster
 from mlkube.targets.kubernetes.images import PublishedImage, check_registry, publish_image
 from mlkube.targets.kubernetes.job_manifests import CONTAINER, owned_by
 from mlkube.targets.kubernetes.job_status import JobVerdict, job_pod, read_job
@@ -36,17 +36,12 @@ class KubernetesJobTarget:
                  cluster_factory: Callable[[], Cluster] | None = None,
                  engine_factory: Callable[[], Any] | None = None) -> None:
         self.compute = compute
-        self._cluster_factory = cluster_factory or (lambda: Cluster.connect(
-            kubeconfig=compute.kubeconfig, context=compute.context,
-            namespace=compute.namespace))
+        self._cluster = LazyCluster(compute, cluster_factory)
         self._engine_factory = engine_factory
-        self._cluster: Cluster | None = None
 
     @property
     def cluster(self) -> Cluster:
-        if self._cluster is None:
-            self._cluster = self._cluster_factory()
-        return self._cluster
+        return self._cluster.get()
 
     @property
     def namespace(self) -> str:
@@ -113,9 +108,7 @@ class KubernetesJobTarget:
         return self.cluster.get("Job", job_object_name(job)) is not None
 
     def close(self) -> None:
-        if self._cluster is not None:
-            self._cluster.close()
-            self._cluster = None
+        self._cluster.close()
 
     def _engine(self) -> Any:
         if self._engine_factory is not None:

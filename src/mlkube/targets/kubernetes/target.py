@@ -48,7 +48,7 @@ from mlkube.targets.base import ContainerType, PreparedDeployment, Progress
 from mlkube.targets.docker.build import deployment_layout
 from mlkube.targets.kubernetes import labels as lbl
 from mlkube.targets.kubernetes import state
-from mlkube.targets.kubernetes.cluster import Cluster
+from mlkube.targets.kubernetes.cluster import Cluster, LazyCluster
 from mlkube.targets.kubernetes.gateway_manifests import CONTAINER as GATEWAY_CONTAINER
 from mlkube.targets.kubernetes.gateway_manifests import KEYS_FILE
 from mlkube.targets.kubernetes.gateway_replicas import serving_replicas, wait_until_applied
@@ -94,21 +94,16 @@ class KubernetesTarget:
                  server_wheel: Path | None = None, ca_bundle: Path | None = None,
                  poll_seconds: float = POLL_SECONDS) -> None:
         self.compute = compute
-        self._cluster_factory = cluster_factory or (lambda: Cluster.connect(
-            kubeconfig=compute.kubeconfig, context=compute.context,
-            namespace=compute.namespace))
+        self._cluster = LazyCluster(compute, cluster_factory)
         self._engine_factory = engine_factory
         self._server_wheel = server_wheel
         #: Trusted by pip during image builds (``targets.docker.build.build_ca_bundle``).
         self.ca_bundle = ca_bundle
         self._poll_seconds = poll_seconds
-        self._cluster: Cluster | None = None
 
     @property
     def cluster(self) -> Cluster:
-        if self._cluster is None:
-            self._cluster = self._cluster_factory()
-        return self._cluster
+        return self._cluster.get()
 
     @property
     def namespace(self) -> str:
