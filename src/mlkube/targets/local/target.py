@@ -40,7 +40,7 @@ from mlkube.gateway.auth import (
 )
 from mlkube.gateway.config import dump_gateway_config
 from mlkube.targets.base import ContainerType, PreparedDeployment, Progress
-from mlkube.targets.local.gateway_sync import wait_for_config, wait_for_key
+from mlkube.targets.local.gateway_sync import wait_for_config, wait_for_keys
 from mlkube.targets.local.instance_logs import deployment_logs
 from mlkube.targets.local.instance_runner import InstanceRunner
 from mlkube.targets.local.processes import (
@@ -146,8 +146,7 @@ class MachineTarget(Generic[Runner]):
             keys = regenerate_key(self.endpoint_keys(name), key_type)
             _write_keys(folder, keys)
         progress(f"regenerated the {key_type} key; waiting for the gateway to use it")
-        new_key = keys.primary_key if key_type == "primary" else keys.secondary_key
-        wait_for_key(folder, new_key)
+        wait_for_keys(folder, keys)
 
     # --- deployments ---------------------------------------------------------------------
 
