@@ -1,35 +1,39 @@
 """Seconds from ``online_deployments.begin_create_or_update`` to the first successful
-score on the docker target (the figure BENCHMARKS.md reports).
+score through the endpoint (gateway, key, ``/score``): the figure BENCHMARKS.md reports.
 
-Not a test: run it by hand, ``.venv/bin/python -m tests.endpoints_docker.measure_time_to_score``.
-It trains the iris model, creates a docker endpoint in a fresh workspace and times three
-deployments: ``blue`` (no code; cold when the environment's image layer was never built
-on this engine), ``seed`` (the seed's score.py: the environment layer is warm, model and
-code layers are new) and ``blue`` again on a second endpoint (the image is reused as is).
+Not a test: ``.venv/bin/python -m bench.time_to_score --target local|docker``. It trains
+the iris model, creates two endpoints in a fresh workspace and times:
+``blue`` no-code on the first (cold when the environment was never built here), the
+seed's ``score.py`` beside it (environment warm, model and code new), ``blue`` on the
+second endpoint (environment cached: the figure users see most), and replacing that
+running ``blue`` with a changed one (a new instance takes over from the old).
 Everything it starts is deleted at the end.
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-
-from mlkube.entities.online_endpoint import ManagedOnlineEndpoint
-from mlkube.operations.client import MLClient
 from tests import models
 from tests.endpoints.conftest import no_code_deployment, seed_script_deployment
 from tests.endpoints.scoring import score
 from tests.models import SEED_SCORE_PY
 
+from mlkube.entities.online_endpoint import ManagedOnlineEndpoint
+from mlkube.operations.client import MLClient
+
 DEADLINE_S = 1800.0
 
 
 def time_to_first_score(client: MLClient, deployment: object, *, endpoint: str) -> float:
+    """Seconds from create-or-update until the deployment answers 200 through the
+    endpoint. A replacement counts when the call returns: until then the old instance
+    answers, and the call returns once the new one serves."""
     started = time.monotonic()
     client.online_deployments.begin_create_or_update(deployment, progress=None).result()
     uri = client.online_endpoints.get(endpoint).scoring_uri
@@ -39,12 +43,16 @@ def time_to_first_score(client: MLClient, deployment: object, *, endpoint: str) 
         while time.monotonic() - started < DEADLINE_S:
             if score(http, uri, key, deployment=name).status_code == 200:
                 return time.monotonic() - started
-            time.sleep(0.05)
+            time.sleep(0.02)
     raise AssertionError(f"{name} never answered within {DEADLINE_S}s")
 
 
 def main() -> None:
-    scratch = Path(tempfile.mkdtemp(prefix="mlkube-docker-timing-"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", choices=["local", "docker"], default="local")
+    args = parser.parse_args()
+    compute = None if args.target == "local" else "docker"
+    scratch = Path(tempfile.mkdtemp(prefix=f"mlkube-{args.target}-timing-"))
     try:
         model_root = scratch / "iris"
         models.train_iris_lightgbm(model_root)
@@ -55,19 +63,22 @@ def main() -> None:
         endpoints = client.online_endpoints
         for name in ("timing-a", "timing-b"):
             endpoints.begin_create_or_update(
-                ManagedOnlineEndpoint(name=name, compute="docker"), progress=None).result()
+                ManagedOnlineEndpoint(name=name, compute=compute), progress=None).result()
         try:
             runs = [
-                ("no-code, environment layer as found (cold if never built)", "timing-a",
+                ("no-code, environment as found (cold if never built)", "timing-a",
                  no_code_deployment("blue", "timing-a", model_root)),
-                ("seed score.py, environment layer warm", "timing-a",
+                ("seed score.py, environment warm", "timing-a",
                  seed_script_deployment("seed", "timing-a", model_root, code)),
-                ("no-code again, image reused", "timing-b",
+                ("no-code, environment cached, new endpoint", "timing-b",
                  no_code_deployment("blue", "timing-b", model_root)),
+                ("replacing the running no-code deployment", "timing-b",
+                 no_code_deployment("blue", "timing-b", model_root,
+                                    environment_variables={"TIMING_REPLACED": "1"})),
             ]
             for label, endpoint, deployment in runs:
                 seconds = time_to_first_score(client, deployment, endpoint=endpoint)
-                print(f"{label}: {seconds:.1f} s", flush=True)
+                print(f"{args.target}: {label}: {seconds:.2f} s", flush=True)
         finally:
             for name in ("timing-a", "timing-b"):
                 endpoints.begin_delete(name, progress=None).result()
@@ -76,4 +87,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
