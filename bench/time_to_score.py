@@ -3,7 +3,8 @@ score through the endpoint (gateway, key, ``/score``): the figure BENCHMARKS.md 
 
 Not a test: ``.venv/bin/python -m bench.time_to_score --target local|docker``. It trains
 the iris model, creates two endpoints in a fresh workspace and times:
-``blue`` no-code on the first (cold when the environment was never built here), the
+``blue`` no-code on the first (cold when the environment was never built here, or with
+``--cold``), the
 seed's ``score.py`` beside it (environment warm, model and code new), ``blue`` on the
 second endpoint (environment cached: the figure users see most), and replacing that
 running ``blue`` with a changed one (a new instance takes over from the old).
@@ -16,6 +17,7 @@ import argparse
 import shutil
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -50,12 +52,23 @@ def time_to_first_score(client: MLClient, deployment: object, *, endpoint: str) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", choices=["local", "docker"], default="local")
+    parser.add_argument("--cold", action="store_true",
+                        help="make the first deployment's environment one nothing has built: "
+                        "its requirements get a marker no other run has (same packages)")
     args = parser.parse_args()
     compute = None if args.target == "local" else "docker"
     scratch = Path(tempfile.mkdtemp(prefix=f"mlkube-{args.target}-timing-"))
     try:
         model_root = scratch / "iris"
         models.train_iris_lightgbm(model_root)
+        first_model = model_root
+        if args.cold:
+            first_model = scratch / "iris-cold"
+            shutil.copytree(model_root, first_model)
+            requirements = first_model / "model" / "requirements.txt"
+            # Always true, never seen before: the same packages in a layer never built.
+            requirements.write_text(requirements.read_text().rstrip("\n") + "\n"
+                                    f'six; platform_release != "cold-{uuid.uuid4().hex}"\n')
         code = scratch / "code"
         code.mkdir()
         shutil.copy(SEED_SCORE_PY, code / "score.py")
@@ -67,7 +80,7 @@ def main() -> None:
         try:
             runs = [
                 ("no-code, environment as found (cold if never built)", "timing-a",
-                 no_code_deployment("blue", "timing-a", model_root)),
+                 no_code_deployment("blue", "timing-a", first_model)),
                 ("seed score.py, environment warm", "timing-a",
                  seed_script_deployment("seed", "timing-a", model_root, code)),
                 ("no-code, environment cached, new endpoint", "timing-b",
