@@ -37,6 +37,7 @@ from mlkube.entities.container_layout import (
     ContainerLayout,
     build_layout,
 )
+from mlkube.environments import import_bytecode
 from mlkube.environments.resolved import ResolvedEnvironment
 from mlkube.environments.server_package import is_server_requirement, server_requirement
 from mlkube.errors import RequiredLocalArtifactsNotFoundError, ValidationError
@@ -57,6 +58,7 @@ _BUILD_DIR = PurePosixPath("/opt/mlkube/build")
 #: The installer of the environment layer, pinned so a layer is rebuilt the same way.
 UV_REQUIREMENT = "uv==0.13.8"
 _UV_BOOTSTRAP = PurePosixPath("/tmp/mlkube-uv")
+_BYTECODE_SCRIPT = "import_bytecode.py"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SKIPPED_NAMES = {"__pycache__", ".git", ".ipynb_checkpoints", ".DS_Store"}
 
@@ -164,6 +166,7 @@ def render_build_context(
     files: dict[str, ContextFile] = {}
     requirements_text = _requirements_file(environment)
     files["mlkube-build/requirements.txt"] = requirements_text.encode()
+    files[f"mlkube-build/{_BYTECODE_SCRIPT}"] = Path(import_bytecode.__file__)
     if ca_bundle is not None:
         files["mlkube-build/ca-bundle.pem"] = _existing(ca_bundle, what="CA bundle")
     files[f"mlkube-build/{server_wheel.name}"] = _existing(server_wheel, what="server wheel")
@@ -290,22 +293,25 @@ def _dockerfile(
     if has_ca_bundle:
         add(f"COPY mlkube-build/ca-bundle.pem {_BUILD_DIR}/ca-bundle.pem",
             "copy the CA bundle for pip")
-    add(f"COPY mlkube-build/requirements.txt {_BUILD_DIR}/requirements.txt",
+    add(f"COPY mlkube-build/requirements.txt mlkube-build/{_BYTECODE_SCRIPT} {_BUILD_DIR}/",
         "copy the environment's requirements")
     # uv installs the same requirements several times faster than pip (parallel
-    # downloads, no per-package subprocess), and --compile-bytecode leaves .pyc files in
-    # the layer: the server runs unprivileged and could never write them, so without
-    # them every container start would compile its imports again. uv lives in a
-    # throwaway venv removed in the same step, so it adds nothing to the layer; where it
-    # cannot be installed (an unusual platform), pip does the job as before.
+    # downloads, no per-package subprocess). It is put in a throwaway folder (by the
+    # environment's own pip: a second venv would cost another ensurepip) removed in the
+    # same step, so it adds nothing to the layer; where it cannot be installed (an
+    # unusual platform), pip does the job as before. Then the bytecode of what the
+    # requirements' imports load is written into the layer (import_bytecode.py).
     uv = _UV_BOOTSTRAP / "bin" / "uv"
     add(f"RUN python3 -m venv {VENV_DIR} \\\n"
-        f"    && if python3 -m venv {_UV_BOOTSTRAP} \\\n"
-        f"        && {pip_env}{_UV_BOOTSTRAP}/bin/pip install -q {UV_REQUIREMENT}; then \\\n"
-        f"      {pip_env}{uv} pip install --python {VENV_DIR}/bin/python --no-cache \\\n"
-        f"        --compile-bytecode -r {_BUILD_DIR}/requirements.txt; \\\n"
-        f"    else {pip_env}{VENV_DIR}/bin/pip install -r {_BUILD_DIR}/requirements.txt; fi \\\n"
-        f"    && rm -rf {_UV_BOOTSTRAP}",
+        f"    && if {pip_env}{VENV_DIR}/bin/pip install -q --target {_UV_BOOTSTRAP} \\\n"
+        f"        {UV_REQUIREMENT}; then \\\n"
+        f"      {pip_env}{uv} pip install -r {_BUILD_DIR}/requirements.txt \\\n"
+        f"        --python {VENV_DIR}/bin/python --no-cache; \\\n"
+        f"    else {pip_env}{VENV_DIR}/bin/pip install -r {_BUILD_DIR}/requirements.txt \\\n"
+        f"        --no-compile; fi \\\n"
+        f"    && rm -rf {_UV_BOOTSTRAP} \\\n"
+        f"    && PYTHONDONTWRITEBYTECODE= {VENV_DIR}/bin/python \\\n"
+        f"        {_BUILD_DIR}/{_BYTECODE_SCRIPT} {_BUILD_DIR}/requirements.txt",
         "install the environment's requirements (uv pip install -r requirements.txt; "
         "pip install -r where uv cannot be installed)")
     add(f"ENV VIRTUAL_ENV={VENV_DIR} PATH={VENV_DIR}/bin:/usr/local/sbin:/usr/local/bin:"
