@@ -129,7 +129,8 @@ def test_every_dockerfile_instruction_has_a_step_title_for_build_errors(
                     if line and not line.startswith("#")]
     titled = dict(zip(context.steps, instructions, strict=True))
     assert "pip install -r" in titled[
-        "install the environment's requirements (pip install -r requirements.txt)"]
+        "install the environment's requirements (uv pip install -r requirements.txt; "
+        "pip install -r where uv cannot be installed)"]
     assert titled["check the base image's Python (the environment needs 3.11)"].startswith(
         "RUN python3 -c")
     assert titled["set the command"].startswith("CMD ")

@@ -143,7 +143,7 @@ def test_entry_script_whose_init_raises_is_never_ready_and_logs_the_cause(
     assert httpx.get(base_url + "/", timeout=5).status_code == 503  # as Azure: not before init
 
 
-def test_missing_requirement_fails_naming_the_pip_step_and_pip_error(
+def test_missing_requirement_fails_naming_the_install_step_and_the_installers_error(
     docker_engine, server_wheel, tmp_path
 ):
     environment = ResolvedEnvironment(
@@ -159,8 +159,9 @@ def test_missing_requirement_fails_naming_the_pip_step_and_pip_error(
         docker_engine.build_image(context, repository=REPOSITORY, log_path=log)
 
     message = caught.value.message
-    assert "install the environment's requirements (pip install -r requirements.txt)" in message
-    assert "No matching distribution found for mlkube-no-such-distribution-xyz" in message
+    assert "install the environment's requirements (uv pip install -r requirements.txt" in message
+    assert ("mlkube-no-such-distribution-xyz was not found in the package registry"
+            in message)
     assert "Step " not in message and "--->" not in message  # the cause, not builder noise
     assert str(log) in message
     assert "mlkube-no-such-distribution-xyz" in log.read_text()

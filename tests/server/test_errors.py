@@ -155,6 +155,9 @@ def test_unknown_route_is_404_and_wrong_method_405(iris_server):
     assert iris_server.client.request("TRACE", "/ready").headers["allow"] == "GET, HEAD"
     assert iris_server.client.delete("/v2/models/x/infer").headers["allow"] == "POST"
     assert "allow" not in iris_server.client.get("/nope").headers
+    # Not v2 routes: a 404, not a 405 that names the method it refuses.
+    for path in ("/v2/models", "/v2/nope"):
+        assert_error(iris_server.client.get(path), 404, path)
 
 
 def test_unknown_key_beside_the_input_is_400_naming_it(iris_server):

@@ -318,7 +318,10 @@ class InferenceApp:
             if path == "/score" and self._raw:
                 return ["GET", "HEAD", "OPTIONS", "POST"]
             return ["POST", *extra]
-        if path in self._get_routes or path.startswith("/v2/"):
+        # Only /v2/models/<name>... is answered beyond the fixed routes: /v2/models itself
+        # or /v2/anything-else is no route at all (a 405 there would name GET, the very
+        # method refused).
+        if path in self._get_routes or path.startswith("/v2/models/"):
             return ["GET", "HEAD", *extra]
         return []
 

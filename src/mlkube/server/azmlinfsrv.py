@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-from mlkube.errors import MlkubeError
+from mlkube.server.command import start
 from mlkube.server.settings import ServerSettings
 
 
@@ -34,19 +33,10 @@ def main(argv: list[str] | None = None) -> None:
     origins = None
     if args.access_control_allow_origins:
         origins = tuple(o.strip() for o in args.access_control_allow_origins.split(","))
-    try:
-        settings = ServerSettings.from_env(
-            os.environ, entry_script=entry, model_dir=args.model_dir, port=args.port,
-            workers=args.worker_count, host=args.host, cors_origins=origins,
-        )
-    except MlkubeError as error:
-        print(f"Error: {error.message}", file=sys.stderr)
-        if error.hint:
-            print(f"Hint: {error.hint}", file=sys.stderr)
-        sys.exit(1)
-    from mlkube.server.runner import serve
-
-    serve(settings)
+    start(lambda: ServerSettings.from_env(
+        os.environ, entry_script=entry, model_dir=args.model_dir, port=args.port,
+        workers=args.worker_count, host=args.host, cors_origins=origins,
+    ))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ on the validated input, it is called directly (LightGBM ``Booster.predict`` on a
 float matrix in signature column order; scikit-learn ``predict`` on a DataFrame
 with the signature's dtypes), skipping pyfunc's per-call DataFrame building and
 schema enforcement that dominate a one-row predict. Anything else (custom pyfunc,
-params, other flavors) goes through ``pyfunc.predict``. Tests pin the equality.
+params, other flavors) goes through ``pyfunc.predict``. Tests pin the equality. A plain
+LightGBM Booster is loaded without MLflow at all (``lightgbm_booster.py``): a leaner,
+faster-starting instance with the same predictions.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mlkube.errors import ModelNotReadyError
 from mlkube.server import formats
 from mlkube.server.batching import concat_inputs, split_output
 from mlkube.server.scorers.base import HttpRequest, Scorer
+from mlkube.server.scorers.lightgbm_booster import direct_booster
 from mlkube.server.signature import CompiledSignature, InputSignature, ModelInput, Table
 
 logger = logging.getLogger("mlkube.server")
@@ -101,7 +104,8 @@ class MlflowScorer(Scorer):
             )
         self.model_path = find_model_folder(self.settings.model_dir,
                                             self.settings.mlflow_model_folder)
-        flavors = _read_flavors(self.model_path)
+        document = _read_mlmodel(self.model_path)
+        flavors = dict(document.get("flavors") or {})
         if "python_function" not in flavors:
             raise ModelNotReadyError(
                 f"The MLflow model in {self.model_path} has no python_function flavor "
@@ -110,6 +114,8 @@ class MlflowScorer(Scorer):
                 hint="Log the model with a flavor that adds python_function, or pass "
                 "--entry-script with a score.py that loads it.",
             )
+        if self._load_booster_directly(document, flavors):
+            return
         try:
             import mlflow.pyfunc
         except ImportError as error:
@@ -122,8 +128,29 @@ class MlflowScorer(Scorer):
         metadata = self._pyfunc.metadata
         self.signature_dict = metadata.signature.to_dict() if metadata.signature else None
         self.signature = CompiledSignature(InputSignature.from_mlflow_dict(self.signature_dict))
-        self.input_example = _read_input_example(self.model_path, metadata)
+        self.input_example = _read_input_example(
+            self.model_path, getattr(metadata, "saved_input_example_info", None))
         self._predictor, self.predictor_name = self._choose_predictor(flavors)
+        self._log_loaded()
+
+    def _load_booster_directly(self, document: dict[str, Any],
+                               flavors: dict[str, Any]) -> bool:
+        """Serve a plain LightGBM Booster without loading MLflow (lightgbm_booster.py)."""
+        assert self.model_path is not None
+        signature_dict = document.get("signature") or None
+        signature = CompiledSignature(InputSignature.from_mlflow_dict(signature_dict))
+        booster = direct_booster(self.model_path, flavors, all_double=signature.all_double,
+                                 has_params=bool(signature.signature.params))
+        if booster is None:
+            return False
+        self.signature_dict, self.signature = signature_dict, signature
+        self.input_example = _read_input_example(
+            self.model_path, document.get("saved_input_example_info"))
+        self._predictor, self.predictor_name = _booster_predictor(booster), "lightgbm-booster"
+        self._log_loaded()
+        return True
+
+    def _log_loaded(self) -> None:
         logger.info("Loaded MLflow model %s (signature: %s, predictor: %s)",
                     self.model_path, self.signature.signature.kind, self.predictor_name)
 
@@ -144,19 +171,7 @@ class MlflowScorer(Scorer):
             import lightgbm
 
             if isinstance(raw, lightgbm.Booster):
-                # pyfunc calls booster.predict(DataFrame); LightGBM turns the float64
-                # frame into the same float64 matrix we build, so outputs are identical.
-                # Rows are scored independently, so the thread count cannot change them;
-                # for small requests OpenMP's fork/join (and its spinning on a busy
-                # machine) costs far more than the trees, so they run on one thread.
-                booster = raw
-
-                def predict_booster(data: Any, _params: Any) -> Any:
-                    if data.n_rows <= _SINGLE_THREAD_ROWS:
-                        return booster.predict(data.matrix, num_threads=1)
-                    return booster.predict(data.matrix)
-
-                return predict_booster, "lightgbm-booster"
+                return _booster_predictor(raw), "lightgbm-booster"
         if (loader == "mlflow.sklearn" and raw is not None and no_params
                 and signature.signature.kind == "columns" and signature.fully_checked
                 and pyfunc_conf.get("predict_fn", "predict") == "predict"):
@@ -225,17 +240,36 @@ class MlflowScorer(Scorer):
                 response_schema())
 
 
-def _read_flavors(model_path: str) -> dict[str, Any]:
+def _booster_predictor(booster: Any) -> Callable[[Any, Any], Any]:
+    # pyfunc calls booster.predict(DataFrame); LightGBM turns the float64 frame into the
+    # same float64 matrix we build, so outputs are identical. Rows are scored
+    # independently, so the thread count cannot change them; for small requests
+    # OpenMP's fork/join (and its spinning on a busy machine) costs far more than the
+    # trees, so they run on one thread.
+    def predict_booster(data: Any, _params: Any) -> Any:
+        if data.n_rows <= _SINGLE_THREAD_ROWS:
+            return booster.predict(data.matrix, num_threads=1)
+        return booster.predict(data.matrix)
+
+    return predict_booster
+
+
+def _read_mlmodel(model_path: str) -> dict[str, Any]:
     import yaml
 
     with open(os.path.join(model_path, "MLmodel"), encoding="utf-8") as handle:
         document = yaml.safe_load(handle) or {}
-    return dict(document.get("flavors") or {})
+    if not isinstance(document, dict):
+        raise ModelNotReadyError(
+            f"The MLmodel file in {model_path} is not a YAML mapping.",
+            hint="Save the model again with mlflow.<flavor>.save_model or log_model.",
+        )
+    return document
 
 
-def _read_input_example(model_path: str, metadata: Any) -> Any:
+def _read_input_example(model_path: str, info: dict[str, Any] | None) -> Any:
     """The saved input example as plain JSON (``{"columns", "data"}`` or a list)."""
-    info = getattr(metadata, "saved_input_example_info", None) or {}
+    info = info or {}
     artifact = info.get("artifact_path")
     if not artifact:
         return None

@@ -45,7 +45,7 @@ class ProcessRunner:
         # materialize says "building" or "using cached" itself (through ``log``).
         python = materialize(prepared.environment, cache_dir=self.env_cache_dir,
                              progress=log, allow_other_python=self.allow_other_python)
-        argv = (str(python), "-m", "mlkube.cli.main", "serve")
+        argv = (str(python), "-m", "mlkube.server")
         env = server_environment(prepared, venv=python.parent.parent)
         cwd = str(prepared.code_dir) if prepared.code_dir else str(folder.path)
         return lambda program, port: Instance(program, port, argv=argv, env=env, cwd=cwd)
