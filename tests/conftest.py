@@ -29,3 +29,24 @@ def tensor_pyfunc_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tensor-pyfunc")
     models.build_tensor_pyfunc(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def sklearn_mixed_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sklearn-mixed")
+    models.train_sklearn_mixed_classifier(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def xgboost_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("iris-xgboost")
+    models.train_iris_xgboost(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def onnx_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("iris-onnx")
+    models.train_iris_onnx(root)
+    return root
