@@ -6,6 +6,8 @@ exactly (the server computes them on the same path)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import mlflow.pyfunc
@@ -14,6 +16,7 @@ import pandas as pd
 import pytest
 
 from tests.models import IRIS_COLUMNS, MIXED_COLUMNS, iris_frame, mixed_frame
+from tests.server.test_batching import batch_histogram, fire_concurrently
 from tests.server.test_nocode_predictions import (
     ROUTES,
     _route,
@@ -23,6 +26,8 @@ from tests.server.test_nocode_predictions import (
 )
 
 IRIS_SAMPLE = [0, 60, 120, 149]
+# Past the direct predictors' one-thread limit (512 rows): the multi-threaded path too.
+MANY_ROWS = 700
 
 
 def _post_all(server: Any, route: str, bodies: dict[str, tuple[bytes, str]]
@@ -152,9 +157,86 @@ def test_onnx_outputs_equal_pyfunc_in_every_format(onnx_server, onnx_expected, r
     assert set(expected) == {"label", "probabilities"}
     bodies = tensor_bodies(rows)
     bodies["v2-FP64"] = (bodies["v2"][0].replace(b'"FP32"', b'"FP64"'), "application/json")
+    bodies["csv"] = (_csv(IRIS_COLUMNS, rows), "text/csv")
     for name, response in _post_all(onnx_server, route, bodies).items():
         got = _onnx_outputs(route, response)
         assert set(got) == set(expected), f"{name} on {route}"
         assert got["label"].tolist() == expected["label"].tolist(), f"{name} on {route}"
         assert np.array_equal(got["probabilities"].astype(np.float32),
                               expected["probabilities"]), f"{name} on {route}"
+
+
+def _csv(columns: list[str], rows: list[list[Any]]) -> bytes:
+    text = io.StringIO()
+    csv.writer(text).writerows([columns, *rows])
+    return text.getvalue().encode()
+
+
+def _random_iris_like(n: int) -> list[list[float]]:
+    return np.random.default_rng(3).uniform(0, 8, (n, 4)).round(3).tolist()
+
+
+# -- the direct predictors: what pyfunc does, on many rows and in batches ---------------
+
+
+def test_xgboost_is_served_by_the_booster_itself_and_equals_pyfunc_on_many_rows(
+        xgboost_server, xgboost_model_root):
+    assert xgboost_server.app.scorer.predictor_name == "xgboost-booster"
+    model = mlflow.pyfunc.load_model(str(xgboost_model_root / "model"))
+    for n in (1, MANY_ROWS):
+        rows = _random_iris_like(n)
+        expected = model.predict(pd.DataFrame(rows, columns=IRIS_COLUMNS))
+        got = np.asarray(xgboost_server.client.post("/score", json={"data": rows}).json())
+        assert np.array_equal(got.astype(np.float32), expected), n
+
+
+def test_onnx_is_served_by_the_session_itself_and_equals_pyfunc_on_many_rows(
+        onnx_server, onnx_model_root):
+    assert onnx_server.app.scorer.predictor_name == "onnx-session"
+    model = mlflow.pyfunc.load_model(str(onnx_model_root / "model"))
+    rows = _random_iris_like(MANY_ROWS)
+    expected = model.predict(np.asarray(rows, dtype=np.float32))
+    got = onnx_server.client.post("/score", json={"input_data": rows}).json()
+    assert got["label"] == expected["label"].tolist()
+    assert np.array_equal(np.asarray(got["probabilities"], dtype=np.float32),
+                          expected["probabilities"])
+
+
+@pytest.mark.parametrize("flavor", ["xgboost", "onnx"])
+def test_with_batching_on_each_request_gets_exactly_what_pyfunc_gives_it(start_server, xgboost_model_root,
+                                                          onnx_model_root, flavor):
+    root = xgboost_model_root if flavor == "xgboost" else onnx_model_root
+    server = start_server(model_dir=str(root), batching=True, max_batch_size=16,
+                          max_batch_wait_ms=2)
+    model = mlflow.pyfunc.load_model(str(root / "model"))
+    rows = _random_iris_like(60)
+    # Requests of 1 to 3 rows, so a wrong split would show.
+    chunks = [rows[i:i + 1 + i % 3] for i in range(0, 57, 3)] * 3
+    responses = fire_concurrently(server.url, [{"input_data": c} for c in chunks])
+    for chunk, response in zip(chunks, responses, strict=True):
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        if flavor == "xgboost":
+            expected = model.predict(pd.DataFrame(chunk, columns=IRIS_COLUMNS))
+            assert np.array_equal(np.asarray(answer, dtype=np.float32), expected)
+        else:
+            expected = model.predict(np.asarray(chunk, dtype=np.float32))
+            assert answer["label"] == expected["label"].tolist()
+            assert np.array_equal(np.asarray(answer["probabilities"], dtype=np.float32),
+                                  expected["probabilities"])
+    batches, requests = batch_histogram(server.client.get("/metrics").text)
+    if flavor == "xgboost":
+        assert requests == len(chunks)
+        assert batches < requests, "no request was batched with another"
+    else:
+        # onnxruntime's float rounding depends on the batch size: never merged.
+        assert (batches, requests) == (0, 0)
+
+
+def test_onnx_csv_cell_that_is_not_a_number_is_named(onnx_server):
+    response = onnx_server.client.post(
+        "/score", content=b"a,b,c,d\n1,2,3,4\n1,x,3,4\n", headers={"content-type": "text/csv"})
+    assert response.status_code == 400
+    body = response.json()
+    assert "row 1, column 1" in body["message"] and "float32" in body["message"]
+    assert "'x'" not in body["message"]  # the payload is never echoed

@@ -5,8 +5,9 @@ where the flavor's own model gives output provably identical to pyfunc's ``predi
 on the validated input, it is called directly (LightGBM ``Booster.predict`` on a
 float matrix in signature column order; scikit-learn ``predict`` on a DataFrame
 with the signature's dtypes), skipping pyfunc's per-call DataFrame building and
-schema enforcement that dominate a one-row predict. Anything else (custom pyfunc,
-params, other flavors) goes through ``pyfunc.predict``. Tests pin the equality.
+schema enforcement that dominate a one-row predict; XGBoost Boosters and ONNX sessions
+likewise (``direct_predictors.py``). Anything else (custom pyfunc, params, other
+flavors) goes through ``pyfunc.predict``. Tests pin the equality.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class MlflowScorer(Scorer):
         self.input_example: Any = None
         self._pyfunc: Any = None
         self._predictor: Callable[[ModelInput, dict[str, Any] | None], Any] | None = None
+        self._batches_exactly = True
 
     # -- load ----------------------------------------------------------------------------
 
@@ -124,6 +126,11 @@ class MlflowScorer(Scorer):
         self.signature = CompiledSignature(InputSignature.from_mlflow_dict(self.signature_dict))
         self.input_example = _read_input_example(self.model_path, metadata)
         self._predictor, self.predictor_name = self._choose_predictor(flavors)
+        # onnxruntime's kernels round floats differently for different batch sizes (by
+        # about 1e-6 relative), so a request merged with others would not get exactly
+        # what pyfunc gives it alone: ONNX requests are predicted as sent.
+        self._batches_exactly = (flavors.get("python_function", {}).get("loader_module")
+                                 != "mlflow.onnx")
         logger.info("Loaded MLflow model %s (signature: %s, predictor: %s)",
                     self.model_path, self.signature.signature.kind, self.predictor_name)
 
@@ -135,11 +142,20 @@ class MlflowScorer(Scorer):
         signature = self.signature
         no_params = not signature.signature.params
         raw: Any = None
-        if loader in ("mlflow.lightgbm", "mlflow.sklearn"):
+        if loader in ("mlflow.lightgbm", "mlflow.sklearn", "mlflow.xgboost", "mlflow.onnx"):
             try:
                 raw = self._pyfunc.get_raw_model()
             except NotImplementedError:
                 raw = None
+        if raw is not None and loader in ("mlflow.xgboost", "mlflow.onnx"):
+            from mlkube.server.scorers import direct_predictors
+
+            direct, name = ((direct_predictors.xgboost_predictor, "xgboost-booster")
+                            if loader == "mlflow.xgboost"
+                            else (direct_predictors.onnx_predictor, "onnx-session"))
+            predictor = direct(raw, signature)
+            if predictor is not None:
+                return predictor, name
         if loader == "mlflow.lightgbm" and raw is not None and signature.all_double and no_params:
             import lightgbm
 
@@ -189,7 +205,7 @@ class MlflowScorer(Scorer):
         return self._predictor(decoded.model_input, decoded.params)
 
     def can_batch(self, decoded: PreparedInput) -> bool:
-        return decoded.params is None
+        return decoded.params is None and self._batches_exactly
 
     def predict_batch(self, decoded: list[PreparedInput]) -> list[Any]:
         if len(decoded) == 1:
