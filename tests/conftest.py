@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,22 +32,23 @@ def tensor_pyfunc_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def _trained(tmp_path_factory: pytest.TempPathFactory, name: str,
+             builder: Callable[[Path], Path]) -> Path:
+    root = tmp_path_factory.mktemp(name)
+    builder(root)
+    return root
+
+
 @pytest.fixture(scope="session")
 def sklearn_mixed_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("sklearn-mixed")
-    models.train_sklearn_mixed_classifier(root)
-    return root
+    return _trained(tmp_path_factory, "sklearn-mixed", models.train_sklearn_mixed_classifier)
 
 
 @pytest.fixture(scope="session")
 def xgboost_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("iris-xgboost")
-    models.train_iris_xgboost(root)
-    return root
+    return _trained(tmp_path_factory, "iris-xgboost", models.train_iris_xgboost)
 
 
 @pytest.fixture(scope="session")
 def onnx_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("iris-onnx")
-    models.train_iris_onnx(root)
-    return root
+    return _trained(tmp_path_factory, "iris-onnx", models.train_iris_onnx)

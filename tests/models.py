@@ -67,11 +67,26 @@ def train_iris_lightgbm(azureml_model_dir: Path) -> Path:
     return path
 
 
+def _save_sklearn(model: object, X: pd.DataFrame, azureml_model_dir: Path) -> Path:
+    """``mlflow.sklearn.save_model`` with the signature and input example taken from the
+    training frame, as users log a fitted Pipeline."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    path = Path(azureml_model_dir) / "model"
+    mlflow.sklearn.save_model(
+        model,
+        str(path),
+        signature=infer_signature(X, model.predict(X)),  # type: ignore[attr-defined]
+        input_example=X.iloc[:2],
+        pip_requirements=_pinned("mlflow", "scikit-learn", "pandas", "numpy"),
+    )
+    return path
+
+
 def train_sklearn_columns(azureml_model_dir: Path) -> Path:
     """scikit-learn pipeline over mixed column types (double, long, string): a column
     signature whose types must be checked. Predicts a float (regression)."""
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import Pipeline
@@ -91,15 +106,7 @@ def train_sklearn_columns(azureml_model_dir: Path) -> Path:
         )),
         ("ridge", Ridge(alpha=0.1)),
     ]).fit(X, y)
-    path = Path(azureml_model_dir) / "model"
-    mlflow.sklearn.save_model(
-        model,
-        str(path),
-        signature=infer_signature(X, model.predict(X)),
-        input_example=X.iloc[:2],
-        pip_requirements=_pinned("mlflow", "scikit-learn", "pandas", "numpy"),
-    )
-    return path
+    return _save_sklearn(model, X, azureml_model_dir)
 
 
 #: The mixed-type classifier's columns: a double, a long, two strings and a boolean.
@@ -128,8 +135,6 @@ def mixed_frame(n: int = 120, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
 def train_sklearn_mixed_classifier(azureml_model_dir: Path) -> Path:
     """scikit-learn Pipeline classifier over :data:`MIXED_COLUMNS`: the strings one-hot
     encoded, the numbers scaled, the boolean passed through; predicts string labels."""
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
@@ -143,15 +148,7 @@ def train_sklearn_mixed_classifier(azureml_model_dir: Path) -> Path:
         ], remainder="passthrough")),
         ("classify", LogisticRegression(max_iter=500)),
     ]).fit(X, y)
-    path = Path(azureml_model_dir) / "model"
-    mlflow.sklearn.save_model(
-        model,
-        str(path),
-        signature=infer_signature(X, model.predict(X)),
-        input_example=X.iloc[:2],
-        pip_requirements=_pinned("mlflow", "scikit-learn", "pandas", "numpy"),
-    )
-    return path
+    return _save_sklearn(model, X, azureml_model_dir)
 
 
 def train_iris_xgboost(azureml_model_dir: Path) -> Path:

@@ -10,6 +10,7 @@ import csv
 import io
 from typing import Any
 
+import httpx
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
@@ -203,8 +204,8 @@ def test_onnx_is_served_by_the_session_itself_and_equals_pyfunc_on_many_rows(
 
 
 @pytest.mark.parametrize("flavor", ["xgboost", "onnx"])
-def test_with_batching_on_each_request_gets_exactly_what_pyfunc_gives_it(start_server, xgboost_model_root,
-                                                          onnx_model_root, flavor):
+def test_with_batching_on_each_request_gets_exactly_what_pyfunc_gives_it(
+        start_server, xgboost_model_root, onnx_model_root, flavor):
     root = xgboost_model_root if flavor == "xgboost" else onnx_model_root
     server = start_server(model_dir=str(root), batching=True, max_batch_size=16,
                           max_batch_wait_ms=2)
@@ -240,3 +241,31 @@ def test_onnx_csv_cell_that_is_not_a_number_is_named(onnx_server):
     body = response.json()
     assert "row 1, column 1" in body["message"] and "float32" in body["message"]
     assert "'x'" not in body["message"]  # the payload is never echoed
+
+
+# -- `mlkube serve --model-dir`, as users start it --------------------------------------
+
+
+def test_mlkube_serve_serves_each_flavor_no_code_as_pyfunc_predicts(
+        serve_process, sklearn_mixed_model_root, xgboost_model_root, onnx_model_root,
+        mixed_rows, mixed_expected):
+    rows, frame = _iris_rows()
+    servers = {name: serve_process(["serve", "--model-dir", str(root)]) for name, root in (
+        ("mixed", sklearn_mixed_model_root), ("xgboost", xgboost_model_root),
+        ("onnx", onnx_model_root))}  # started together: start-up is the slow part
+    mixed = servers["mixed"].wait_ready()
+    got = httpx.post(mixed.url + "/score", timeout=10,
+                     content=_csv(MIXED_COLUMNS, mixed_rows), headers={"content-type": "text/csv"})
+    assert got.json() == mixed_expected.tolist()
+    xgboost_server = servers["xgboost"].wait_ready()
+    expected = mlflow.pyfunc.load_model(str(xgboost_model_root / "model")).predict(frame)
+    got = httpx.post(xgboost_server.url + "/invocations", timeout=10,
+                     json={"dataframe_split": {"columns": IRIS_COLUMNS, "data": rows}})
+    assert np.array_equal(np.asarray(got.json()["predictions"], dtype=np.float32), expected)
+    onnx = servers["onnx"].wait_ready()
+    expected = mlflow.pyfunc.load_model(str(onnx_model_root / "model")).predict(
+        np.asarray(rows, dtype=np.float32))
+    got = httpx.post(onnx.url + "/score", timeout=10, json={"data": rows}).json()
+    assert got["label"] == expected["label"].tolist()
+    assert np.array_equal(np.asarray(got["probabilities"], dtype=np.float32),
+                          expected["probabilities"])
