@@ -377,7 +377,7 @@ def write_section(text: str) -> None:
         after = rest.split(SECTION_END, 1)[1]
         document = before + text + after
     else:
-        heading = "## More flavors, no-code (issue 14, item 6)\n\n"
+        heading = "## More flavors\n\n"
         document = document.replace(ANALYSIS_END, heading + text + "\n\n" + ANALYSIS_END, 1)
     BENCHMARKS.write_text(document)
 
