@@ -33,6 +33,7 @@ import orjson
 import proctree
 import venvs
 import wrk_load
+from inprocess import _median_seconds, _tests_models
 from peers import Launch, _env
 from run import LOAD_CORE, REPO, SERVER_CORE, WORK, free_port, loadavg, measure
 
@@ -41,14 +42,6 @@ BENCHMARKS = REPO / "BENCHMARKS.md"
 SECTION_START = "<!-- flavors:start (written by bench/flavors.py) -->"
 SECTION_END = "<!-- flavors:end -->"
 STARTUP_DEADLINE_S = 180.0
-
-
-def _tests_models() -> Any:
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from tests import models
-
-    return models
 
 
 # -- the flavors -------------------------------------------------------------------------
@@ -232,7 +225,6 @@ def time_inprocess(flavor: Flavor, row: list[Any]) -> dict[str, float]:
     in this process (run.py pins it to the server core)."""
     import mlflow.pyfunc
     import pandas as pd
-    from inprocess import _median_seconds
 
     from mlkube.server.scorers.mlflow import MlflowScorer
     from mlkube.server.settings import ServerSettings

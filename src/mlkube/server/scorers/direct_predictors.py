@@ -34,8 +34,10 @@ SINGLE_THREAD_ROWS = 512
 
 def xgboost_predictor(raw: Any, signature: CompiledSignature) -> Predictor | None:
     """``inplace_predict`` on the float matrix, for a Booster with an all-double column
-    signature and no params; None otherwise."""
-    if not signature.all_double or signature.signature.params:
+    signature (every column required, so every request has the whole matrix) and no
+    params; None otherwise."""
+    spec = signature.signature
+    if not signature.all_double or spec.params or not all(c.required for c in spec.columns):
         return None
     import xgboost
 
