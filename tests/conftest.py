@@ -50,5 +50,10 @@ def xgboost_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def xgb_classifier_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _trained(tmp_path_factory, "iris-xgb-classifier", models.train_iris_xgb_classifier)
+
+
+@pytest.fixture(scope="session")
 def onnx_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _trained(tmp_path_factory, "iris-onnx", models.train_iris_onnx)

@@ -173,6 +173,26 @@ def train_iris_xgboost(azureml_model_dir: Path) -> Path:
     return path
 
 
+def train_iris_xgb_classifier(azureml_model_dir: Path) -> Path:
+    """XGBoost's scikit-learn API (``XGBClassifier``) on iris, saved with ``mlflow.xgboost``:
+    pyfunc predicts integer class labels."""
+    import mlflow.xgboost
+    import xgboost as xgb
+    from mlflow.models import infer_signature
+
+    X, y = iris_frame()
+    model = xgb.XGBClassifier(n_estimators=10, max_depth=3, n_jobs=1, random_state=0).fit(X, y)
+    path = Path(azureml_model_dir) / "model"
+    mlflow.xgboost.save_model(
+        model,
+        str(path),
+        signature=infer_signature(X, model.predict(X)),
+        input_example=X.iloc[:2],
+        pip_requirements=_pinned("mlflow", "xgboost-cpu", "scikit-learn", "pandas", "numpy"),
+    )
+    return path
+
+
 def train_iris_onnx(azureml_model_dir: Path) -> Path:
     """A scikit-learn pipeline (scaler + logistic regression) trained on iris, converted
     with skl2onnx and saved with ``mlflow.onnx``: a float32 tensor signature (-1, 4) and

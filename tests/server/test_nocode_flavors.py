@@ -117,6 +117,23 @@ def test_xgboost_probabilities_equal_pyfunc_in_every_format(xgboost_server, xgbo
         assert np.array_equal(got.astype(expected.dtype), expected), f"{name} on {route}"
 
 
+@pytest.fixture(scope="module")
+def xgb_classifier_server(start_server, xgb_classifier_model_root):
+    return start_server(model_dir=str(xgb_classifier_model_root))
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_xgboost_classifier_labels_equal_pyfunc_in_every_format(xgb_classifier_server,
+                                                                xgb_classifier_model_root, route):
+    server = xgb_classifier_server
+    assert server.app.scorer.predictor_name == "pyfunc"  # not a Booster: pyfunc's own path
+    rows, frame = _iris_rows()
+    expected = mlflow.pyfunc.load_model(str(xgb_classifier_model_root / "model")).predict(frame)
+    assert len(set(expected.tolist())) > 1
+    for name, response in _post_all(server, route, table_bodies(IRIS_COLUMNS, rows)).items():
+        assert predictions_from(route, response).tolist() == expected.tolist(), f"{name} on {route}"
+
+
 def test_xgboost_v2_output_keeps_float32_and_the_row_shape(xgboost_server):
     rows, _ = _iris_rows()
     response = xgboost_server.client.post(
