@@ -31,9 +31,11 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-## Side-by-side benchmark of mlkube and its peers; writes BENCHMARKS.md.
+## Side-by-side benchmark of mlkube and its peers; writes BENCHMARKS.md (then the
+## "More flavors" section: scikit-learn mixed types, XGBoost, ONNX).
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/flavors.py
 
 ## A single-node Kubernetes cluster built from source on this machine (root; idempotent).
 ## Prints two export lines: eval "$$(make -s cluster)"

@@ -67,11 +67,26 @@ def train_iris_lightgbm(azureml_model_dir: Path) -> Path:
     return path
 
 
+def _save_sklearn(model: object, X: pd.DataFrame, azureml_model_dir: Path) -> Path:
+    """``mlflow.sklearn.save_model`` with the signature and input example taken from the
+    training frame, as users log a fitted Pipeline."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    path = Path(azureml_model_dir) / "model"
+    mlflow.sklearn.save_model(
+        model,
+        str(path),
+        signature=infer_signature(X, model.predict(X)),  # type: ignore[attr-defined]
+        input_example=X.iloc[:2],
+        pip_requirements=_pinned("mlflow", "scikit-learn", "pandas", "numpy"),
+    )
+    return path
+
+
 def train_sklearn_columns(azureml_model_dir: Path) -> Path:
     """scikit-learn pipeline over mixed column types (double, long, string): a column
     signature whose types must be checked. Predicts a float (regression)."""
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import Pipeline
@@ -91,16 +106,124 @@ def train_sklearn_columns(azureml_model_dir: Path) -> Path:
         )),
         ("ridge", Ridge(alpha=0.1)),
     ]).fit(X, y)
+    return _save_sklearn(model, X, azureml_model_dir)
+
+
+#: The mixed-type classifier's columns: a double, a long, two strings and a boolean.
+MIXED_COLUMNS = ["monthly_fee", "tenure_months", "plan", "region", "autopay"]
+
+
+def mixed_frame(n: int = 120, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """Customer-like rows over mixed column types and a three-class string label that
+    depends on every column, so a wrongly decoded column changes predictions."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({
+        "monthly_fee": rng.uniform(5, 80, n).round(2),
+        "tenure_months": rng.integers(0, 60, n).astype("int64"),
+        "plan": rng.choice(["basic", "plus", "pro"], n),
+        "region": rng.choice(["north", "south", "east", "west"], n),
+        "autopay": rng.random(n) < 0.5,
+    })
+    score = (X["monthly_fee"] / 20 - X["tenure_months"] / 15
+             + X["plan"].map({"basic": 1.0, "plus": 0.0, "pro": -1.0})
+             + X["region"].map({"north": 0.5, "south": -0.5, "east": 0.0, "west": 0.2})
+             - X["autopay"].astype(float))
+    y = pd.Series(np.where(score > 0.8, "churn", np.where(score > -1.2, "at_risk", "stay")))
+    return X, y
+
+
+def train_sklearn_mixed_classifier(azureml_model_dir: Path) -> Path:
+    """scikit-learn Pipeline classifier over :data:`MIXED_COLUMNS`: the strings one-hot
+    encoded, the numbers scaled, the boolean passed through; predicts string labels."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    X, y = mixed_frame()
+    model = Pipeline([
+        ("encode", ColumnTransformer([
+            ("numbers", StandardScaler(), ["monthly_fee", "tenure_months"]),
+            ("strings", OneHotEncoder(handle_unknown="ignore"), ["plan", "region"]),
+        ], remainder="passthrough")),
+        ("classify", LogisticRegression(max_iter=500)),
+    ]).fit(X, y)
+    return _save_sklearn(model, X, azureml_model_dir)
+
+
+def train_iris_xgboost(azureml_model_dir: Path) -> Path:
+    """XGBoost multiclass Booster on iris (``xgboost.train``, as autolog logs it): a column
+    signature of four doubles, output float32 probabilities of shape (rows, 3)."""
+    import mlflow.xgboost
+    import xgboost as xgb
+    from mlflow.models import infer_signature
+
+    X, y = iris_frame()
+    params = {"objective": "multi:softprob", "num_class": 3, "max_depth": 3, "eta": 0.3,
+              "seed": 0, "nthread": 1}
+    booster = xgb.train(params, xgb.DMatrix(X, label=y), num_boost_round=20)
     path = Path(azureml_model_dir) / "model"
-    mlflow.sklearn.save_model(
+    mlflow.xgboost.save_model(
+        booster,
+        str(path),
+        signature=infer_signature(X, booster.predict(xgb.DMatrix(X))),
+        input_example=X.iloc[:2],
+        pip_requirements=_pinned("mlflow", "xgboost-cpu", "pandas", "numpy"),
+    )
+    return path
+
+
+def train_iris_xgb_classifier(azureml_model_dir: Path) -> Path:
+    """XGBoost's scikit-learn API (``XGBClassifier``) on iris, saved with ``mlflow.xgboost``:
+    pyfunc predicts integer class labels."""
+    import mlflow.xgboost
+    import xgboost as xgb
+    from mlflow.models import infer_signature
+
+    X, y = iris_frame()
+    model = xgb.XGBClassifier(n_estimators=10, max_depth=3, n_jobs=1, random_state=0).fit(X, y)
+    path = Path(azureml_model_dir) / "model"
+    mlflow.xgboost.save_model(
         model,
         str(path),
         signature=infer_signature(X, model.predict(X)),
         input_example=X.iloc[:2],
-        pip_requirements=_pinned("mlflow", "scikit-learn", "pandas", "numpy"),
+        pip_requirements=_pinned("mlflow", "xgboost-cpu", "scikit-learn", "pandas", "numpy"),
     )
     return path
 
+
+def train_iris_onnx(azureml_model_dir: Path) -> Path:
+    """A scikit-learn pipeline (scaler + logistic regression) trained on iris, converted
+    with skl2onnx and saved with ``mlflow.onnx``: a float32 tensor signature (-1, 4) and
+    two named outputs, ``label`` (int64) and ``probabilities`` (float32, (rows, 3))."""
+    import mlflow.onnx
+    from mlflow.models import infer_signature
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = iris_frame()
+    features = X.to_numpy(dtype=np.float32)
+    model = Pipeline([("scale", StandardScaler()),
+                      ("classify", LogisticRegression(max_iter=500))]).fit(features, y)
+    # zipmap off: probabilities as one float tensor, not a list of {class: p} maps.
+    onnx_model = to_onnx(model, features[:1], target_opset=17,
+                         options={LogisticRegression: {"zipmap": False}})
+    labels, probabilities = model.predict(features), model.predict_proba(features)
+    path = Path(azureml_model_dir) / "model"
+    mlflow.onnx.save_model(
+        onnx_model,
+        str(path),
+        signature=infer_signature(features, {"label": labels.astype(np.int64),
+                                             "probabilities": probabilities.astype(np.float32)}),
+        input_example=features[:2],
+        # A CPU deployment: mlflow.onnx's default lists CUDA first and warns at every load.
+        onnx_execution_providers=["CPUExecutionProvider"],
+        pip_requirements=_pinned("mlflow", "onnx", "onnxruntime", "numpy", "pandas"),
+    )
+    return path
 
 
 def _tensor_pyfunc_class():  # defined lazily so importing this file does not import mlflow

@@ -23,6 +23,8 @@ TENSOR_ROWS = [[1.0, 2.0, 3.0], [0.5, -1.5, 4.25]]
 def _v2_datatype(values: list[Any]) -> str:
     if all(isinstance(v, str) for v in values):
         return "BYTES"
+    if all(isinstance(v, bool) for v in values):
+        return "BOOL"
     if all(isinstance(v, int) for v in values):
         return "INT64"
     return "FP64"

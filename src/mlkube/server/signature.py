@@ -384,10 +384,16 @@ class CompiledSignature:
             named = dict(request.data)
         elif kind in ("array", "split"):
             named = {specs[0].name or "input": request.data}
+        elif len(specs) == 1 and len(specs[0].shape) == 2:
+            # CSV rows are the rows of a 2-D tensor: the header names its columns, the
+            # cells are read as JSON numbers would be (then cast to the tensor's dtype).
+            named = {specs[0].name or "input": _csv_numbers(request.data, specs[0])}
         else:
             raise InvalidInputError(
-                "This model takes a tensor; CSV input is only for column signatures.",
-                hint='Send {"input_data": [[...]]}.',
+                "This model takes "
+                + ("several tensors" if len(specs) > 1 else "a tensor that is not 2-D")
+                + "; CSV input holds one 2-D tensor (rows by columns).",
+                hint='Send {"input_data": [[...]]} (or {"inputs": {name: [...]}}).',
             )
         if len(specs) == 1:
             if len(named) != 1:
@@ -530,6 +536,31 @@ def _parse_csv_cell(cell: str, spec: ColumnSpec, row: int) -> Any:
             return False
         raise _type_error(spec, cell, row)
     return cell
+
+
+def _csv_numbers(rows: list[list[str]], spec: TensorSpec) -> list[list[Any]]:
+    """CSV cells as numbers for a tensor: ``int`` for integer dtypes, else ``float``."""
+    kind = np.dtype(spec.dtype).kind
+    if kind not in "iuf":
+        raise InvalidInputError(
+            f"This model's tensor is {spec.dtype}; CSV input is read as numbers.",
+            hint='Send {"input_data": [[...]]}.')
+    parse = int if kind in "iu" else float
+    label = repr(spec.name) if spec.name else "the input tensor"
+    try:
+        return [[parse(cell) for cell in row] for row in rows]
+    except ValueError:
+        for i, row in enumerate(rows):
+            for j, cell in enumerate(row):
+                try:
+                    parse(cell)
+                except ValueError:
+                    raise InvalidInputError(
+                        f"CSV row {i}, column {j} is not a number; {label} "
+                        f"expects {spec.dtype} values.",
+                        hint=f"Send {'integers' if parse is int else 'numbers'} in every "
+                        "cell.") from None
+        raise  # pragma: no cover  (some cell failed above)
 
 
 def _untyped_table(rows: list[Any], columns: Sequence[str] | None) -> Table:

@@ -5,9 +5,10 @@ where the flavor's own model gives output provably identical to pyfunc's ``predi
 on the validated input, it is called directly (LightGBM ``Booster.predict`` on a
 float matrix in signature column order; scikit-learn ``predict`` on a DataFrame
 with the signature's dtypes), skipping pyfunc's per-call DataFrame building and
-schema enforcement that dominate a one-row predict. Anything else (custom pyfunc,
-params, other flavors) goes through ``pyfunc.predict``. Tests pin the equality. A plain
-LightGBM Booster is loaded without MLflow at all (``lightgbm_booster.py``): a leaner,
+schema enforcement that dominate a one-row predict; XGBoost Boosters and ONNX sessions
+likewise (``direct_predictors.py``). Anything else (custom pyfunc, params, other
+flavors) goes through ``pyfunc.predict``. Tests pin the equality. A plain LightGBM
+Booster is loaded without MLflow at all (``lightgbm_booster.py``): a leaner,
 faster-starting instance with the same predictions.
 """
 
@@ -94,6 +95,7 @@ class MlflowScorer(Scorer):
         self.input_example: Any = None
         self._pyfunc: Any = None
         self._predictor: Callable[[ModelInput, dict[str, Any] | None], Any] | None = None
+        self._batches_exactly = True
 
     # -- load ----------------------------------------------------------------------------
 
@@ -131,6 +133,11 @@ class MlflowScorer(Scorer):
         self.input_example = _read_input_example(
             self.model_path, getattr(metadata, "saved_input_example_info", None))
         self._predictor, self.predictor_name = self._choose_predictor(flavors)
+        # onnxruntime's kernels round floats differently for different batch sizes (by
+        # about 1e-6 relative), so a request merged with others would not get exactly
+        # what pyfunc gives it alone: ONNX requests are predicted as sent.
+        self._batches_exactly = (flavors.get("python_function", {}).get("loader_module")
+                                 != "mlflow.onnx")
         self._log_loaded()
 
     def _load_booster_directly(self, document: dict[str, Any],
@@ -162,11 +169,20 @@ class MlflowScorer(Scorer):
         signature = self.signature
         no_params = not signature.signature.params
         raw: Any = None
-        if loader in ("mlflow.lightgbm", "mlflow.sklearn"):
+        if loader in ("mlflow.lightgbm", "mlflow.sklearn", "mlflow.xgboost", "mlflow.onnx"):
             try:
                 raw = self._pyfunc.get_raw_model()
             except NotImplementedError:
                 raw = None
+        if raw is not None and loader in ("mlflow.xgboost", "mlflow.onnx"):
+            from mlkube.server.scorers import direct_predictors
+
+            direct, name = ((direct_predictors.xgboost_predictor, "xgboost-booster")
+                            if loader == "mlflow.xgboost"
+                            else (direct_predictors.onnx_predictor, "onnx-session"))
+            predictor = direct(raw, signature)
+            if predictor is not None:
+                return predictor, name
         if loader == "mlflow.lightgbm" and raw is not None and signature.all_double and no_params:
             import lightgbm
 
@@ -204,7 +220,7 @@ class MlflowScorer(Scorer):
         return self._predictor(decoded.model_input, decoded.params)
 
     def can_batch(self, decoded: PreparedInput) -> bool:
-        return decoded.params is None
+        return decoded.params is None and self._batches_exactly
 
     def predict_batch(self, decoded: list[PreparedInput]) -> list[Any]:
         if len(decoded) == 1:
