@@ -29,3 +29,27 @@ def tensor_pyfunc_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tensor-pyfunc")
     models.build_tensor_pyfunc(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def constant_iris_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An iris pyfunc that predicts 7 for every row (in the LightGBM model's environment)."""
+    root = tmp_path_factory.mktemp("constant-iris")
+    models.build_constant_iris(root, 7)
+    return root
+
+
+@pytest.fixture(scope="session")
+def raising_iris_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An iris pyfunc that loads, then raises in every predict."""
+    root = tmp_path_factory.mktemp("raising-iris")
+    models.build_raising_iris(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def unloadable_iris_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An iris pyfunc whose loading raises."""
+    root = tmp_path_factory.mktemp("unloadable-iris")
+    models.build_unloadable_iris(root)
+    return root

@@ -129,6 +129,7 @@ def update(
     """Replace a deployment; new instances take over only once ready (no failed request)."""
     from mlkube.errors import ValidationError
 
+    rollout = progressive_rollout(traffic_steps, step_pause, max_error_rate, max_p99_ms)
     ml_client = client(workspace)
     existing = None
     if file is None:
@@ -138,7 +139,6 @@ def update(
                                   "--set instance_count=2")
         existing = ml_client.online_deployments.get(name, endpoint_name, local=local)
     deployment = _load(file, name, endpoint_name, set_, existing=existing)
-    rollout = progressive_rollout(traffic_steps, step_pause, max_error_rate, max_p99_ms)
     updated = ml_client.online_deployments.begin_create_or_update(
         deployment, local=local, rollout=rollout).result()
     emit(_summary(updated, output), output)
