@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from mlkube.entities.deployment_settings import OnlineRequestSettings, ProbeSettings
+from mlkube.entities.deployment_settings import OnlineRequestSettings
 from mlkube.entities.model import Model
 from mlkube.entities.online_deployment import ManagedOnlineDeployment, load_online_deployment
 from mlkube.entities.online_endpoint import ManagedOnlineEndpoint
@@ -38,9 +38,7 @@ def _following(endpoint: str) -> ManagedOnlineDeployment:
     return ManagedOnlineDeployment(
         name="main", endpoint_name=endpoint, model=f"azureml:{MODEL}@champion",
         follow_model_label=True,
-        request_settings=OnlineRequestSettings(max_concurrent_requests_per_instance=4),
-        # A version that cannot load is given up on quickly.
-        readiness_probe=ProbeSettings(initial_delay=1, period=1, failure_threshold=10))
+        request_settings=OnlineRequestSettings(max_concurrent_requests_per_instance=4))
 
 
 def test_moving_the_alias_rolls_the_new_version_out_with_no_failed_request(
@@ -105,9 +103,9 @@ def test_moving_the_alias_rolls_the_new_version_out_with_no_failed_request(
         assert loop.failures == [], loop.failures[:5]
         assert set(loop.bodies[answered:]) == {"[7]"}
 
-        # No following deployment left: the watcher stops.
-        deployments.begin_create_or_update(shown.model_copy(
-            update={"follow_model_label": False})).result()
+        # Pinned to the version serving, no deployment follows a label: the watcher stops.
+        deployments.begin_create_or_update(shown.model_copy(update={
+            "follow_model_label": False, "model": f"azureml:{MODEL}:{second}"})).result()
         wait_for(lambda: REGISTRY_WATCHER_PROGRAM not in read_status(state_dir), timeout=20,
                  what="the watcher to stop")
     finally:
