@@ -18,6 +18,9 @@ from mlkube.operations.client import MLClient
 from tests.endpoints.conftest import no_code_deployment
 from tests.endpoints.scoring import ClientLoop, wait_for
 
+# Three images built (two model versions, the canary), each on a cached environment.
+pytestmark = pytest.mark.timeout(900)
+
 ENDPOINT = "rollout-docker"
 MODEL = "iris-docker-release"
 

@@ -10,7 +10,8 @@ window's error rate or p99 latency is past its threshold (with at least
 ``min_requests`` answers seen) restores the traffic as it was before the rollout and
 raises ``RolloutRolledBackError`` with the threshold, the value and the step. A step
 that saw too few answers to judge is watched up to three pauses, then passes with a
-warning. The rollout succeeds after the pause of the last step (100 %).
+warning. The rollout succeeds after the pause of the last step (100 %). Steps at or
+below the share the deployment already has are skipped.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def shift_traffic_progressively(target: Target, endpoint_name: str, deployment: 
     with httpx.Client(timeout=_SCRAPE_TIMEOUT_S, trust_env=False) as http:
         scrape = _scraper(http, metrics_url, watch)
         scrape()  # the baselines before any traffic moves
-        steps = rollout.traffic_steps
+        # A deployment that already has a share starts from there: no step takes it back.
+        steps = [step for step in rollout.traffic_steps if step > previous.get(deployment, 0)]
         for number, percent in enumerate(steps, start=1):
             traffic = step_traffic(previous, deployment, percent)
             progress(f"step {number} of {len(steps)}: {_spelled(traffic)}")
