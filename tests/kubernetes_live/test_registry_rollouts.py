@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from mlflow import MlflowClient
 
@@ -65,12 +66,16 @@ def test_watch_registry_rolls_out_an_alias_move_and_a_broken_canary_rolls_back(
         again = live_workspace.mlkube("watch-registry", "--once", "--endpoint", ENDPOINT)
         assert "rolled out" not in again.stderr
 
+        # The gateway's metrics, which the progressive rollout reads, are beside the URI.
+        metrics = httpx.get((endpoint.scoring_uri or "").removesuffix("/score") + "/metrics",
+                            timeout=10, trust_env=False)
+        assert 'mlkube_gateway_requests_total{deployment="main",code="200"}' in metrics.text
         with pytest.raises(RolloutRolledBackError) as failure:
             deployments.begin_create_or_update(
                 KubernetesOnlineDeployment(name="canary", endpoint_name=ENDPOINT,
                                            model=Model(path=str(raising_iris_model_root
                                                                 / "model"))),
-                progress=None, rollout=ProgressiveRollout(
+                rollout=ProgressiveRollout(
                     traffic_steps=[20, 100], step_pause_s=3, max_error_rate=0.05,
                     scrape_interval_s=0.25)).result()
         assert "step 1 of 2" in str(failure.value)

@@ -133,7 +133,9 @@ def _watch_step(scrape: Callable[[], None], watch: HealthWatch, rollout: Progres
 def _scraper(http: httpx.Client, url: str, watch: HealthWatch) -> Callable[[], None]:
     def scrape() -> None:
         try:
-            response = http.get(url)
+            # A new connection each time: behind a Service, a kept-alive one would stay
+            # on one gateway replica, and the clients' answers may all be on another.
+            response = http.get(url, headers={"Connection": "close"})
         except httpx.TransportError:
             return  # a gateway replica restarting: the next scrape counts its answers
         if response.status_code == 200:
