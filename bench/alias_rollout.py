@@ -28,12 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlflow import MlflowClient
 from tests import models
+from tests.endpoints.releases import register_releases
 from tests.endpoints.scoring import ClientLoop
 
 from mlkube.entities.deployment_settings import OnlineRequestSettings
-from mlkube.entities.model import Model
 from mlkube.entities.online_deployment import ManagedOnlineDeployment
 from mlkube.entities.online_endpoint import ManagedOnlineEndpoint
 from mlkube.environments.server_package import SERVER_WHEEL_VARIABLE, build_server_wheel
@@ -53,19 +52,16 @@ def main() -> None:
     os.environ.setdefault(SERVER_WHEEL_VARIABLE, str(build_server_wheel()))
     work = Path(tempfile.mkdtemp(prefix="bench-follow-"))
     client = MLClient(workspace=work / "ws")
-    registry = MlflowClient(tracking_uri=client.tracking_uri)
     roots = {}
     for key, build in (("lgbm", models.train_iris_lightgbm),
                        ("seven", lambda d: models.build_constant_iris(d, 7)),
                        ("eight", lambda d: models.build_constant_iris(d, 8))):
         (work / key).mkdir()
         build(work / key)
-        roots[key] = work / key / "model"
-    versions = [str(client.models.create_or_update(Model(
-        name=MODEL, path=str(roots[key]), type="mlflow_model")).version)
-        for key in ("lgbm", "seven", "eight")]
+        roots[key] = work / key
+    registry, versions = register_releases(
+        client, MODEL, [roots["lgbm"], roots["seven"], roots["eight"]])
     bodies = {versions[1]: "[7]", versions[2]: "[8]"}
-    registry.set_registered_model_alias(MODEL, "champion", versions[0])
     endpoints, deployments = client.online_endpoints, client.online_deployments
     endpoint = endpoints.begin_create_or_update(
         ManagedOnlineEndpoint(name=ENDPOINT, compute=args.compute), progress=None).result()

@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 
 from mlkube.entities.deployment_settings import OnlineRequestSettings
 from mlkube.entities.model import Model
@@ -21,17 +20,13 @@ from mlkube.operations.client import MLClient
 from mlkube.targets.local.processes import read_status
 from mlkube.targets.local.state import REGISTRY_WATCHER_PROGRAM
 from tests.endpoints.conftest import no_code_deployment
+from tests.endpoints.releases import register_releases
 from tests.endpoints.scoring import ClientLoop, wait_for
 from tests.endpoints.test_cli import mlkube
 
 FOLLOW_ENDPOINT = "follow-e2e"
 CANARY_ENDPOINT = "canary-e2e"
 MODEL = "iris-release"
-
-
-def _register(ml_client: MLClient, root: Path) -> str:
-    return str(ml_client.models.create_or_update(Model(
-        name=MODEL, path=str(root / "model"), type="mlflow_model")).version)
 
 
 def _following(endpoint: str) -> ManagedOnlineDeployment:
@@ -45,11 +40,9 @@ def test_moving_the_alias_rolls_the_new_version_out_with_no_failed_request(
     ml_client: MLClient, iris_lgbm_model_root: Path, constant_iris_model_root: Path,
     unloadable_iris_model_root: Path, endpoint_workspace: Path,
 ) -> None:
-    registry = MlflowClient(tracking_uri=ml_client.tracking_uri)
-    first = _register(ml_client, iris_lgbm_model_root)
-    second = _register(ml_client, constant_iris_model_root)
-    broken = _register(ml_client, unloadable_iris_model_root)
-    registry.set_registered_model_alias(MODEL, "champion", first)
+    registry, (first, second, broken) = register_releases(
+        ml_client, MODEL,
+        [iris_lgbm_model_root, constant_iris_model_root, unloadable_iris_model_root])
     endpoints, deployments = ml_client.online_endpoints, ml_client.online_deployments
     endpoint = endpoints.begin_create_or_update(
         ManagedOnlineEndpoint(name=FOLLOW_ENDPOINT)).result()

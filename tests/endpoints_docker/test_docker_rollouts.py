@@ -7,15 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 
-from mlkube.entities.model import Model
 from mlkube.entities.online_deployment import ManagedOnlineDeployment
 from mlkube.entities.online_endpoint import ManagedOnlineEndpoint
 from mlkube.entities.rollout import ProgressiveRollout
 from mlkube.errors import RolloutRolledBackError
 from mlkube.operations.client import MLClient
 from tests.endpoints.conftest import no_code_deployment
+from tests.endpoints.releases import register_releases
 from tests.endpoints.scoring import ClientLoop, wait_for
 
 # Three images built (two model versions, the canary), each on a cached environment.
@@ -29,11 +28,8 @@ def test_alias_moves_roll_out_and_a_broken_canary_rolls_back_on_docker(
     docker_client: MLClient, iris_lgbm_model_root: Path, constant_iris_model_root: Path,
     raising_iris_model_root: Path,
 ) -> None:
-    registry = MlflowClient(tracking_uri=docker_client.tracking_uri)
-    versions = [str(docker_client.models.create_or_update(Model(
-        name=MODEL, path=str(root / "model"), type="mlflow_model")).version)
-        for root in (iris_lgbm_model_root, constant_iris_model_root)]
-    registry.set_registered_model_alias(MODEL, "champion", versions[0])
+    registry, versions = register_releases(
+        docker_client, MODEL, [iris_lgbm_model_root, constant_iris_model_root])
     endpoints, deployments = docker_client.online_endpoints, docker_client.online_deployments
     endpoint = endpoints.begin_create_or_update(
         ManagedOnlineEndpoint(name=ENDPOINT, compute="docker"), progress=None).result()

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mlflow import MlflowClient
 
 from mlkube.entities.model import Model
 from mlkube.entities.online_deployment import KubernetesOnlineDeployment
@@ -19,6 +18,7 @@ from mlkube.entities.online_endpoint import KubernetesOnlineEndpoint
 from mlkube.entities.rollout import ProgressiveRollout
 from mlkube.errors import RolloutRolledBackError
 from mlkube.operations.client import MLClient
+from tests.endpoints.releases import register_releases
 from tests.endpoints.scoring import ClientLoop, wait_for
 from tests.kubernetes_live.conftest import COMPUTE, LiveWorkspace
 
@@ -33,11 +33,8 @@ def test_watch_registry_rolls_out_an_alias_move_and_a_broken_canary_rolls_back(
     raising_iris_model_root: Path,
 ) -> None:
     client: MLClient = live_workspace.client()
-    registry = MlflowClient(tracking_uri=client.tracking_uri)
-    versions = [str(client.models.create_or_update(Model(
-        name=MODEL, path=str(root / "model"), type="mlflow_model")).version)
-        for root in (iris_lgbm_model_root, constant_iris_model_root)]
-    registry.set_registered_model_alias(MODEL, "champion", versions[0])
+    registry, versions = register_releases(
+        client, MODEL, [iris_lgbm_model_root, constant_iris_model_root])
     endpoints, deployments = client.online_endpoints, client.online_deployments
     endpoint = endpoints.begin_create_or_update(KubernetesOnlineEndpoint(
         name=ENDPOINT, compute=COMPUTE, auth_mode="key"), progress=None).result()
