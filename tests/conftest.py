@@ -57,3 +57,22 @@ def xgb_classifier_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def onnx_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _trained(tmp_path_factory, "iris-onnx", models.train_iris_onnx)
+
+
+@pytest.fixture(scope="session")
+def constant_iris_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An iris pyfunc that predicts 7 for every row (in the LightGBM model's environment)."""
+    return _trained(tmp_path_factory, "constant-iris",
+                    lambda root: models.build_constant_iris(root, 7))
+
+
+@pytest.fixture(scope="session")
+def raising_iris_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An iris pyfunc that loads, then raises in every predict."""
+    return _trained(tmp_path_factory, "raising-iris", models.build_raising_iris)
+
+
+@pytest.fixture(scope="session")
+def unloadable_iris_model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An iris pyfunc whose loading raises."""
+    return _trained(tmp_path_factory, "unloadable-iris", models.build_unloadable_iris)

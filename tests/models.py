@@ -259,3 +259,67 @@ def build_tensor_pyfunc(azureml_model_dir: Path) -> Path:
         pip_requirements=_pinned("mlflow", "numpy", "pandas"),
     )
     return path
+
+
+def _iris_pyfunc_classes():  # lazily, as above: cloudpickle then saves them by value
+    import mlflow.pyfunc
+
+    class ConstantIris(mlflow.pyfunc.PythonModel):
+        """Predicts ``value`` for every row: a new version a client can tell apart."""
+
+        def __init__(self, value: int) -> None:
+            self.value = value
+
+        def predict(self, context, model_input, params=None):
+            return np.full(len(model_input), self.value, dtype=np.int64)
+
+    class RaisingIris(mlflow.pyfunc.PythonModel):
+        """Loads and answers readiness, then raises in every predict: a broken release."""
+
+        def predict(self, context, model_input, params=None):
+            raise RuntimeError("release 2 lost its feature scaler")
+
+    class UnloadableIris(mlflow.pyfunc.PythonModel):
+        """Raises while loading: a version whose instances never become ready."""
+
+        def load_context(self, context):
+            raise RuntimeError("weights file of this release is corrupt")
+
+        def predict(self, context, model_input, params=None):  # pragma: no cover
+            return np.zeros(len(model_input), dtype=np.int64)
+
+    return ConstantIris, RaisingIris, UnloadableIris
+
+
+def _save_iris_pyfunc(azureml_model_dir: Path, python_model: object) -> Path:
+    """A pyfunc with the iris column signature and the LightGBM model's own requirements,
+    so it runs in the same (already built) environment."""
+    import mlflow.pyfunc
+    from mlflow.models import infer_signature
+
+    X, _ = iris_frame()
+    path = Path(azureml_model_dir) / "model"
+    mlflow.pyfunc.save_model(
+        str(path), python_model=python_model,
+        signature=infer_signature(X, np.zeros(len(X), dtype=np.int64)),
+        pip_requirements=_pinned("mlflow", "lightgbm", "pandas", "numpy", "scikit-learn"),
+    )
+    return path
+
+
+def build_constant_iris(azureml_model_dir: Path, value: int) -> Path:
+    """An iris model that predicts ``value`` for every row."""
+    constant, _, _ = _iris_pyfunc_classes()
+    return _save_iris_pyfunc(azureml_model_dir, constant(value))
+
+
+def build_raising_iris(azureml_model_dir: Path) -> Path:
+    """An iris model that loads, then raises ``RuntimeError`` in every predict (500)."""
+    _, raising, _ = _iris_pyfunc_classes()
+    return _save_iris_pyfunc(azureml_model_dir, raising())
+
+
+def build_unloadable_iris(azureml_model_dir: Path) -> Path:
+    """An iris model whose loading raises: its instances never become ready."""
+    _, _, unloadable = _iris_pyfunc_classes()
+    return _save_iris_pyfunc(azureml_model_dir, unloadable())

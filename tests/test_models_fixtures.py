@@ -24,3 +24,17 @@ def test_sklearn_model_has_mixed_column_signature(sklearn_columns_model_root):
     model = mlflow.pyfunc.load_model(str(sklearn_columns_model_root / "model"))
     types = {c.name: c.type.name for c in model.metadata.get_input_schema().inputs}
     assert types == {"area": "double", "rooms": "long", "city": "string"}
+
+
+def test_release_models_predict_a_constant_raise_in_predict_and_raise_at_load(
+        constant_iris_model_root, raising_iris_model_root, unloadable_iris_model_root):
+    import pytest
+
+    X, _ = models.iris_frame()
+    constant = mlflow.pyfunc.load_model(str(constant_iris_model_root / "model"))
+    assert constant.predict(X.iloc[:3]).tolist() == [7, 7, 7]
+    raising = mlflow.pyfunc.load_model(str(raising_iris_model_root / "model"))
+    with pytest.raises(RuntimeError, match="feature scaler"):
+        raising.predict(X.iloc[:1])
+    with pytest.raises(RuntimeError, match="corrupt"):
+        mlflow.pyfunc.load_model(str(unloadable_iris_model_root / "model"))

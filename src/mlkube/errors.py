@@ -96,6 +96,11 @@ class DeploymentFailedError(MlkubeError):
     """A deployment did not become ready; the message carries the cause from its log."""
 
 
+class RolloutRolledBackError(DeploymentFailedError):
+    """A progressive rollout crossed a threshold and restored the previous traffic; the
+    message names the threshold, the value seen and the step."""
+
+
 class TargetError(MlkubeError):
     """A deployment target (local, docker, kubernetes) could not do what was asked."""
 

@@ -58,6 +58,8 @@ class ClientLoop:
     key: str
     statuses: Counter[int] = field(default_factory=Counter)
     deployments: list[str] = field(default_factory=list)
+    #: The body of every 200 answer, in order (which model version answered).
+    bodies: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -78,6 +80,7 @@ class ClientLoop:
                 self.statuses[response.status_code] += 1
                 if response.status_code == 200:
                     self.deployments.append(response.headers["azureml-model-deployment"])
+                    self.bodies.append(response.text)
                 else:
                     self.failures.append(f"{response.status_code}: {response.text[:200]}")
 

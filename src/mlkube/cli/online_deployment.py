@@ -2,7 +2,9 @@
 deployment commands, over ``ml_client.online_deployments``.
 
 ``create --all-traffic`` then routes all of the endpoint's traffic to the new deployment,
-as Azure's flag does. Progress (environment build, instance start) goes to stderr.
+as Azure's flag does; ``--traffic-steps`` (create or update) moves it there in steps and
+rolls back on its own (``cli.rollout_options``). Progress (environment build, instance
+start) goes to stderr.
 """
 
 from __future__ import annotations
@@ -14,6 +16,13 @@ import typer
 
 from mlkube.cli.online_endpoint import LOCAL_OPTION, SET_OPTION, client
 from mlkube.cli.output import OUTPUT_OPTION, OutputFormat, emit
+from mlkube.cli.rollout_options import (
+    MAX_ERROR_RATE_OPTION,
+    MAX_P99_OPTION,
+    STEP_PAUSE_OPTION,
+    TRAFFIC_STEPS_OPTION,
+    progressive_rollout,
+)
 from mlkube.cli.workspace import WORKSPACE_OPTION, plain
 
 deployment_app = typer.Typer(name="online-deployment", no_args_is_help=True,
@@ -68,13 +77,21 @@ def create(
     local: bool = LOCAL_OPTION,
     skip_script_validation: bool = typer.Option(False, "--skip-script-validation",
                                                 help="Accepted for Azure ML's CLI."),
+    traffic_steps: str | None = TRAFFIC_STEPS_OPTION,
+    step_pause: str | None = STEP_PAUSE_OPTION,
+    max_error_rate: float | None = MAX_ERROR_RATE_OPTION,
+    max_p99_ms: float | None = MAX_P99_OPTION,
     workspace: Path | None = WORKSPACE_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Create a deployment: build its environment, start its instances, wait until ready."""
-    from mlkube.errors import ConflictError, ResourceNotFoundError
+    from mlkube.errors import ConflictError, ResourceNotFoundError, ValidationError
 
     deployment = _load(file, name, endpoint_name, set_)
+    rollout = progressive_rollout(traffic_steps, step_pause, max_error_rate, max_p99_ms)
+    if rollout is not None and all_traffic:
+        raise ValidationError("--all-traffic and --traffic-steps both say where the traffic "
+                              "goes.", hint="Give one of them.")
     ml_client = client(workspace)
     try:
         ml_client.online_deployments.get(deployment.name, deployment.endpoint_name or "",
@@ -87,7 +104,7 @@ def create(
             f"{deployment.endpoint_name}.",
             hint="Replace it with `mlkube online-deployment update -f ...` (no downtime).")
     created = ml_client.online_deployments.begin_create_or_update(
-        deployment, local=local).result()
+        deployment, local=local, rollout=rollout).result()
     if all_traffic:
         endpoint = ml_client.online_endpoints.get(deployment.endpoint_name, local=local)
         endpoint.traffic = {deployment.name: 100}
@@ -102,12 +119,17 @@ def update(
     endpoint_name: str | None = ENDPOINT_OPTION,
     set_: list[str] = SET_OPTION,
     local: bool = LOCAL_OPTION,
+    traffic_steps: str | None = TRAFFIC_STEPS_OPTION,
+    step_pause: str | None = STEP_PAUSE_OPTION,
+    max_error_rate: float | None = MAX_ERROR_RATE_OPTION,
+    max_p99_ms: float | None = MAX_P99_OPTION,
     workspace: Path | None = WORKSPACE_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Replace a deployment; new instances take over only once ready (no failed request)."""
     from mlkube.errors import ValidationError
 
+    rollout = progressive_rollout(traffic_steps, step_pause, max_error_rate, max_p99_ms)
     ml_client = client(workspace)
     existing = None
     if file is None:
@@ -118,7 +140,7 @@ def update(
         existing = ml_client.online_deployments.get(name, endpoint_name, local=local)
     deployment = _load(file, name, endpoint_name, set_, existing=existing)
     updated = ml_client.online_deployments.begin_create_or_update(
-        deployment, local=local).result()
+        deployment, local=local, rollout=rollout).result()
     emit(_summary(updated, output), output)
 
 

@@ -28,6 +28,8 @@ _LAZY = {
     "Command": "mlkube.entities.job",
     "KubernetesCompute": "mlkube.entities.compute",
     "AmlCompute": "mlkube.entities.compute",
+    # mlkube's own: progressive delivery settings for begin_create_or_update(rollout=...).
+    "ProgressiveRollout": "mlkube.entities.rollout",
 }
 
 __all__ = list(_LAZY)

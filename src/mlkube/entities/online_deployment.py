@@ -5,6 +5,11 @@ one base and ``load_online_deployment`` reads the CLI v2 YAML (``type: kubernete
 the Kubernetes class). ``model`` is a ``Model``, a registered reference (``name:version``,
 ``azureml:name:version``, ``name@latest``) or a local path; a relative path in YAML is
 resolved against the YAML file's folder, as the Azure ML CLI does.
+
+``follow_model_label: true`` (mlkube's addition; Azure's YAML has no such field and loads
+unchanged) asks the registry watcher (``operations.registry_watcher``) to roll the
+deployment out again whenever its model's label or alias names another version;
+``served_model`` and ``label_rollout`` say what serves and what the watcher last did.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from mlkube.entities.instance_types import (
 )
 from mlkube.entities.model import Model
 from mlkube.entities.online_endpoint import check_resource_name
+from mlkube.entities.rollout import LabelRollout
 from mlkube.entities.sdk_resource import SdkResource, rule_error
 
 # `azureml:iris:3`, `iris:3`, `azureml:iris@latest`, `iris@latest`.
@@ -114,6 +120,11 @@ class OnlineDeployment(SdkResource):
     #: What ``instance_type`` became where the deployment runs (CPU and memory limits, or
     #: not enforced), filled in by the target when the deployment is created or updated.
     instance_resources: InstanceResources | None = None
+    #: Roll out again when the model's label or alias (``iris@champion``, ``@latest``,
+    #: ``models:/iris@champion``) names another version (``mlkube watch-registry``).
+    follow_model_label: bool = False
+    #: What the registry watcher last did for a following deployment, kept with the spec.
+    label_rollout: LabelRollout | None = None
 
     def stored_spec(self) -> dict[str, Any]:
         """The spec a target stores: the read-only fields are the target's to fill in."""

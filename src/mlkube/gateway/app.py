@@ -197,7 +197,9 @@ class Gateway:
             await _send(send, 200, [_JSON], self._health())
             return
         if method == "GET" and path == "/metrics":
-            await _send(send, 200, [(b"content-type", b"text/plain; version=0.0.4")],
+            # The replica lets a reader behind a Service keep one baseline per pod.
+            await _send(send, 200, [(b"content-type", b"text/plain; version=0.0.4"),
+                                    (b"x-mlkube-replica", self._replica.encode())],
                         self._render_metrics().encode())
             return
 

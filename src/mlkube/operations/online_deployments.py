@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlkube.entities.deployment_settings import TargetUtilizationScaleSettings
 from mlkube.entities.online_deployment import OnlineDeployment
+from mlkube.entities.rollout import ProgressiveRollout
 from mlkube.errors import ValidationError
 from mlkube.operations.deployment_preparation import prepare_deployment, registered_reference
 from mlkube.operations.endpoint_targets import (
@@ -22,7 +23,9 @@ from mlkube.operations.endpoint_targets import (
     workspace_computes,
     workspace_folder,
 )
+from mlkube.operations.label_following import check_follows_label, pinned
 from mlkube.operations.poller import LROPoller, ProgressCallback, print_progress
+from mlkube.operations.progressive_rollout import shift_traffic_progressively
 from mlkube.targets.base import ContainerType, Progress
 from mlkube.workspace.workspace import Workspace
 
@@ -44,14 +47,28 @@ class OnlineDeploymentOperations:
 
     def begin_create_or_update(
         self, deployment: OnlineDeployment, *, local: bool = False,
-        progress: ProgressCallback | None = print_progress, **_azure_kwargs: Any,
+        progress: ProgressCallback | None = print_progress,
+        rollout: ProgressiveRollout | None = None, **_azure_kwargs: Any,
     ) -> LROPoller[OnlineDeployment]:
         """Create or replace the deployment; the poller's result is the deployment in
         state ``Succeeded``, or ``DeploymentFailedError`` with the cause from its log.
 
         Replacing an existing deployment starts the new instances beside the old ones
         and switches traffic only once all are ready, so callers see no failed request.
+        With ``rollout`` (mlkube's addition), the ready deployment then gets the
+        endpoint's traffic step by step while the gateway's metrics for it are watched
+        (``progressive_rollout``); past a threshold the previous traffic is restored and
+        the poller raises ``RolloutRolledBackError`` saying why.
         """
+        return self._begin_apply(deployment, local=local, progress=progress, rollout=rollout)
+
+    def _begin_apply(
+        self, deployment: OnlineDeployment, *, local: bool,
+        progress: ProgressCallback | None, rollout: ProgressiveRollout | None = None,
+        pinned_version: str | None = None,
+    ) -> LROPoller[OnlineDeployment]:
+        """``begin_create_or_update``; ``pinned_version`` (the registry watcher's rollback)
+        serves that version of the model's label while the spec keeps naming the label."""
         if not isinstance(deployment, OnlineDeployment):
             raise ValidationError(
                 f"begin_create_or_update takes an OnlineDeployment, not "
@@ -61,6 +78,12 @@ class OnlineDeploymentOperations:
             raise ValidationError(
                 f"Deployment {deployment.name} has no endpoint_name.",
                 hint="Set endpoint_name= (YAML: endpoint_name:, CLI: --endpoint-name).")
+        if deployment.follow_model_label:
+            check_follows_label(deployment)
+        if rollout is not None and not isinstance(rollout, ProgressiveRollout):
+            raise ValidationError(
+                f"rollout takes a ProgressiveRollout, not {type(rollout).__name__}.",
+                hint="Pass rollout=ProgressiveRollout(traffic_steps=[10, 50, 100], ...).")
         target = self._targets.for_endpoint(deployment.endpoint_name, local=local)
         target.get_endpoint(deployment.endpoint_name)  # fail now if the endpoint is missing
 
@@ -75,13 +98,20 @@ class OnlineDeploymentOperations:
                        f"applied on a {target.kind} endpoint yet; it runs instance_count="
                        f"{deployment.instance_count} instance(s)")
             local_deployment, prepared = prepare_deployment(
-                deployment, cache_dir=self._cache_dir, models=self._models,
-                environments=self._environments, progress=report)
+                pinned(deployment, pinned_version), cache_dir=self._cache_dir,
+                models=self._models, environments=self._environments, progress=report)
             if deployment.model is not None and registered_reference(deployment.model):
                 # Kept with the deployment: `show` says which version @latest meant then.
                 local_deployment = local_deployment.model_copy(update={
+                    "model": deployment.model,
                     "served_model": f"{prepared.model_name}:{prepared.model_version}"})
-            return target.apply_deployment(local_deployment, prepared, progress=report)
+            applied = target.apply_deployment(local_deployment, prepared, progress=report)
+            if rollout is not None:
+                shift_traffic_progressively(target, deployment.endpoint_name or "",
+                                            deployment.name, rollout, progress=report)
+                applied = target.get_deployment(deployment.endpoint_name or "",
+                                                deployment.name)
+            return applied
 
         return LROPoller(operation, progress=progress,
                          description=f"deployment {deployment.name} update", synchronous=local)

@@ -9,6 +9,7 @@ changes the same running endpoint. Layout of ``<workspace>/endpoints/<endpoint>/
     gateway.json               the gateway's config (re-read live by the gateway)
     deployments/<name>.json    one record per deployment (spec, state, instances)
     logs/gateway.log           the gateway's log
+    logs/registry-watcher.log  the registry watcher's log (while a deployment follows a label)
     logs/<deployment>/...      one log per instance, and storage-initializer.log
     programs.json, status.json supervisor files (see ``supervisor``)
     .lock                      flock held while a command changes the state
@@ -44,6 +45,9 @@ DEPLOYMENTS_DIR = "deployments"
 LOGS_DIR = "logs"
 LOCK_FILE = ".lock"
 GATEWAY_PROGRAM = "gateway"
+REGISTRY_WATCHER_PROGRAM = "registry-watcher"
+#: How often a local registry watcher asks the registry (one alias read per deployment).
+LOCAL_WATCH_INTERVAL_SECONDS = 2.0
 STORAGE_INITIALIZER_LOG = "storage-initializer.log"
 #: How often the gateway re-reads its files: a traffic shift is live within this.
 GATEWAY_RELOAD_SECONDS = 0.2
@@ -266,7 +270,24 @@ def render_programs(folder: EndpointFolder, endpoint: dict[str, Any],
                 env=dict(instance.env),
                 cwd=Path(instance.cwd) if instance.cwd else None,
             )
+    if any(record.spec.get("follow_model_label") for record in deployments.values()):
+        programs[REGISTRY_WATCHER_PROGRAM] = registry_watcher_program(folder)
     return programs
+
+
+def registry_watcher_program(folder: EndpointFolder) -> ProgramSpec:
+    """The endpoint's registry watcher (``operations.registry_watcher``), run while one of
+    its deployments follows its model's label. It reaches the workspace as the supervisor
+    does (the folder, and the tracking URI of the environment that started it), and its
+    command never changes, so publishing a change never restarts it mid-rollout."""
+    workspace_root = folder.path.parent.parent
+    return ProgramSpec(
+        argv=[sys.executable, "-m", "mlkube.cli.main", "watch-registry",
+              "--workspace", str(workspace_root), "--endpoint", folder.path.name,
+              "--interval", str(LOCAL_WATCH_INTERVAL_SECONDS)],
+        log=folder.logs_dir / "registry-watcher.log",
+        env={"PYTHONUNBUFFERED": "1"},
+    )
 
 
 def gateway_program(folder: EndpointFolder, *, port: int) -> ProgramSpec:
