@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from mlkube.atomic_files import write_bytes_atomic
+from mlkube.entities.elastic_scale import initial_instances
 from mlkube.entities.online_deployment import READ_ONLY_FIELDS, OnlineDeployment
 from mlkube.entities.online_endpoint import NAME_PATTERN, OnlineEndpoint
 from mlkube.errors import (
@@ -38,14 +39,12 @@ from mlkube.gateway.auth import (
     load_endpoint_keys,
     regenerate_key,
 )
-from mlkube.gateway.config import dump_gateway_config
 from mlkube.targets.base import ContainerType, PreparedDeployment, Progress
 from mlkube.targets.local.gateway_sync import wait_for_config, wait_for_keys
 from mlkube.targets.local.instance_logs import deployment_logs
 from mlkube.targets.local.instance_runner import InstanceRunner
 from mlkube.targets.local.processes import (
     read_status,
-    set_programs,
     stop_supervisor,
     supervisor_pid,
 )
@@ -55,8 +54,7 @@ from mlkube.targets.local.state import (
     DeploymentRecord,
     EndpointFolder,
     endpoints_root,
-    render_gateway_config,
-    render_programs,
+    publish,
 )
 
 #: How long stopping a deployment's processes may take (the supervisor's grace is 10 s).
@@ -172,8 +170,11 @@ class MachineTarget(Generic[Runner]):
         with folder.lock():
             previous = folder.read_deployment(name)
             generation = (previous.generation if previous else 0) + 1
-            pending = tuple(make_instance(f"{name}-{generation}-{index}", _free_port())
-                            for index in range(deployment.instance_count))
+            initial, total = initial_instances(deployment)
+            made = tuple(make_instance(f"{name}-{generation}-{index}", _free_port())
+                         for index in range(total))
+            # An elastic deployment's other instances wait as standby (autoscaler.py).
+            pending, standby = made[:initial], made[initial:]
             fields: dict[str, Any] = dict(
                 spec=deployment.stored_spec(), generation=generation, pending=pending, reason=None)
             if previous is None:
@@ -203,8 +204,10 @@ class MachineTarget(Generic[Runner]):
             ) from None
         with folder.lock():
             record = folder.read_deployment(name) or record
-            record = record.with_changes(state="Succeeded", reason=None, instances=pending,
-                                         pending=(), draining=record.instances)
+            record = record.with_changes(
+                state="Succeeded", reason=None, instances=pending, pending=(),
+                draining=(*record.instances, *record.starting, *record.stopping),
+                standby=standby, starting=(), stopping=())
             folder.write_deployment(record)
             digest = self._publish(folder)
         wait_for_config(folder, digest)
@@ -290,12 +293,7 @@ class MachineTarget(Generic[Runner]):
     def _publish(self, folder: EndpointFolder) -> str:
         """Write the gateway config and the process list implied by the records; return
         the config's digest. Called with the endpoint's lock held."""
-        endpoint = folder.read_endpoint() or {}
-        deployments = folder.read_deployments()
-        config = render_gateway_config(endpoint, deployments)
-        write_bytes_atomic(folder.gateway_config_file, dump_gateway_config(config).encode())
-        set_programs(folder.path, render_programs(folder, endpoint, deployments))
-        return config.digest
+        return publish(folder)
 
     def _fail(self, folder: EndpointFolder, name: str, cause: str) -> None:
         """Record the failure and stop the new instances; the previous ones (if any) keep
@@ -330,6 +328,9 @@ def _deployment_entity(record: DeploymentRecord) -> OnlineDeployment:
     data = {k: v for k, v in record.spec.items() if k not in READ_ONLY_FIELDS}
     entity = OnlineDeployment.from_dict(data, source="local deployment state")
     entity.provisioning_state = record.state
+    entity.current_instances = len(record.instances)
+    entity.desired_instances = (len(record.pending) if record.pending
+                                else len(record.instances) + len(record.starting))
     return entity
 
 
