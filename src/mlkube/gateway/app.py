@@ -246,6 +246,7 @@ class Gateway:
             request_id = new_request_id()
         headers: RawHeaders
         body_read = False
+        held_s = 0.0
         try:
             if repeated is not None:
                 # Proxies and servers disagree on which of two values wins; a credential
@@ -274,7 +275,8 @@ class Gateway:
                 target = target + b"?" + scope["query_string"]
             if not pinned and method == "POST":
                 mirrors = choose_mirrors(routes.table, deployment, draw=self._draw)
-            routes = await self._hold_while_asleep(routes, deployment, started=started)
+            routes, held_s = await self._hold_while_asleep(routes, deployment,
+                                                           started=started)
             response = await self._forward(routes, deployment, method, target, forward, body,
                                            started=started)
             status = response.status
@@ -311,8 +313,9 @@ class Gateway:
         for mirror in mirrors:
             self._start_mirror(routes, mirror, method, target, forward, body)
         seconds = time.perf_counter() - started
-        if deployment:
-            self._activity.add_busy(deployment, seconds)
+        if deployment:  # idle from the end of the last request, busy for its time upstream
+            self._activity.touch(deployment)
+            self._activity.add_busy(deployment, seconds - held_s)
         self.metrics.observe_request(deployment, status, seconds)
         self.access_log.write(request_id.decode("latin-1"), method, path, deployment, status,
                               seconds)
@@ -390,13 +393,14 @@ class Gateway:
 
     # --- scale to zero --------------------------------------------------------------------
     async def _hold_while_asleep(self, routes: _Routes, deployment: str, *,
-                                 started: float) -> _Routes:
+                                 started: float) -> tuple[_Routes, float]:
         """The routes to forward with: ``routes``, or, for a deployment at zero instances,
-        the routes once one is ready (the request is held meanwhile, and wakes it)."""
+        the routes once one is ready (the request is held meanwhile, and wakes it); and
+        the seconds it was held (not load on the deployment)."""
         route = routes.pools[deployment].route
         sleep = route.scale_to_zero
         if sleep is None:
-            return routes
+            return routes, 0.0
         scaler = self._scaler
 
         def ready() -> bool:
@@ -406,15 +410,17 @@ class Gateway:
             return scaler is None or not scaler.asleep(pool.route)
 
         if ready():
-            return routes
+            return routes, 0.0
         if scaler is not None:
             scaler.wake(route)
         timeout_s = route.request_timeout_ms / 1000 - (time.perf_counter() - started)
+        holding = time.perf_counter()
         await self._activity.hold(deployment, ready=ready, held_limit=sleep.held_limit,
-                                  timeout_s=timeout_s)
+                                  timeout_s=timeout_s,
+                                  request_timeout_ms=route.request_timeout_ms)
         if deployment not in self._routes.pools:
             raise routes.pools[deployment].no_instance_error()
-        return self._routes
+        return self._routes, time.perf_counter() - holding
 
     def _start_scaler(self) -> None:
         if not any(route.scale_to_zero and route.scale_to_zero.kubernetes_deployment

@@ -60,8 +60,9 @@ class Activity:
         self._changed = asyncio.Event()
 
     async def hold(self, deployment: str, *, ready: Callable[[], bool], held_limit: int,
-                   timeout_s: float) -> None:
-        """Return once ``ready()``; raise 429 past ``held_limit``, 503 past ``timeout_s``."""
+                   timeout_s: float, request_timeout_ms: int) -> None:
+        """Return once ``ready()``; raise 429 past ``held_limit``, 503 past ``timeout_s``
+        (what is left of the deployment's ``request_timeout_ms``)."""
         if ready():
             return
         if self.held(deployment) >= held_limit:
@@ -79,7 +80,7 @@ class Activity:
                     raise DeploymentStartingError(
                         f"Deployment '{deployment}' had scaled to zero instances and no "
                         f"instance became ready within request_timeout_ms="
-                        f"{round(timeout_s * 1000)}.",
+                        f"{request_timeout_ms}.",
                         hint="Retry in a few seconds (it is starting); raise "
                              "request_settings.request_timeout_ms above its start time, or "
                              "keep min_instances at 1 for it.")

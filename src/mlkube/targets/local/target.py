@@ -328,7 +328,8 @@ def _deployment_entity(record: DeploymentRecord) -> OnlineDeployment:
     data = {k: v for k, v in record.spec.items() if k not in READ_ONLY_FIELDS}
     entity = OnlineDeployment.from_dict(data, source="local deployment state")
     entity.provisioning_state = record.state
-    entity.current_instances = len(record.instances)
+    # Running: serving, or draining the requests they have (the autoscaler's stopping).
+    entity.current_instances = len(record.instances) + len(record.stopping)
     entity.desired_instances = (len(record.pending) if record.pending
                                 else len(record.instances) + len(record.starting))
     return entity
