@@ -423,6 +423,10 @@ class Gateway:
         return self._routes, time.perf_counter() - holding
 
     def _start_scaler(self) -> None:
+        """Start scaling Kubernetes Deployments once the config names one (at start, or
+        when a reload brings the first)."""
+        if self._scaler is not None:
+            return
         if not any(route.scale_to_zero and route.scale_to_zero.kubernetes_deployment
                    for route in self._config.deployments.values()):
             return
@@ -541,6 +545,8 @@ class Gateway:
         self._retired += [pool for pool in previous.pools.values()
                           if id(pool) not in kept and pool.busy]
         self._activity.notify()  # held requests look again: instances may have come
+        if config is not None:
+            self._start_scaler()
         if config is not None:
             log.info("Applied config %s: traffic %s, mirror %s.", self._routes.digest,
                      dict(self._config.traffic), dict(self._config.mirror_traffic))
