@@ -15,48 +15,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlkube.entities.code_configuration import CodeConfiguration
 from mlkube.entities.deployment_settings import (
-    OnlineRequestSettings,
     TargetUtilizationScaleSettings,
 )
-from mlkube.entities.model import Model
-from mlkube.entities.online_deployment import ManagedOnlineDeployment
 from mlkube.entities.online_endpoint import ManagedOnlineEndpoint
 from mlkube.operations.client import MLClient
+from tests.endpoints.elastic import instances, route, slow_code_folder, slow_deployment
 from tests.endpoints.scoring import ClientLoop, score, wait_for
-from tests.models import SEED_SCORE_PY
-
-SLOW_SCORE_PY = SEED_SCORE_PY.read_text() + '''
-
-import time
-
-_seed_run = run
-
-
-def run(input_data):
-    time.sleep(0.2)
-    return _seed_run(input_data)
-'''
 
 
 @pytest.fixture(scope="module")
 def slow_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("slow-code")
-    (folder / "score.py").write_text(SLOW_SCORE_PY)
-    return folder
-
-
-def slow_deployment(name: str, endpoint: str, model_root: Path, code: Path, *,
-                    scale: TargetUtilizationScaleSettings, timeout_ms: int = 30_000,
-                    ) -> ManagedOnlineDeployment:
-    return ManagedOnlineDeployment(
-        name=name, endpoint_name=endpoint, model=Model(path=str(model_root / "model")),
-        code_configuration=CodeConfiguration(code=str(code), scoring_script="score.py"),
-        request_settings=OnlineRequestSettings(max_concurrent_requests_per_instance=1,
-                                               max_queue_wait_ms=10_000,
-                                               request_timeout_ms=timeout_ms),
-        instance_count=1, scale_settings=scale)
+    return slow_code_folder(tmp_path_factory.mktemp("slow-code"))
 
 
 @pytest.fixture
@@ -72,18 +42,6 @@ def elastic_endpoint(ml_client: MLClient, request: pytest.FixtureRequest,
         ml_client.online_endpoints.begin_delete(name).result()
 
 
-def _instances(ml_client: MLClient, endpoint: str, name: str) -> tuple[int, int]:
-    shown = ml_client.online_deployments.get(name, endpoint)
-    return shown.current_instances or 0, shown.desired_instances or 0
-
-
-def _route(ml_client: MLClient, endpoint: str, deployments: dict[str, int]) -> tuple[str, str]:
-    entity = ml_client.online_endpoints.get(endpoint)
-    entity.traffic = deployments
-    ml_client.online_endpoints.begin_create_or_update(entity).result()
-    return entity.scoring_uri or "", ml_client.online_endpoints.get_keys(endpoint).primary_key
-
-
 def test_load_adds_instances_within_the_delay_and_a_pause_drains_them_without_failures(
     ml_client: MLClient, elastic_endpoint: str, iris_lgbm_model_root: Path, slow_code: Path,
 ) -> None:
@@ -92,17 +50,17 @@ def test_load_adds_instances_within_the_delay_and_a_pause_drains_them_without_fa
         polling_interval=1, scale_up_delay_s=1, scale_down_delay_s=2)
     ml_client.online_deployments.begin_create_or_update(slow_deployment(
         "blue", elastic_endpoint, iris_lgbm_model_root, slow_code, scale=scale)).result()
-    uri, key = _route(ml_client, elastic_endpoint, {"blue": 100})
-    assert _instances(ml_client, elastic_endpoint, "blue") == (1, 1)
+    uri, key = route(ml_client, elastic_endpoint, {"blue": 100})
+    assert instances(ml_client, elastic_endpoint, "blue") == (1, 1)
 
     loops = [ClientLoop(uri, key).start() for _ in range(3)]  # 3 in flight, 1 per instance
     started = time.monotonic()
     try:
         # Decided within delay + two polling intervals; the instances then start.
-        wait_for(lambda: _instances(ml_client, elastic_endpoint, "blue")[1] == 3,
+        wait_for(lambda: instances(ml_client, elastic_endpoint, "blue")[1] == 3,
                  timeout=1 + 2 * 1 + 1.5, what="the autoscaler to want 3 instances")
         decided = time.monotonic() - started
-        wait_for(lambda: _instances(ml_client, elastic_endpoint, "blue") == (3, 3),
+        wait_for(lambda: instances(ml_client, elastic_endpoint, "blue") == (3, 3),
                  timeout=60, what="3 instances serving")
         served = len(sum((loop.deployments for loop in loops), []))
         wait_for(lambda: len(sum((loop.deployments for loop in loops), [])) > served + 20,
@@ -113,7 +71,7 @@ def test_load_adds_instances_within_the_delay_and_a_pause_drains_them_without_fa
     assert decided >= 1.0  # not before the scale-up delay
     # The pause: drained back to min_instances after the scale-down delay.
     stopped = time.monotonic()
-    wait_for(lambda: _instances(ml_client, elastic_endpoint, "blue") == (1, 1),
+    wait_for(lambda: instances(ml_client, elastic_endpoint, "blue") == (1, 1),
              timeout=2 + 2 * 1 + 5, what="the deployment drained to 1 instance")
     assert time.monotonic() - stopped >= 1.5
     for loop in loops:
@@ -138,11 +96,11 @@ def test_an_idle_deployment_scales_to_zero_and_its_next_request_is_held_and_answ
     ]
     for poller in pollers:
         assert poller.result().provisioning_state == "Succeeded"
-    uri, key = _route(ml_client, elastic_endpoint, {"sleepy": 100, "hasty": 0})
+    uri, key = route(ml_client, elastic_endpoint, {"sleepy": 100, "hasty": 0})
     assert score(http, uri, key).status_code == 200
     # No request for 2 s: both stop; show says 0 serving, 0 wanted.
     for name in ("sleepy", "hasty"):
-        wait_for(lambda name=name: _instances(ml_client, elastic_endpoint, name) == (0, 0),
+        wait_for(lambda name=name: instances(ml_client, elastic_endpoint, name) == (0, 0),
                  timeout=2 + 3 + 5, what=f"{name} scaled to zero")
     assert deployments.get("sleepy", elastic_endpoint).provisioning_state == "Succeeded"
 
@@ -152,7 +110,7 @@ def test_an_idle_deployment_scales_to_zero_and_its_next_request_is_held_and_answ
     assert answer.status_code == 200, answer.text
     assert answer.headers["azureml-model-deployment"] == "sleepy"
     assert first_request_s > 0.3  # it waited for an instance to start
-    assert _instances(ml_client, elastic_endpoint, "sleepy") == (1, 1)
+    assert instances(ml_client, elastic_endpoint, "sleepy") == (1, 1)
 
     hasty = score(http, uri, key, deployment="hasty")
     assert hasty.status_code == 503
@@ -160,6 +118,6 @@ def test_an_idle_deployment_scales_to_zero_and_its_next_request_is_held_and_answ
     assert body["error_code"] == "DEPLOYMENT_STARTING"
     assert "request_timeout_ms=300" in body["message"] and body["hint"]
     # The request that timed out still woke it: the next one is served.
-    wait_for(lambda: _instances(ml_client, elastic_endpoint, "hasty")[0] == 1, timeout=60,
+    wait_for(lambda: instances(ml_client, elastic_endpoint, "hasty")[0] == 1, timeout=60,
              what="hasty woken by the timed-out request")
     assert score(http, uri, key, deployment="hasty").status_code == 200
