@@ -154,8 +154,8 @@ class Autoscaler:
         for instance in record.starting:
             if self._is_ready(instance):
                 ready.append(instance.program)
-            elif (program := status.get(instance.program)) and (
-                    program.restarts >= MAX_EARLY_EXITS):
+            elif (reported := status.get(instance.program)) and (
+                    reported.restarts >= MAX_EARLY_EXITS):
                 failed.append(instance.program)
         if not ready and not failed:
             return
