@@ -64,6 +64,21 @@ def _workload_names(live_workspace: LiveWorkspace) -> tuple[str, str]:
     return by_component["inference-server"], by_component["gateway"]
 
 
+def _gateway_logs(live_workspace: LiveWorkspace) -> str:
+    """The gateway pods' logs without access lines: what a failure is explained by."""
+    from kubernetes import client as k8s
+
+    with live_workspace.cluster.api() as api:
+        core = k8s.CoreV1Api(api)
+        pods = core.list_namespaced_pod(
+            live_workspace.namespace, label_selector="app.kubernetes.io/component=gateway,"
+            f"mlkube.io/endpoint={ENDPOINT}").items
+        logs = [core.read_namespaced_pod_log(pod.metadata.name, live_workspace.namespace)
+                for pod in pods]
+    return "\n".join(line for log in logs for line in log.splitlines()
+                     if " access " not in line)
+
+
 def _replicas(live_workspace: LiveWorkspace, name: str) -> int:
     from kubernetes import client as k8s
 
@@ -79,7 +94,8 @@ def test_an_idle_deployment_goes_to_zero_pods_and_its_next_request_is_held_and_a
     uri, key = sleepy_endpoint
     server, _ = _workload_names(live_workspace)
     with httpx.Client(timeout=180, trust_env=False) as http:
-        assert score(http, uri, key).status_code == 200
+        first = score(http, uri, key)
+        assert first.status_code == 200, f"{first.text}\n{_gateway_logs(live_workspace)}"
         # 3 s without a request, a 1 s tick of the gateway's scaler, and the API server.
         wait_for(lambda: _replicas(live_workspace, server) == 0, timeout=3 + 10,
                  what="the gateway scaling the Deployment to 0")
@@ -92,7 +108,7 @@ def test_an_idle_deployment_goes_to_zero_pods_and_its_next_request_is_held_and_a
         sent = time.monotonic()
         answer = score(http, uri, key)
         held_s = time.monotonic() - sent
-    assert answer.status_code == 200, answer.text
+    assert answer.status_code == 200, f"{answer.text}\n{_gateway_logs(live_workspace)}"
     assert answer.headers["azureml-model-deployment"] == "sleepy"
     assert held_s > 0.5  # it waited for a pod to start
     assert _replicas(live_workspace, server) == 1

@@ -12,9 +12,16 @@ a request for it is held (``scale_to_zero.Activity``) and wakes it, by setting t
 replicas to the deployment's ``instance_count`` (or 1 under an HPA, which takes over
 from there once it is above 0), then probing ``GET /ready`` through its Service until an
 instance answers; the held requests then go on. One awake, with no request for
-``after_s`` and none in flight, is scaled to 0. Each gateway replica keeps its own idle
-clock: a request to another replica while one scales the deployment down is held and
-wakes it again, rather than failing.
+``after_s`` and none in flight, is scaled to 0.
+
+An endpoint has several gateway replicas, each seeing only its share of the requests.
+So a replica scales a deployment to zero only when, besides its own idle clock, the
+deployment's pods have scored nothing new for ``after_s``: it reads their
+``mlkube_predict_duration_seconds_count`` through the Service every tick and counts a
+value it has not seen before as activity (behind one Service URL several pods answer in
+turn, each with its own idle counter, so only new values mean new work). And a replica
+waking a deployment sets its replicas again while another has just scaled it down, so a
+held request is answered, never left to time out by a race.
 """
 
 from __future__ import annotations
@@ -76,6 +83,8 @@ class KubernetesScaler:
         self._probe = UpstreamClient()
         #: Replicas last read (or set) per Kubernetes Deployment.
         self._replicas: dict[str, int] = {}
+        #: Per Deployment: each predict count its pods reported, and when first seen.
+        self._counts: dict[str, dict[float, float]] = {}
         self._waking: dict[str, asyncio.Task[None]] = {}
 
     def asleep(self, route: DeploymentRoute) -> bool:
@@ -100,6 +109,7 @@ class KubernetesScaler:
             await self._set_replicas(target, replicas)
             log.info("Deployment '%s' woke up: %s scaled to %d.", route.name, target, replicas)
             service = UpstreamInstance.from_url(route.instances[0])
+            probes = 0
             while True:
                 try:
                     answer = await self._probe.request(service, "GET", b"/ready", [], b"",
@@ -108,6 +118,10 @@ class KubernetesScaler:
                         break
                 except UpstreamError:
                     pass
+                probes += 1
+                if probes % 10 == 0 and await self._get_replicas(target) == 0:
+                    # Another gateway replica scaled it down meanwhile: wake it again.
+                    await self._set_replicas(target, replicas)
                 await asyncio.sleep(READY_PROBE_S)
         except Exception:  # held requests time out with 503; the next one tries again
             log.exception("Waking deployment '%s' (%s) failed.", route.name, target)
@@ -128,15 +142,47 @@ class KubernetesScaler:
                 try:
                     if target not in self._waking:
                         self._replicas[target] = await self._get_replicas(target)
-                    if (self._replicas.get(target, 0) > 0 and target not in self._waking
-                            and busy == 0 and self._activity.held(name) == 0
-                            and self._activity.idle_s(name) >= sleep.after_s):
+                    if self._replicas.get(target, 0) == 0:
+                        self._counts.pop(target, None)
+                    elif (target not in self._waking and busy == 0
+                            and self._activity.held(name) == 0
+                            and self._activity.idle_s(name) >= sleep.after_s
+                            and not await self._pods_busy(route, target, sleep.after_s)):
                         await self._set_replicas(target, 0)
+                        self._counts.pop(target, None)
                         log.info("Deployment '%s' scaled to zero after %.0f s without a "
                                  "request.", name, sleep.after_s)
                 except Exception as error:  # the API may be briefly away: retry next tick
                     log.warning("Cannot read or scale %s: %s", target, error)
             await asyncio.sleep(TICK_S)
+
+    async def _pods_busy(self, route: DeploymentRoute, target: str, after_s: float) -> bool:
+        """Whether the deployment's pods reported a predict count this replica had not
+        seen within ``after_s`` (work another gateway replica sent them)."""
+        now = asyncio.get_running_loop().time()
+        seen = self._counts.setdefault(target, {})
+        count = await self._predict_count(route)
+        if count is None:
+            return True  # cannot tell: stay up
+        seen.setdefault(count, now)
+        for value, first in list(seen.items()):
+            if now - first > 4 * after_s:
+                del seen[value]
+        return any(now - first < after_s for first in seen.values())
+
+    async def _predict_count(self, route: DeploymentRoute) -> float | None:
+        try:
+            answer = await self._probe.request(UpstreamInstance.from_url(route.instances[0]),
+                                               "GET", b"/metrics", [], b"", timeout_s=2.0,
+                                               fresh=True)
+        except UpstreamError:
+            return None
+        if answer.status != 200:
+            return None
+        for line in answer.body.decode("utf-8", "replace").splitlines():
+            if line.startswith("mlkube_predict_duration_seconds_count"):
+                return float(line.rsplit(" ", 1)[-1])
+        return None
 
     def _scale_path(self, target: str) -> str:
         return (f"/apis/apps/v1/namespaces/{self._access.namespace}/deployments/"

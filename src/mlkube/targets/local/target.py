@@ -220,14 +220,17 @@ class MachineTarget(Generic[Runner]):
         return self.get_deployment(endpoint_name, name)
 
     def get_deployment(self, endpoint_name: str, name: str) -> OnlineDeployment:
-        record = self._existing(endpoint_name).read_deployment(name)
+        folder = self._existing(endpoint_name)
+        record = folder.read_deployment(name)
         if record is None:
             raise _deployment_not_found(endpoint_name, name)
-        return _deployment_entity(record)
+        return _deployment_entity(record, running=_running_programs(folder))
 
     def list_deployments(self, endpoint_name: str) -> list[OnlineDeployment]:
-        records = self._existing(endpoint_name).read_deployments()
-        return [_deployment_entity(record) for record in records.values()]
+        folder = self._existing(endpoint_name)
+        running = _running_programs(folder)
+        return [_deployment_entity(record, running=running)
+                for record in folder.read_deployments().values()]
 
     def delete_deployment(self, endpoint_name: str, name: str, *, progress: Progress) -> None:
         folder = self._existing(endpoint_name)
@@ -324,15 +327,24 @@ def _endpoint_entity(record: dict[str, Any], *, scoring_uri: str, state: str) ->
     return entity
 
 
-def _deployment_entity(record: DeploymentRecord) -> OnlineDeployment:
+def _deployment_entity(record: DeploymentRecord, *, running: set[str]) -> OnlineDeployment:
     data = {k: v for k, v in record.spec.items() if k not in READ_ONLY_FIELDS}
     entity = OnlineDeployment.from_dict(data, source="local deployment state")
     entity.provisioning_state = record.state
-    # Running: serving, or draining the requests they have (the autoscaler's stopping).
-    entity.current_instances = len(record.instances) + len(record.stopping)
+    # Current: the processes of this version still up, serving or finishing their
+    # requests (a drained one counts until the supervisor has stopped it). Desired: what
+    # the scaling wants (serving and starting), or the new version's count in a rollout.
+    entity.current_instances = sum(
+        1 for i in (*record.instances, *record.stopping, *record.standby)
+        if i.program in running)
     entity.desired_instances = (len(record.pending) if record.pending
                                 else len(record.instances) + len(record.starting))
     return entity
+
+
+def _running_programs(folder: EndpointFolder) -> set[str]:
+    return {name for name, status in read_status(folder.path).items()
+            if status.state == "running"}
 
 
 def _endpoint_name(deployment: OnlineDeployment) -> str:
