@@ -44,7 +44,7 @@ def test_a_held_request_is_answered_once_a_config_brings_an_instance(upstream, g
 
 def test_held_requests_past_the_limit_get_429_and_past_the_timeout_503(upstream, gateway):
     gw = gateway({"endpoint": "iris", "traffic": {"blue": 100},
-                  "deployments": {"blue": _asleep(request_timeout_ms=1500)}})
+                  "deployments": {"blue": _asleep(request_timeout_ms=4000)}})
     with ThreadPoolExecutor(3) as pool:
         held = [pool.submit(gw.score) for _ in range(2)]
         wait_until(lambda: httpx.get(gw.url + "/").json()["held"]["blue"] == 2,
@@ -57,7 +57,7 @@ def test_held_requests_past_the_limit_get_429_and_past_the_timeout_503(upstream,
         assert answer.status_code == 503
         body = answer.json()
         assert body["error_code"] == "DEPLOYMENT_STARTING"
-        assert "request_timeout_ms=1500" in body["message"] and body["hint"]
+        assert "request_timeout_ms=4000" in body["message"] and body["hint"]
 
 
 def test_a_deployment_that_does_not_scale_to_zero_still_answers_424_without_instances(

@@ -254,12 +254,8 @@ def _parse_mapping(text: str, *, source: str) -> dict[str, Any]:
 
 def _load_deployment(name: str, spec: Any, *, source: str) -> DeploymentRoute:
     where = f"deployments.{name}"
-    if not isinstance(spec, Mapping):
-        raise _invalid(source, where, "must be an object", '{"instances": ["http://..."]}')
-    unknown = sorted(set(spec) - _DEPLOYMENT_FIELDS)
-    if unknown:
-        raise _invalid(source, f"{where}.{unknown[0]}", "is not a deployment field",
-                       f"use only {', '.join(sorted(_DEPLOYMENT_FIELDS))}")
+    _check_object(spec, _DEPLOYMENT_FIELDS, where=where, kind="deployment", source=source,
+                  example='{"instances": ["http://..."]}')
     instances = spec.get("instances", [])
     if not isinstance(instances, list | tuple) or not all(isinstance(u, str) for u in instances):
         raise _invalid(source, f"{where}.instances", "must be a list of URLs",
@@ -297,12 +293,8 @@ def _load_scale_to_zero(raw: Any, *, where: str, source: str) -> ScaleToZero | N
     if raw is None:
         return None
     where = f"{where}.scale_to_zero"
-    if not isinstance(raw, Mapping):
-        raise _invalid(source, where, "must be an object", '{"after_s": 300, "held_limit": 4}')
-    unknown = sorted(set(raw) - _SCALE_TO_ZERO_FIELDS)
-    if unknown:
-        raise _invalid(source, f"{where}.{unknown[0]}", "is not a scale_to_zero field",
-                       f"use only {', '.join(sorted(_SCALE_TO_ZERO_FIELDS))}")
+    _check_object(raw, _SCALE_TO_ZERO_FIELDS, where=where, kind="scale_to_zero",
+                  source=source, example='{"after_s": 300, "held_limit": 4}')
     after = raw.get("after_s")
     if isinstance(after, bool) or not isinstance(after, int | float) or after <= 0:
         raise _invalid(source, f"{where}.after_s", f"is {after!r}, not a positive number",
@@ -315,6 +307,17 @@ def _load_scale_to_zero(raw: Any, *, where: str, source: str) -> ScaleToZero | N
                        held_limit=_positive_int(raw, "held_limit", 1, where=where,
                                                 source=source),
                        kubernetes_deployment=target)
+
+
+def _check_object(raw: Any, fields: set[str], *, where: str, kind: str, source: str,
+                  example: str) -> None:
+    """``raw`` is a mapping holding only ``fields``, else the error naming the first other."""
+    if not isinstance(raw, Mapping):
+        raise _invalid(source, where, "must be an object", example)
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise _invalid(source, f"{where}.{unknown[0]}", f"is not a {kind} field",
+                       f"use only {', '.join(sorted(fields))}")
 
 
 def _check_instance_url(url: str, *, where: str, source: str) -> None:
