@@ -79,6 +79,15 @@ def _gateway_logs(live_workspace: LiveWorkspace) -> str:
                      if " access " not in line)
 
 
+def _pods(live_workspace: LiveWorkspace) -> int:
+    from kubernetes import client as k8s
+
+    with live_workspace.cluster.api() as api:
+        return len(k8s.CoreV1Api(api).list_namespaced_pod(
+            live_workspace.namespace, label_selector="app.kubernetes.io/component="
+            f"inference-server,mlkube.io/endpoint={ENDPOINT}").items)
+
+
 def _replicas(live_workspace: LiveWorkspace, name: str) -> int:
     from kubernetes import client as k8s
 
@@ -100,7 +109,9 @@ def test_an_idle_deployment_goes_to_zero_pods_and_its_next_request_is_held_and_a
         wait_for(lambda: _replicas(live_workspace, server) == 0, timeout=3 + 10,
                  what="the gateway scaling the Deployment to 0")
         wait_for(lambda: client.online_deployments.get("sleepy", ENDPOINT).current_instances
-                 == 0, timeout=60, what="the pod to stop")
+                 == 0, timeout=60, what="no pod ready")
+        # A terminating pod still answers while it drains: wait until it is gone.
+        wait_for(lambda: _pods(live_workspace) == 0, timeout=120, what="the pod removed")
         shown = client.online_deployments.get("sleepy", ENDPOINT)
         assert (shown.current_instances, shown.desired_instances) == (0, 0)
         assert shown.provisioning_state == "Succeeded"

@@ -9,6 +9,7 @@ changes the same running endpoint. Layout of ``<workspace>/endpoints/<endpoint>/
     gateway.json               the gateway's config (re-read live by the gateway)
     deployments/<name>.json    one record per deployment (spec, state, instances)
     logs/gateway.log           the gateway's log
+    logs/autoscaler.log        the autoscaler's decisions (elastic deployments only)
     logs/<deployment>/...      one log per instance, and storage-initializer.log
     programs.json, status.json supervisor files (see ``supervisor``)
     .lock                      flock held while a command changes the state

@@ -8,7 +8,10 @@ collaborators it is made of: the endpoint's folder and records (``state.py``), t
 detached supervisor that outlives the CLI and restarts what crashes (``processes.py``),
 the gateway process on a port fixed for the endpoint's lifetime (so its ``scoring_uri``
 never changes) and the wait for it to serve a change (``gateway_sync.py``), readiness by
-probing (``readiness.py``), and the instance logs (``instance_logs.py``).
+probing (``readiness.py``), and the instance logs (``instance_logs.py``). An elastic
+deployment (``target_utilization``, scale to zero) is applied with standby instances
+that the endpoint's autoscaler (``autoscaler.py``, supervised beside the gateway)
+starts and drains as the gateway's load says.
 
 Changes never interrupt traffic: a deployment's new instances start beside the old ones
 and are routed to only once all are ready; the old ones stop only after the gateway has
