@@ -21,7 +21,9 @@ deployment's pods have scored nothing new for ``after_s``: it reads their
 value it has not seen before as activity (behind one Service URL several pods answer in
 turn, each with its own idle counter, so only new values mean new work). And a replica
 waking a deployment sets its replicas again while another has just scaled it down, so a
-held request is answered, never left to time out by a race.
+held request is answered, never left to time out by a race. The other replicas learn of
+a scale-down within a tick (1 s); until then their requests still reach the stopping
+pods, which keep serving through their ``preStop`` pause (5 s) before they stop.
 """
 
 from __future__ import annotations
