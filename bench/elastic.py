@@ -8,7 +8,8 @@ made to answer after 0.2 s (so two clients keep two requests in flight) and
 ``target_utilization`` min 0, max 2, no delays, ``scale_to_zero_after_s: 3``, and times
 through the SDK and the scoring URI, as a user drives them:
 
-- first request from zero: the deployment has scaled to zero; one request is sent and
+- first request from zero: the deployment has scaled to zero (on Kubernetes, its last
+  pod is gone, not only unready); one request is sent and
   timed until its 200 (the gateway holds it while an instance starts), ``--repeat`` times;
 - adding: from two clients starting until ``show`` says 2 instances serve;
 - draining: from the clients stopping until ``show`` says 1 (then 0) instances run, and
@@ -65,6 +66,16 @@ def _wait(condition: Callable[[], bool], *, timeout: float, what: str) -> float:
     return time.monotonic() - started
 
 
+def _pods(namespace: str) -> int:
+    from kubernetes import client as k8s
+    from kubernetes import config
+
+    with config.new_client_from_config(
+            config_file=os.environ["KUBECONFIG"].split(os.pathsep)[0]) as api:
+        return len(k8s.CoreV1Api(api).list_namespaced_pod(
+            namespace, label_selector="app.kubernetes.io/component=inference-server").items)
+
+
 def _deployment(target: str, model_root: Path, code: Path) -> OnlineDeployment:
     scale = TargetUtilizationScaleSettings(
         min_instances=0, max_instances=2, target_utilization_percentage=70,
@@ -114,6 +125,8 @@ def measure(target: str, *, repeat: int, folder: Path, model_root: Path) -> dict
             for _ in range(repeat):
                 _wait(lambda: instances(client, ENDPOINT, "blue") == (0, 0),
                       timeout=IDLE_S + 120, what="the deployment at zero")
+                if namespace is not None:  # a terminating pod answers while it drains
+                    _wait(lambda: _pods(namespace) == 0, timeout=120, what="no pod left")
                 sent = time.monotonic()
                 answer = score(http, uri, key)
                 assert answer.status_code == 200, answer.text
