@@ -111,8 +111,8 @@ def measure(target: str, *, repeat: int, folder: Path, model_root: Path) -> dict
     code.mkdir()
     (code / "score.py").write_text(SLOW_SCORE_PY)
     results: dict[str, object] = {}
-    client.online_endpoints.begin_create_or_update(endpoint, progress=None).result()
     try:
+        client.online_endpoints.begin_create_or_update(endpoint, progress=None).result()
         client.online_deployments.begin_create_or_update(
             _deployment(target, model_root, code), progress=None).result()
         entity = client.online_endpoints.get(ENDPOINT)
@@ -153,7 +153,8 @@ def measure(target: str, *, repeat: int, folder: Path, model_root: Path) -> dict
             results["failed"] = sum(len(loop.failures) for loop in loops)
             print(f"{target}: {results}", flush=True)
     finally:
-        client.online_endpoints.begin_delete(ENDPOINT, progress=None).result()
+        if any(e.name == ENDPOINT for e in client.online_endpoints.list()):
+            client.online_endpoints.begin_delete(ENDPOINT, progress=None).result()
         if namespace is not None:
             from kubernetes import client as k8s
             from kubernetes import config
