@@ -23,6 +23,9 @@ from mlkube.operations.client import MLClient
 from tests.endpoints.elastic import instances, route, slow_code_folder, slow_deployment
 from tests.endpoints.scoring import ClientLoop, score, wait_for
 
+# Instances start in seconds on a quiet machine, in tens of seconds on a loaded one.
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.fixture(scope="module")
 def slow_code(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -246,7 +246,6 @@ class Gateway:
             request_id = new_request_id()
         headers: RawHeaders
         body_read = False
-        held_s = 0.0
         try:
             if repeated is not None:
                 # Proxies and servers disagree on which of two values wins; a credential
@@ -275,10 +274,13 @@ class Gateway:
                 target = target + b"?" + scope["query_string"]
             if not pinned and method == "POST":
                 mirrors = choose_mirrors(routes.table, deployment, draw=self._draw)
-            routes, held_s = await self._hold_while_asleep(routes, deployment,
-                                                           started=started)
-            response = await self._forward(routes, deployment, method, target, forward, body,
-                                           started=started)
+            routes = await self._hold_while_asleep(routes, deployment, started=started)
+            self._activity.begin(deployment)
+            try:
+                response = await self._forward(routes, deployment, method, target, forward,
+                                               body, started=started)
+            finally:
+                self._activity.end(deployment)
             status = response.status
             headers = [(n, v) for n, v in response.headers if n not in _OWN_RESPONSE_HEADERS]
             payload = response.body
@@ -313,9 +315,8 @@ class Gateway:
         for mirror in mirrors:
             self._start_mirror(routes, mirror, method, target, forward, body)
         seconds = time.perf_counter() - started
-        if deployment:  # idle from the end of the last request, busy for its time upstream
+        if deployment:  # idle from the end of the last request
             self._activity.touch(deployment)
-            self._activity.add_busy(deployment, seconds - held_s)
         self.metrics.observe_request(deployment, status, seconds)
         self.access_log.write(request_id.decode("latin-1"), method, path, deployment, status,
                               seconds)
@@ -393,14 +394,13 @@ class Gateway:
 
     # --- scale to zero --------------------------------------------------------------------
     async def _hold_while_asleep(self, routes: _Routes, deployment: str, *,
-                                 started: float) -> tuple[_Routes, float]:
+                                 started: float) -> _Routes:
         """The routes to forward with: ``routes``, or, for a deployment at zero instances,
-        the routes once one is ready (the request is held meanwhile, and wakes it); and
-        the seconds it was held (not load on the deployment)."""
+        the routes once one is ready (the request is held meanwhile, and wakes it)."""
         route = routes.pools[deployment].route
         sleep = route.scale_to_zero
         if sleep is None:
-            return routes, 0.0
+            return routes
         scaler = self._scaler
 
         def ready() -> bool:
@@ -410,17 +410,16 @@ class Gateway:
             return scaler is None or not scaler.asleep(pool.route)
 
         if ready():
-            return routes, 0.0
+            return routes
         if scaler is not None:
             scaler.wake(route)
         timeout_s = route.request_timeout_ms / 1000 - (time.perf_counter() - started)
-        holding = time.perf_counter()
         await self._activity.hold(deployment, ready=ready, held_limit=sleep.held_limit,
                                   timeout_s=timeout_s,
                                   request_timeout_ms=route.request_timeout_ms)
         if deployment not in self._routes.pools:
             raise routes.pools[deployment].no_instance_error()
-        return self._routes, time.perf_counter() - holding
+        return self._routes
 
     def _start_scaler(self) -> None:
         """Start scaling Kubernetes Deployments once the config names one (at start, or

@@ -31,21 +31,33 @@ class Activity:
         self._started = clock()
         self._last: dict[str, float] = {}
         self._held: dict[str, int] = {}
-        self._busy_s: dict[str, float] = {}
+        # Per deployment: requests forwarded now, when that count last changed, and the
+        # integral of the count over time until then.
+        self._forwarding: dict[str, list[float]] = {}
         self._changed = asyncio.Event()
 
     def touch(self, deployment: str) -> None:
         """A request reached ``deployment`` now."""
         self._last[deployment] = self._clock()
 
-    def add_busy(self, deployment: str, seconds: float) -> None:
-        """A request to ``deployment`` took ``seconds``: the running sum of these over a
-        window, divided by the window, is the mean number of requests in flight in it
-        (Little's law), a steadier signal than any one sample."""
-        self._busy_s[deployment] = self._busy_s.get(deployment, 0.0) + seconds
+    def begin(self, deployment: str) -> None:
+        """A request to ``deployment`` is forwarded from now (held time is not load)."""
+        self._step(deployment, +1)
+
+    def end(self, deployment: str) -> None:
+        self._step(deployment, -1)
 
     def busy_s(self, deployment: str) -> float:
-        return self._busy_s.get(deployment, 0.0)
+        """The integral of requests in flight over time: its growth over a window,
+        divided by the window, is the mean number in flight in it, a steadier signal than
+        any one sample, and requests still running count."""
+        count, since, integral = self._forwarding.get(deployment, (0.0, 0.0, 0.0))
+        return integral + count * (self._clock() - since)
+
+    def _step(self, deployment: str, change: int) -> None:
+        now = self._clock()
+        count, since, integral = self._forwarding.get(deployment, (0.0, now, 0.0))
+        self._forwarding[deployment] = [count + change, now, integral + count * (now - since)]
 
     def idle_s(self, deployment: str) -> float:
         """Seconds since the last request (since the gateway started, if none came)."""

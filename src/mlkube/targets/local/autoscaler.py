@@ -100,9 +100,9 @@ class Autoscaler:
             mean = (0.0 if tracked.last_busy_s is None or busy_s < tracked.last_busy_s
                     else (busy_s - tracked.last_busy_s) / max(now - tracked.last_decision,
                                                               TICK_S))
-            signal = LoadSignal(
-                busy=max(mean, float(health.get("in_flight", {}).get(name, 0))),
-                held=held, idle_s=float(health.get("idle_s", {}).get(name, 0.0)))
+            # The mean in flight (queued included) over the interval, not one sample.
+            signal = LoadSignal(busy=mean, held=held,
+                                idle_s=float(health.get("idle_s", {}).get(name, 0.0)))
             tracked.last_decision, tracked.last_busy_s = now, busy_s
             wanted = tracked.decider.decide(now, running, signal)
             if wanted > running:
