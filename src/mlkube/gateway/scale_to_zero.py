@@ -3,7 +3,7 @@
 The gateway is the only part of an endpoint that sees every request, so it keeps, per
 deployment, when the last request came (``idle_s``) and how many requests it holds
 because the deployment has no running instance (``held``); ``GET /`` reports both, and
-the running sum of its requests' durations (``busy_s``), and whoever scales the
+the integral over time of its requests in flight (``busy_s``), and whoever scales the
 deployment reads them there (the local autoscaler) or here (the
 gateway's own Kubernetes scaler).
 
