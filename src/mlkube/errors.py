@@ -194,6 +194,14 @@ class ModelContainerError(MlkubeError):
     error_code = "MODEL_CONTAINER_ERROR"
 
 
+class DeploymentStartingError(MlkubeError):
+    """A request held while a deployment scaled to zero starts found no ready instance in
+    time (its request timeout)."""
+
+    http_status = 503
+    error_code = "DEPLOYMENT_STARTING"
+
+
 class BadGatewayError(MlkubeError):
     """The deployment's inference server refused the connection or broke it mid-request."""
 

@@ -71,10 +71,22 @@ def test_an_endpoint_yaml_is_checked_as_an_endpoint(tmp_path):
     assert "WARN  [endpoint-no-traffic]" in doctor(str(spec)).stdout
 
 
-def test_local_autoscaling_settings_are_said_to_be_ignored(tmp_path):
+def test_autoscaling_and_scale_to_zero_settings_are_explained(tmp_path):
     spec = write(tmp_path / "deployment.yml", "name: blue\nendpoint_name: iris\n"
                  "model: azureml:iris:1\ninstance_count: 2\nscale_settings:\n"
                  "  type: target_utilization\n  min_instances: 1\n  max_instances: 4\n")
     result = doctor(str(spec))
-    assert "WARN  [autoscale-not-applied-locally]" in result.stdout
-    assert "run instance_count instances" in result.stdout
+    assert "[autoscale]" in result.stdout and "requests in flight" in result.stdout
+    assert "autoscale-not-applied-locally" not in result.stdout
+    assert "[scale-to-zero]" not in result.stdout
+    write(spec, "name: blue\nendpoint_name: iris\nmodel: azureml:iris:1\nscale_settings:\n"
+          "  type: target_utilization\n  min_instances: 0\n  max_instances: 4\n"
+          "  scale_to_zero_after_s: 30\n")
+    zero = doctor(str(spec))
+    assert "[scale-to-zero]" in zero.stdout and "request_timeout_ms" in zero.stdout
+    assert "deployment-invalid" not in zero.stdout
+    write(spec, "name: blue\nendpoint_name: iris\nmodel: azureml:iris:1\nscale_settings:\n"
+          "  type: target_utilization\n  min_instances: 1\n  scale_to_zero_after_s: 30\n")
+    refused = doctor(str(spec))
+    assert "ERROR [deployment-invalid]" in refused.stdout
+    assert "set min_instances: 0" in refused.stdout

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from mlkube.entities.code_configuration import CodeConfiguration
-from mlkube.entities.deployment_settings import ProbeSettings, TargetUtilizationScaleSettings
+from mlkube.entities.deployment_settings import ProbeSettings
 from mlkube.entities.model import Model
 from mlkube.entities.online_deployment import ManagedOnlineDeployment
 from mlkube.errors import DeploymentFailedError, LocalEndpointNotFoundError
@@ -254,22 +254,3 @@ def test_show_says_a_local_instance_type_is_not_enforced(
     assert seed.instance_resources.applied.startswith("not enforced")
     blue = ml_client.online_deployments.get("blue", iris_endpoint.name)
     assert blue.instance_resources is None  # no instance type: nothing to say
-
-
-def test_local_autoscaling_settings_are_said_to_be_ignored_at_create(
-    iris_endpoint: RunningEndpoint, ml_client: MLClient, iris_lgbm_model_root: Path,
-) -> None:
-    deployment = ManagedOnlineDeployment(
-        name="elastic", endpoint_name=iris_endpoint.name,
-        model=Model(path=str(iris_lgbm_model_root / "model")), instance_count=1,
-        scale_settings=TargetUtilizationScaleSettings(min_instances=1, max_instances=3))
-    lines: list[str] = []
-    poller = ml_client.online_deployments.begin_create_or_update(deployment,
-                                                                 progress=lines.append)
-    try:
-        assert poller.result().provisioning_state == "Succeeded"
-        assert ("warning: scale_settings target_utilization (min_instances 1, max_instances 3) "
-                "is not applied on a local endpoint yet; it runs instance_count=1 instance(s)"
-                in lines)
-    finally:
-        ml_client.online_deployments.begin_delete("elastic", iris_endpoint.name).result()

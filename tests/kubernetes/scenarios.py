@@ -49,6 +49,8 @@ SCENARIOS = {
                   "gateway_image": "registry.example.com/mlkube-gateway:0.1.0"}),
         Scenario("target-utilization", "autoscale-endpoint.yml", ("autoscale-deployment.yml",),
                  {"service_type": "NodePort", "node_port": 30080, "gateway_replicas": 1}),
+        Scenario("scale-to-zero", "autoscale-endpoint.yml",
+                 ("autoscale-deployment.yml", "scale-to-zero-deployment.yml")),
         Scenario("instance-types", "sized-endpoint.yml",
                  ("sized-cpu-deployment.yml", "sized-gpu-deployment.yml"),
                  {"registry": "registry.example.com/team"}),

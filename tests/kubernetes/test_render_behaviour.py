@@ -116,7 +116,35 @@ def test_gateway_reads_config_and_keys_from_whole_folder_mounts_without_a_config
     [account] = _by_kind(manifests, "ServiceAccount")
     assert account["automountServiceAccountToken"] is False
     assert pod["serviceAccountName"] == account["metadata"]["name"]
-    assert pod["automountServiceAccountToken"] is False
+    # The gateway's pod has its account's token, and the account is bound to nothing
+    # unless a deployment scales to zero (see the next test).
+    assert pod["automountServiceAccountToken"] is True
+    assert _by_kind(manifests, "Role") == [] and _by_kind(manifests, "RoleBinding") == []
+
+
+def test_gateway_may_scale_only_its_own_scale_to_zero_deployments() -> None:
+    manifests = SCENARIOS["scale-to-zero"].render()
+    [account] = _by_kind(manifests, "ServiceAccount")
+    [role] = _by_kind(manifests, "Role")
+    [binding] = _by_kind(manifests, "RoleBinding")
+    [sleepy] = [m for m in _by_kind(manifests, "Deployment")
+                if m["metadata"]["labels"].get("mlkube.io/deployment") == "sleepy"]
+    # Only the scale subresource, only the deployment that scales to zero (not "elastic").
+    assert role["rules"] == [{"apiGroups": ["apps"], "resources": ["deployments/scale"],
+                              "resourceNames": [sleepy["metadata"]["name"]],
+                              "verbs": ["get", "patch", "update"]}]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount",
+                                    "name": account["metadata"]["name"],
+                                    "namespace": account["metadata"]["namespace"]}]
+    [config_map] = _by_kind(manifests, "ConfigMap")
+    config = load_gateway_config(config_map["data"]["config.json"])
+    route = config.deployments["sleepy"]
+    assert route.scale_to_zero is not None
+    assert route.scale_to_zero.kubernetes_deployment == sleepy["metadata"]["name"]
+    assert route.scale_to_zero.after_s == 600
+    assert route.instance_count == 2  # woken to its instance_count
+    assert config.deployments["elastic"].scale_to_zero is None
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

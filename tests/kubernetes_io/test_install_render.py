@@ -78,4 +78,9 @@ def test_deployer_role_never_touches_cluster_wide_objects():
     (role,) = deployer_role("ns")
     assert role["kind"] == "Role"  # not a ClusterRole
     resources = {r for rule in role["rules"] for r in rule["resources"]}
-    assert not resources & {"namespaces", "nodes", "clusterroles", "roles", "rolebindings"}
+    assert not resources & {"namespaces", "nodes", "clusterroles", "clusterrolebindings"}
+    # It writes the gateway's scale-to-zero Role in its namespace, which the API server
+    # lets it grant only with rights it holds itself: no escalate or bind verb.
+    assert {"roles", "rolebindings", "deployments/scale"} <= resources
+    verbs = {v for rule in role["rules"] for v in rule["verbs"]}
+    assert not verbs & {"escalate", "bind", "impersonate", "*"}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlkube.doctor.findings import Finding, error, info, warning
+from mlkube.doctor.findings import Finding, error, info
 from mlkube.entities.base import is_uri, load_yaml_mapping
 from mlkube.errors import MlkubeError
 
@@ -98,14 +98,23 @@ def _scale_settings(value: Any, *, source: Path) -> list[Finding]:
         value, dict) else ""
     if kind not in ("target_utilization", "targetutilization"):
         return []
-    return [warning(
-        "autoscale-not-applied-locally",
-        f"{source}: scale_settings is target_utilization, which local and docker endpoints "
-        f"do not apply yet: they run instance_count instances (Kubernetes applies it as a "
-        f"HorizontalPodAutoscaler).",
-        "Set instance_count to what a local deployment should run; keep scale_settings for "
-        "Kubernetes.",
+    findings = [info(
+        "autoscale",
+        f"{source}: scale_settings is target_utilization: local and docker endpoints add "
+        f"and drain instances on the gateway's requests in flight per instance; Kubernetes "
+        f"applies it as a HorizontalPodAutoscaler on CPU (the gateway publishes the "
+        f"in-flight signal as mlkube_gateway_in_flight for a metrics adapter).",
+        "Set scale_up_delay_s / scale_down_delay_s to tune how fast it follows the load.",
     )]
+    if isinstance(value, dict) and value.get("min_instances") == 0:
+        findings.append(info(
+            "scale-to-zero",
+            f"{source}: min_instances is 0: the deployment stops after "
+            f"scale_to_zero_after_s without a request, and the first request after that "
+            f"waits while an instance starts (up to request_settings.request_timeout_ms).",
+            "Raise request_timeout_ms above the deployment's start time, or keep "
+            "min_instances at 1 where a cold start is not acceptable."))
+    return findings
 
 
 def _registered(raw: str, *, field: str, source: Path,

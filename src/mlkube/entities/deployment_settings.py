@@ -67,6 +67,11 @@ def _check_quantity(value: str | None) -> str | None:
 
 Quantity = Annotated[str, BeforeValidator(_as_quantity)]
 
+#: Idle seconds before a deployment with ``min_instances: 0`` stops its last instance,
+#: when ``scale_to_zero_after_s`` is not given (Knative's default is far shorter; five
+#: minutes keeps a model warm through a pause in a user's session).
+DEFAULT_SCALE_TO_ZERO_AFTER_S = 300
+
 
 class OnlineRequestSettings(SdkResource):
     """How requests to a deployment are limited (Azure ML defaults)."""
@@ -94,22 +99,40 @@ class ProbeSettings(SdkResource):
 
 
 class DefaultScaleSettings(SdkResource):
-    """A fixed number of instances: the deployment's ``instance_count``."""
+    """A fixed number of instances: the deployment's ``instance_count``.
+
+    mlkube adds ``scale_to_zero_after_s``: with it, the instances stop after that many
+    seconds without a request, and the first request after that starts them again (the
+    gateway holds it meanwhile). None (Azure's behaviour) keeps them running.
+    """
 
     type: Literal["default"] = "default"
+    scale_to_zero_after_s: int | None = Field(None, ge=1, le=7 * 24 * 3600)
 
 
 class TargetUtilizationScaleSettings(SdkResource):
-    """Scale between ``min_instances`` and ``max_instances`` to keep CPU use near a target.
+    """Scale between ``min_instances`` and ``max_instances`` to keep utilization near a
+    target.
 
-    ``polling_interval`` is in seconds, as in Azure ML.
+    Azure's fields keep their meaning (``polling_interval`` in seconds). Utilization is
+    the requests in flight per instance, as the endpoint's gateway counts them, against
+    ``request_settings.max_concurrent_requests_per_instance`` (on Kubernetes the HPA
+    keeps measuring CPU; the gateway publishes the in-flight signal for a metrics
+    adapter). mlkube's additions, all optional: ``scale_up_delay_s`` and
+    ``scale_down_delay_s``, how long the load must stay above or below the target
+    before instances are added or drained; ``min_instances: 0`` with
+    ``scale_to_zero_after_s``, how long without a request before the last instance
+    stops (the next request is held by the gateway while one starts).
     """
 
     type: Literal["target_utilization"] = "target_utilization"
-    min_instances: int = Field(1, ge=1, le=1000)
+    min_instances: int = Field(1, ge=0, le=1000)
     max_instances: int = Field(1, ge=1, le=1000)
     polling_interval: int = Field(1, ge=1, le=1800)
     target_utilization_percentage: int = Field(70, ge=1, le=100)
+    scale_up_delay_s: float = Field(0.0, ge=0, le=3600)
+    scale_down_delay_s: float = Field(60.0, ge=0, le=3600)
+    scale_to_zero_after_s: int | None = Field(None, ge=1, le=7 * 24 * 3600)
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> TargetUtilizationScaleSettings:
@@ -118,7 +141,20 @@ class TargetUtilizationScaleSettings(SdkResource):
                 f"min_instances ({self.min_instances}) is above max_instances "
                 f"({self.max_instances}); raise max_instances or lower min_instances"
             )
+        if self.scale_to_zero_after_s is not None and self.min_instances != 0:
+            raise rule_error(
+                f"scale_to_zero_after_s is set but min_instances is {self.min_instances}; "
+                "set min_instances: 0 to let the deployment stop when idle, or drop "
+                "scale_to_zero_after_s"
+            )
         return self
+
+    @property
+    def effective_scale_to_zero_after_s(self) -> int | None:
+        """Seconds without a request before the last instance stops (None: never)."""
+        if self.min_instances != 0:
+            return None
+        return self.scale_to_zero_after_s or DEFAULT_SCALE_TO_ZERO_AFTER_S
 
 
 def _scale_type(value: Any) -> Any:

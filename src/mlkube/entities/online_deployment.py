@@ -85,7 +85,7 @@ def _env_value(value: Any) -> Any:
 
 
 #: Fields the target that runs a deployment fills in: never stored, never taken from a spec.
-READ_ONLY_FIELDS = ("provisioning_state", "id")
+READ_ONLY_FIELDS = ("provisioning_state", "id", "current_instances", "desired_instances")
 
 
 class OnlineDeployment(SdkResource):
@@ -125,6 +125,10 @@ class OnlineDeployment(SdkResource):
     follow_model_label: bool = False
     #: What the registry watcher last did for a following deployment, kept with the spec.
     label_rollout: LabelRollout | None = None
+    #: Instances serving now, and how many the deployment's scaling wants (they differ
+    #: while instances start or drain; 0 and 0 when it scaled to zero). Read-only.
+    current_instances: int | None = None
+    desired_instances: int | None = None
 
     def stored_spec(self) -> dict[str, Any]:
         """The spec a target stores: the read-only fields are the target's to fill in."""

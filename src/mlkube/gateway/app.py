@@ -78,6 +78,7 @@ from mlkube.gateway.access_log import FLUSH_INTERVAL_S, AccessLog
 from mlkube.gateway.auth import Authenticator, EndpointKeys, load_endpoint_keys
 from mlkube.gateway.config import DeploymentRoute, GatewayConfig, load_gateway_config
 from mlkube.gateway.instances import DEFAULT_COOL_DOWN_S, InstancePool, logs_command
+from mlkube.gateway.kubernetes_scaler import ApiAccess, KubernetesScaler
 from mlkube.gateway.metrics import GatewayMetrics
 from mlkube.gateway.reload import WatchedFile, warn_if_readable_by_others
 from mlkube.gateway.routing import (
@@ -86,6 +87,7 @@ from mlkube.gateway.routing import (
     choose_deployment,
     choose_mirrors,
 )
+from mlkube.gateway.scale_to_zero import Activity
 from mlkube.gateway.upstream import (
     UpstreamBrokenError,
     UpstreamClient,
@@ -158,6 +160,11 @@ class Gateway:
         # The pod's name on Kubernetes: a client reaching replicas through a Service
         # learns from it which of them serve a change yet.
         self._replica = socket.gethostname()
+        # Scale to zero (scale_to_zero.py): last request and held requests per deployment;
+        # on Kubernetes the gateway scales those Deployments itself.
+        self._activity = Activity()
+        self._scaler: KubernetesScaler | None = None
+        self._scaling: asyncio.Task[None] | None = None
 
     @property
     def config(self) -> GatewayConfig:
@@ -174,13 +181,14 @@ class Gateway:
     def _start(self) -> None:
         self._reloader = asyncio.create_task(self._reload_forever())
         self._flusher = asyncio.create_task(self._flush_forever())
+        self._start_scaler()
         log.info("Gateway for endpoint '%s' serving config %s (deployments: %s).",
                  self._config.endpoint, self._routes.digest,
                  ", ".join(self._config.deployments) or "none")
 
     async def aclose(self) -> None:
         """Stop reloading, drop mirrored copies in the air, close upstream connections."""
-        for task in (self._reloader, self._flusher):
+        for task in (self._reloader, self._flusher, self._scaling):
             if task is not None:
                 task.cancel()
         self.access_log.flush()
@@ -256,6 +264,7 @@ class Gateway:
             forward.append((b"x-ms-request-id", request_id))
             routes.authenticator.check(authorization)
             deployment = choose_deployment(routes.table, pinned or None, draw=self._draw)
+            self._activity.touch(deployment)
             if declared is not None and int(declared) > self._max_body_bytes:
                 # Refused before a byte of it is read (and before any "100 Continue").
                 raise self._too_large(int(declared))
@@ -267,8 +276,13 @@ class Gateway:
                 target = target + b"?" + scope["query_string"]
             if not pinned and method == "POST":
                 mirrors = choose_mirrors(routes.table, deployment, draw=self._draw)
-            response = await self._forward(routes, deployment, method, target, forward, body,
-                                           started=started)
+            routes = await self._hold_while_asleep(routes, deployment, started=started)
+            self._activity.begin(deployment)
+            try:
+                response = await self._forward(routes, deployment, method, target, forward,
+                                               body, started=started)
+            finally:
+                self._activity.end(deployment)
             status = response.status
             headers = [(n, v) for n, v in response.headers if n not in _OWN_RESPONSE_HEADERS]
             payload = response.body
@@ -303,6 +317,8 @@ class Gateway:
         for mirror in mirrors:
             self._start_mirror(routes, mirror, method, target, forward, body)
         seconds = time.perf_counter() - started
+        if deployment:  # idle from the end of the last request
+            self._activity.touch(deployment)
         self.metrics.observe_request(deployment, status, seconds)
         self.access_log.write(request_id.decode("latin-1"), method, path, deployment, status,
                               seconds)
@@ -378,6 +394,53 @@ class Gateway:
         finally:
             pool.release(index)
 
+    # --- scale to zero --------------------------------------------------------------------
+    async def _hold_while_asleep(self, routes: _Routes, deployment: str, *,
+                                 started: float) -> _Routes:
+        """The routes to forward with: ``routes``, or, for a deployment at zero instances,
+        the routes once one is ready (the request is held meanwhile, and wakes it)."""
+        route = routes.pools[deployment].route
+        sleep = route.scale_to_zero
+        if sleep is None:
+            return routes
+        scaler = self._scaler
+
+        def ready() -> bool:
+            pool = self._routes.pools.get(deployment)
+            if pool is None or not pool.instances:
+                return pool is None  # removed meanwhile: let the usual errors answer
+            return scaler is None or not scaler.asleep(pool.route)
+
+        if ready():
+            return routes
+        if scaler is not None:
+            scaler.wake(route)
+        timeout_s = route.request_timeout_ms / 1000 - (time.perf_counter() - started)
+        await self._activity.hold(deployment, ready=ready, held_limit=sleep.held_limit,
+                                  timeout_s=timeout_s,
+                                  request_timeout_ms=route.request_timeout_ms)
+        if deployment not in self._routes.pools:
+            raise routes.pools[deployment].no_instance_error()
+        return self._routes
+
+    def _start_scaler(self) -> None:
+        """Start scaling Kubernetes Deployments once the config names one (at start, or
+        when a reload brings the first)."""
+        if self._scaler is not None:
+            return
+        if not any(route.scale_to_zero and route.scale_to_zero.kubernetes_deployment
+                   for route in self._config.deployments.values()):
+            return
+        access = ApiAccess.in_cluster()
+        if access is None:
+            log.warning("Deployments scale to zero through Kubernetes, but this gateway has "
+                        "no service account token: they will not be scaled.")
+            return
+        self._scaler = KubernetesScaler(access, self._activity)
+        self._scaling = asyncio.create_task(self._scaler.run(
+            lambda: {name: (pool.route, pool.busy)
+                     for name, pool in self._routes.pools.items()}))
+
     # --- mirroring -----------------------------------------------------------------------
     def _start_mirror(self, routes: _Routes, deployment: str, method: str, target: bytes,
                       headers: list[tuple[bytes, bytes]], body: bytes) -> None:
@@ -418,8 +481,11 @@ class Gateway:
         routes = self._routes
         self._retired = [pool for pool in self._retired if pool.busy]
         busy: dict[str, int] = {}
+        per_instance: dict[str, int] = {}
         for pool in (*routes.pools.values(), *self._retired):
             busy[pool.route.name] = busy.get(pool.route.name, 0) + pool.busy
+            for url, count in zip(pool.instances, pool.in_flight, strict=True):
+                per_instance[url] = per_instance.get(url, 0) + count
         return orjson.dumps({
             "status": "Healthy",
             "endpoint": routes.config.endpoint,
@@ -431,6 +497,13 @@ class Gateway:
             # In flight or queued per deployment, including ones a reload removed: a
             # deployment that lost its traffic may be stopped once this reaches 0.
             "in_flight": busy,
+            # What autoscalers read: per instance URL in flight (an instance taken out of
+            # the config may be stopped once it is 0), requests held for a deployment at
+            # zero instances, and seconds since each deployment's last request.
+            "instance_in_flight": per_instance,
+            "held": {name: self._activity.held(name) for name in routes.pools},
+            "idle_s": {name: round(self._activity.idle_s(name), 3) for name in routes.pools},
+            "busy_s": {name: round(self._activity.busy_s(name), 6) for name in routes.pools},
         })
 
     def _render_metrics(self) -> str:
@@ -472,6 +545,9 @@ class Gateway:
         kept = {id(pool) for pool in self._routes.pools.values()}
         self._retired += [pool for pool in previous.pools.values()
                           if id(pool) not in kept and pool.busy]
+        self._activity.notify()  # held requests look again: instances may have come
+        if config is not None:
+            self._start_scaler()
         if config is not None:
             log.info("Applied config %s: traffic %s, mirror %s.", self._routes.digest,
                      dict(self._config.traffic), dict(self._config.mirror_traffic))

@@ -20,7 +20,10 @@ so a traffic shift or a new deployment needs no restart. The file says::
         },
         "green": {"instances": ["http://green-svc.ns.svc:5001"],  # a Service URL ...
                   "instance_count": 3,                           # ... fronting 3 pods
-                  "state": "Updating", "reason": "2 of 3 instances ready"}
+                  "state": "Updating", "reason": "2 of 3 instances ready"},
+        "red": {"instances": [],                  # scaled to zero: requests are held
+                "scale_to_zero": {"after_s": 300, "held_limit": 4,
+                                  "kubernetes_deployment": null}}   # optional, see below
       }
     }
 
@@ -45,6 +48,13 @@ For targets:
   answers 424 at once. A request is tried on each other instance (once) when one refuses
   the connection or answers 503 ``MODEL_NOT_READY`` (a restarting instance); that
   instance is then avoided for a short cool-down.
+- ``scale_to_zero`` marks a deployment that stops when idle (``scale_to_zero.py``): a
+  request that finds it without a running instance is *held* (up to ``held_limit`` of
+  them, 429 past it) until one is ready or ``request_timeout_ms`` passes (503
+  ``DEPLOYMENT_STARTING``). Locally the target's autoscaler sees the held requests in
+  ``GET /`` and starts an instance; with ``kubernetes_deployment`` the gateway itself
+  scales that Deployment (in its own namespace) from 0 and, after ``after_s`` without a
+  request, back to 0.
 - ``mirror_traffic`` applies to POSTs without the ``azureml-model-deployment`` header; the
   copy goes through the mirror deployment's own capacity and queue (a copy that finds no
   slot in time is dropped and counted, never queued forever).
@@ -80,8 +90,26 @@ _DEPLOYMENT_FIELDS = {
     "max_queue_wait_ms",
     "state",
     "reason",
+    "scale_to_zero",
 }
+_SCALE_TO_ZERO_FIELDS = {"after_s", "held_limit", "kubernetes_deployment"}
 _TOP_FIELDS = {"endpoint", "auth_mode", "traffic", "mirror_traffic", "deployments"}
+
+
+@dataclass(frozen=True)
+class ScaleToZero:
+    """A deployment that stops when idle and is started again by a request."""
+
+    #: Seconds without a request before its instances stop.
+    after_s: float
+    #: Requests held at most while it starts; more get 429.
+    held_limit: int = 1
+    #: The Kubernetes Deployment the gateway scales (None: the target starts instances).
+    kubernetes_deployment: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"after_s": self.after_s, "held_limit": self.held_limit,
+                "kubernetes_deployment": self.kubernetes_deployment}
 
 
 @dataclass(frozen=True)
@@ -98,6 +126,8 @@ class DeploymentRoute:
     #: Inference servers behind ``instances``, when a URL fronts several (a Kubernetes
     #: Service); None means one per URL.
     instance_count: int | None = None
+    #: Set when the deployment scales to zero when idle; None keeps it running.
+    scale_to_zero: ScaleToZero | None = None
 
     @property
     def capacity(self) -> int:
@@ -136,6 +166,8 @@ class GatewayConfig:
                     "reason": route.reason,
                     **({"instance_count": route.instance_count}
                        if route.instance_count is not None else {}),
+                    **({"scale_to_zero": route.scale_to_zero.to_dict()}
+                       if route.scale_to_zero is not None else {}),
                 }
                 for name, route in self.deployments.items()
             },
@@ -222,12 +254,8 @@ def _parse_mapping(text: str, *, source: str) -> dict[str, Any]:
 
 def _load_deployment(name: str, spec: Any, *, source: str) -> DeploymentRoute:
     where = f"deployments.{name}"
-    if not isinstance(spec, Mapping):
-        raise _invalid(source, where, "must be an object", '{"instances": ["http://..."]}')
-    unknown = sorted(set(spec) - _DEPLOYMENT_FIELDS)
-    if unknown:
-        raise _invalid(source, f"{where}.{unknown[0]}", "is not a deployment field",
-                       f"use only {', '.join(sorted(_DEPLOYMENT_FIELDS))}")
+    _check_object(spec, _DEPLOYMENT_FIELDS, where=where, kind="deployment", source=source,
+                  example='{"instances": ["http://..."]}')
     instances = spec.get("instances", [])
     if not isinstance(instances, list | tuple) or not all(isinstance(u, str) for u in instances):
         raise _invalid(source, f"{where}.instances", "must be a list of URLs",
@@ -256,7 +284,40 @@ def _load_deployment(name: str, spec: Any, *, source: str) -> DeploymentRoute:
         reason=reason,
         instance_count=(None if spec.get("instance_count") is None else _positive_int(
             spec, "instance_count", 1, where=where, source=source)),
+        scale_to_zero=_load_scale_to_zero(spec.get("scale_to_zero"), where=where,
+                                          source=source),
     )
+
+
+def _load_scale_to_zero(raw: Any, *, where: str, source: str) -> ScaleToZero | None:
+    if raw is None:
+        return None
+    where = f"{where}.scale_to_zero"
+    _check_object(raw, _SCALE_TO_ZERO_FIELDS, where=where, kind="scale_to_zero",
+                  source=source, example='{"after_s": 300, "held_limit": 4}')
+    after = raw.get("after_s")
+    if isinstance(after, bool) or not isinstance(after, int | float) or after <= 0:
+        raise _invalid(source, f"{where}.after_s", f"is {after!r}, not a positive number",
+                       "give the idle seconds before the deployment stops")
+    target = raw.get("kubernetes_deployment")
+    if target is not None and (not isinstance(target, str) or not target):
+        raise _invalid(source, f"{where}.kubernetes_deployment",
+                       f"is {target!r}, not a Deployment name", "give the Deployment's name")
+    return ScaleToZero(after_s=float(after),
+                       held_limit=_positive_int(raw, "held_limit", 1, where=where,
+                                                source=source),
+                       kubernetes_deployment=target)
+
+
+def _check_object(raw: Any, fields: set[str], *, where: str, kind: str, source: str,
+                  example: str) -> None:
+    """``raw`` is a mapping holding only ``fields``, else the error naming the first other."""
+    if not isinstance(raw, Mapping):
+        raise _invalid(source, where, "must be an object", example)
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise _invalid(source, f"{where}.{unknown[0]}", f"is not a {kind} field",
+                       f"use only {', '.join(sorted(fields))}")
 
 
 def _check_instance_url(url: str, *, where: str, source: str) -> None:

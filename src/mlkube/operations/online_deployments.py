@@ -13,7 +13,7 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING, Any
 
-from mlkube.entities.deployment_settings import TargetUtilizationScaleSettings
+from mlkube.entities.elastic_scale import report_scaling
 from mlkube.entities.online_deployment import OnlineDeployment
 from mlkube.entities.rollout import ProgressiveRollout
 from mlkube.errors import ValidationError
@@ -89,14 +89,7 @@ class OnlineDeploymentOperations:
 
         def operation(report: Progress) -> OnlineDeployment:
             report(f"preparing deployment {deployment.name} of {deployment.endpoint_name}")
-            scale = deployment.scale_settings
-            if target.kind in ("local", "docker") and isinstance(
-                    scale, TargetUtilizationScaleSettings):
-                # Until local autoscaling exists (the elastic endpoints issue), say so.
-                report(f"warning: scale_settings target_utilization (min_instances "
-                       f"{scale.min_instances}, max_instances {scale.max_instances}) is not "
-                       f"applied on a {target.kind} endpoint yet; it runs instance_count="
-                       f"{deployment.instance_count} instance(s)")
+            report_scaling(deployment, report)
             local_deployment, prepared = prepare_deployment(
                 pinned(deployment, pinned_version), cache_dir=self._cache_dir,
                 models=self._models, environments=self._environments, progress=report)

@@ -71,8 +71,8 @@ KINDS: dict[str, Kind] = {
 }
 #: The kinds ``render_manifests`` emits: what endpoints are made of (listing these needs
 #: only the deployer Role; ``install`` objects are looked up by their own kinds).
-RENDERED_KINDS = ("ServiceAccount", "Secret", "ConfigMap", "Service", "Deployment",
-                  "HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress")
+RENDERED_KINDS = ("ServiceAccount", "Role", "RoleBinding", "Secret", "ConfigMap", "Service",
+                  "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress")
 #: Kinds only read (never rendered): what a rollout is judged by.
 READ_KINDS: dict[str, Kind] = {
     "Pod": Kind("v1", "pods"),

@@ -6,6 +6,14 @@ is a ConfigMap and its keys a Secret, both mounted as whole folders (never ``sub
 which the kubelet does not refresh): the gateway re-reads them when their content
 changes, so a traffic shift or a key regeneration patches one object and restarts
 nothing. That is also why the gateway's pod template carries no hash of its config.
+
+Deployments that scale to zero are scaled by the gateway itself
+(``gateway/kubernetes_scaler.py``): its ServiceAccount is then bound to a Role allowing
+only ``get``, ``patch`` and ``update`` on ``deployments/scale``, with ``resourceNames``
+naming exactly those Deployments of this endpoint (``scale_access``). With none, no Role
+is rendered (an empty ``resourceNames`` would mean every Deployment) and the account is
+bound to nothing. The gateway's pod mounts its account's token either way, so a
+deployment that starts scaling to zero needs no gateway restart.
 """
 
 from __future__ import annotations
@@ -17,13 +25,19 @@ from typing import Any, Literal
 
 from mlkube import request_defaults
 from mlkube.entities.deployment_settings import ProbeSettings
+from mlkube.entities.elastic_scale import elastic_scale
 from mlkube.entities.online_deployment import OnlineDeployment
 from mlkube.entities.online_endpoint import OnlineEndpoint
 from mlkube.gateway.auth import EndpointKeys, dump_endpoint_keys
-from mlkube.gateway.config import DeploymentRoute, GatewayConfig, dump_gateway_config
+from mlkube.gateway.config import (
+    DeploymentRoute,
+    GatewayConfig,
+    ScaleToZero,
+    dump_gateway_config,
+)
 from mlkube.targets.kubernetes import labels as lbl
 from mlkube.targets.kubernetes.inference_manifests import service_url
-from mlkube.targets.kubernetes.names import endpoint_object_name
+from mlkube.targets.kubernetes.names import deployment_object_name, endpoint_object_name
 from mlkube.targets.kubernetes.pod_spec import (
     container_security_context,
     drain_lifecycle,
@@ -48,6 +62,8 @@ KEYS_NOT_RENDERED = ("not rendered: `mlkube online-endpoint create` fills this S
                      "GitOps create it from `mlkube k8s render --show-secrets` or your "
                      "secret store (key keys.json)")
 GATEWAY_PROBE = ProbeSettings(initial_delay=0, period=5, timeout=2, failure_threshold=3)
+#: All the gateway may do with its scale-to-zero Deployments' scale subresource.
+GATEWAY_SCALE_VERBS = ("get", "patch", "update")
 GATEWAY_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"},
                      "limits": {"memory": "512Mi"}}
 
@@ -71,6 +87,8 @@ def gateway_config(endpoint: OnlineEndpoint, deployments: Sequence[OnlineDeploym
     for deployment in sorted(deployments, key=lambda d: d.name):
         settings = deployment.request_settings
         url = service_url(endpoint.name, deployment.name, namespace=namespace)
+        scale = elastic_scale(deployment.stored_spec())
+        sleeps = scale is not None and scale.scale_to_zero_after_s is not None
         routes[deployment.name] = DeploymentRoute(
             name=deployment.name,
             # One Service balances over the pods; listing it once per possible pod gives
@@ -79,6 +97,14 @@ def gateway_config(endpoint: OnlineEndpoint, deployments: Sequence[OnlineDeploym
             request_timeout_ms=settings.request_timeout_ms,
             max_concurrent_requests_per_instance=settings.max_concurrent_requests_per_instance,
             max_queue_wait_ms=settings.max_queue_wait_ms,
+            # Woken to instance_count; under an HPA to 1, and the HPA goes on from there.
+            instance_count=(deployment.instance_count
+                            if sleeps and scale is not None and not scale.autoscales
+                            else None),
+            scale_to_zero=ScaleToZero(
+                after_s=float(scale.scale_to_zero_after_s or 0), held_limit=scale.held_limit,
+                kubernetes_deployment=deployment_object_name(endpoint.name, deployment.name),
+            ) if sleeps and scale is not None else None,
         )
     return GatewayConfig(
         endpoint=endpoint.name,
@@ -118,6 +144,7 @@ def gateway_manifests(
                     account=account, config_map=config_map, secret=secret,
                     grace=termination_grace_seconds(longest_ms)),
     ]
+    objects += scale_access(meta(account), account, sleeping_deployments(endpoint, deployments))
     if replicas > 1:
         objects.append({
             "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta(name),
@@ -127,6 +154,36 @@ def gateway_manifests(
     if ingress is not None:
         objects.append(_ingress(meta(name), ingress, service=name))
     return objects
+
+
+def sleeping_deployments(endpoint: OnlineEndpoint,
+                         deployments: Sequence[OnlineDeployment]) -> list[str]:
+    """The Kubernetes Deployments of ``endpoint`` that scale to zero, by name."""
+    names = []
+    for deployment in deployments:
+        scale = elastic_scale(deployment.stored_spec())
+        if scale is not None and scale.scale_to_zero_after_s is not None:
+            names.append(deployment_object_name(endpoint.name, deployment.name))
+    return sorted(names)
+
+
+def scale_access(metadata: dict[str, Any], account: str,
+                 names: Sequence[str]) -> list[dict[str, Any]]:
+    """The gateway's Role and RoleBinding: the scale of ``names`` and nothing else; none
+    when ``names`` is empty (no resourceNames would grant every Deployment's scale)."""
+    if not names:
+        return []
+    return [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": metadata,
+         "rules": [{"apiGroups": ["apps"], "resources": ["deployments/scale"],
+                    "resourceNames": list(names), "verbs": list(GATEWAY_SCALE_VERBS)}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": metadata,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                     "name": metadata["name"]},
+         "subjects": [{"kind": "ServiceAccount", "name": account,
+                       "namespace": metadata["namespace"]}]},
+    ]
 
 
 def _secret(metadata: dict[str, Any], keys: EndpointKeys | None) -> dict[str, Any]:
@@ -188,7 +245,9 @@ def _deployment(metadata: dict[str, Any], endpoint: str, *, image: str, replicas
                 "metadata": {"labels": metadata["labels"]},
                 "spec": {
                     "serviceAccountName": account,
-                    "automountServiceAccountToken": False,
+                    # Bound to nothing, or to the scale of its own scale-to-zero
+                    # Deployments (scale_access): the gateway scales those itself.
+                    "automountServiceAccountToken": True,
                     "enableServiceLinks": False,
                     "securityContext": pod_security_context(),
                     "terminationGracePeriodSeconds": grace,

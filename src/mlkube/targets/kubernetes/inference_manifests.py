@@ -164,8 +164,16 @@ def _autoscaler(scale: TargetUtilizationScaleSettings, *,
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
                                "name": metadata["name"]},
-            "minReplicas": scale.min_instances,
+            # An HPA never goes below 1: at min_instances 0 the gateway scales the
+            # Deployment to 0 when idle and back to 1, and the HPA rests while it is at 0.
+            "minReplicas": max(1, scale.min_instances),
             "maxReplicas": scale.max_instances,
+            # mlkube's delays are the HPA's stabilization windows (how long a
+            # recommendation must hold before it acts).
+            "behavior": {
+                "scaleUp": {"stabilizationWindowSeconds": round(scale.scale_up_delay_s)},
+                "scaleDown": {"stabilizationWindowSeconds": round(scale.scale_down_delay_s)},
+            },
             "metrics": [{"type": "Resource", "resource": {
                 "name": "cpu",
                 "target": {"type": "Utilization",

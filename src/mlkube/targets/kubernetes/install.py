@@ -6,9 +6,10 @@ Per namespace it applies:
 
 - the ``Namespace`` itself, when it does not exist yet;
 - ``mlkube-workload``, a ServiceAccount for mlkube's in-cluster parts (jobs and anything
-  without an account of its own). It is bound to no Role and mounts no token: neither
-  the gateway nor the inference server calls the Kubernetes API, so the least privilege
-  they need is none;
+  without an account of its own). It is bound to no Role and mounts no token: the
+  inference server never calls the Kubernetes API, so the least privilege it needs is
+  none (a gateway has its own account, bound only to the scale of its endpoint's
+  scale-to-zero Deployments: ``gateway_manifests.scale_access``);
 - a ``NetworkPolicy`` letting only gateway pods reach inference-server pods, so no one in
   the cluster can skip the endpoint's auth by calling a deployment's Service directly
   (where the network plugin enforces policies).
@@ -63,6 +64,13 @@ REQUIRED_ACCESS: tuple[Access, ...] = (
     Access("", "configmaps", _WRITE, "gateway traffic and mirror rules"),
     Access("", "services", _WRITE, "scoring URIs"),
     Access("apps", "deployments", _WRITE, "gateways and inference servers"),
+    # A Role may grant only what its author holds: the gateway's scale-to-zero Role.
+    Access("apps", "deployments/scale", ("get", "patch", "update"),
+           "granted to a gateway for scale to zero"),
+    Access("rbac.authorization.k8s.io", "roles", _WRITE,
+           "the gateway's Role for scale to zero"),
+    Access("rbac.authorization.k8s.io", "rolebindings", _WRITE,
+           "binding that Role to the gateway's account"),
     Access("autoscaling", "horizontalpodautoscalers", _WRITE, "target_utilization scaling"),
     Access("policy", "poddisruptionbudgets", _WRITE, "instances surviving node drains"),
     Access("networking.k8s.io", "ingresses", _WRITE, "endpoints behind an Ingress"),

@@ -167,6 +167,7 @@ class KubernetesTarget:
         # an annotation): the gateway re-reads the mounted file and nothing restarts.
         (config_map,) = state.select(_with_endpoint_spec(manifests, endpoint),
                                      kinds=["ConfigMap"])
+        self._apply_scale_access(manifests, endpoint.name, progress=progress)
         progress(f"patching ConfigMap {config_map['metadata']['name']} (traffic and routes)")
         self.cluster.apply(config_map)
         self._wait_for_config(endpoint.name, config_map, progress=progress)
@@ -329,6 +330,7 @@ class KubernetesTarget:
                    budget_s=_probe_budget(deployment) + PULL_MARGIN_SECONDS)
         # Routes only after the pods are ready, so the gateway never sends to nothing.
         (config_map,) = state.select(manifests, kinds=["ConfigMap"])
+        self._apply_scale_access(manifests, endpoint_name, progress=progress)
         progress(f"adding {deployment.name} to the gateway's routes")
         self.cluster.apply(config_map)
         self._wait_for_config(endpoint_name, config_map, progress=progress)
@@ -351,20 +353,30 @@ class KubernetesTarget:
             service_type=options.service_type, node_port=options.node_port,
             ingress=options.ingress, gateway_replicas=options.gateway_replicas)
 
+    def _apply_scale_access(self, manifests: list[dict[str, Any]], endpoint_name: str, *,
+                            progress: Progress) -> None:
+        """The gateway's scale-to-zero Role and RoleBinding as rendered now (the
+        Deployments it may scale change with the deployments), or none left over."""
+        access = state.select(manifests, kinds=["Role", "RoleBinding"])
+        for manifest in access:
+            progress(f"applying {manifest['kind']} {manifest['metadata']['name']} (the "
+                     "gateway scales its scale-to-zero deployments)")
+            self.cluster.apply(manifest)
+        if access:
+            return
+        account = endpoint_object_name(endpoint_name, suffix="gateway")
+        stale = [found for kind in ("RoleBinding", "Role")
+                 if (found := self.cluster.get(kind, account)) is not None]
+        for deleted in self.cluster.delete_objects(stale):
+            progress(f"deleted {deleted}: no deployment scales to zero any more")
+
     def get_deployment(self, endpoint_name: str, name: str) -> OnlineDeployment:
-        server = self._server(endpoint_name, name)
-        entity = state.read_deployment(server)
-        entity.provisioning_state = state.provisioning_state(server)
-        return entity
+        return _deployment_entity(self._server(endpoint_name, name))
 
     def list_deployments(self, endpoint_name: str) -> list[OnlineDeployment]:
         self._gateway(endpoint_name)
-        found = []
-        for server in self._deployments(endpoint_name).values():
-            entity = state.read_deployment(server)
-            entity.provisioning_state = state.provisioning_state(server)
-            found.append(entity)
-        return found
+        return [_deployment_entity(server)
+                for server in self._deployments(endpoint_name).values()]
 
     def delete_deployment(self, endpoint_name: str, name: str, *, progress: Progress) -> None:
         self._server(endpoint_name, name)
@@ -523,3 +535,12 @@ def _host(server: str) -> str | None:
 
     return urlsplit(server).hostname
 
+
+def _deployment_entity(server: Mapping[str, Any]) -> OnlineDeployment:
+    """The deployment a Deployment carries, with its state and its instances: ready pods
+    (current) and the replicas wanted (by mlkube, the HPA or the gateway)."""
+    entity = state.read_deployment(server)
+    entity.provisioning_state = state.provisioning_state(server)
+    entity.current_instances = int((server.get("status") or {}).get("readyReplicas") or 0)
+    entity.desired_instances = int((server.get("spec") or {}).get("replicas") or 0)
+    return entity

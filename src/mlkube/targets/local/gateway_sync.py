@@ -33,7 +33,7 @@ def wait_for_config(folder: EndpointFolder, digest: str) -> None:
     file (another command may have written a newer one, rendered from records that
     include this change)."""
     _wait_until_served(
-        folder, lambda health: health.get("config_digest") in (digest, _file_digest(folder)),
+        folder, lambda health: health.get("config_digest") in (digest, file_digest(folder)),
         failed="apply the new config",
         hint="Read the gateway log above (a port taken by another program, a config "
              "refused); then apply the endpoint again.")
@@ -84,7 +84,8 @@ def _port(folder: EndpointFolder) -> int:
     return int((folder.read_endpoint() or {})["port"])
 
 
-def _file_digest(folder: EndpointFolder) -> str | None:
+def file_digest(folder: EndpointFolder) -> str | None:
+    """The digest of the config in the gateway's file now (None if unreadable)."""
     try:
         return load_gateway_config(folder.gateway_config_file.read_text()).digest
     except (OSError, ValidationError):

@@ -10,6 +10,7 @@ changes the same running endpoint. Layout of ``<workspace>/endpoints/<endpoint>/
     deployments/<name>.json    one record per deployment (spec, state, instances)
     logs/gateway.log           the gateway's log
     logs/registry-watcher.log  the registry watcher's log (while a deployment follows a label)
+    logs/autoscaler.log        the autoscaler's decisions (elastic deployments only)
     logs/<deployment>/...      one log per instance, and storage-initializer.log
     programs.json, status.json supervisor files (see ``supervisor``)
     .lock                      flock held while a command changes the state
@@ -32,11 +33,17 @@ from pathlib import Path
 from typing import Any
 
 from mlkube import request_defaults
-from mlkube.atomic_files import read_json, write_json_atomic
+from mlkube.atomic_files import read_json, write_bytes_atomic, write_json_atomic
+from mlkube.entities.elastic_scale import elastic_scale
 from mlkube.entities.online_endpoint import NAME_PATTERN
 from mlkube.errors import ValidationError
-from mlkube.gateway.config import DeploymentRoute, GatewayConfig
-from mlkube.targets.local.processes import ProgramSpec
+from mlkube.gateway.config import (
+    DeploymentRoute,
+    GatewayConfig,
+    ScaleToZero,
+    dump_gateway_config,
+)
+from mlkube.targets.local.processes import ProgramSpec, set_programs
 
 ENDPOINT_FILE = "endpoint.json"
 KEYS_FILE = "keys.json"
@@ -48,6 +55,8 @@ GATEWAY_PROGRAM = "gateway"
 REGISTRY_WATCHER_PROGRAM = "registry-watcher"
 #: How often a local registry watcher asks the registry (one alias read per deployment).
 LOCAL_WATCH_INTERVAL_SECONDS = 2.0
+#: Runs beside the gateway when a deployment is elastic (``autoscaler.py``).
+AUTOSCALER_PROGRAM = "autoscaler"
 STORAGE_INITIALIZER_LOG = "storage-initializer.log"
 #: How often the gateway re-reads its files: a traffic shift is live within this.
 GATEWAY_RELOAD_SECONDS = 0.2
@@ -91,6 +100,12 @@ class DeploymentRecord:
     generation being started, which replaces them only once every one is ready;
     ``draining`` are the replaced ones, kept running until the gateway has stopped
     sending them requests.
+
+    An elastic deployment (``autoscaler.py``) has every instance it may ever run made
+    when it is applied: those not running wait in ``standby`` (a program name and a port
+    each); the autoscaler moves them to ``starting`` (running, not routed to), then to
+    ``instances`` once ready, and back through ``stopping`` (running, no longer routed
+    to, until its requests in flight are done) to ``standby``.
     """
 
     name: str
@@ -101,6 +116,9 @@ class DeploymentRecord:
     instances: tuple[Instance, ...] = ()
     pending: tuple[Instance, ...] = ()
     draining: tuple[Instance, ...] = ()
+    standby: tuple[Instance, ...] = ()
+    starting: tuple[Instance, ...] = ()
+    stopping: tuple[Instance, ...] = ()
     updated_at: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -110,6 +128,9 @@ class DeploymentRecord:
             "instances": [i.to_json() for i in self.instances],
             "pending": [i.to_json() for i in self.pending],
             "draining": [i.to_json() for i in self.draining],
+            "standby": [i.to_json() for i in self.standby],
+            "starting": [i.to_json() for i in self.starting],
+            "stopping": [i.to_json() for i in self.stopping],
             "updated_at": self.updated_at,
         }
 
@@ -122,6 +143,9 @@ class DeploymentRecord:
             instances=tuple(Instance.from_json(i) for i in data.get("instances") or []),
             pending=tuple(Instance.from_json(i) for i in data.get("pending") or []),
             draining=tuple(Instance.from_json(i) for i in data.get("draining") or []),
+            standby=tuple(Instance.from_json(i) for i in data.get("standby") or []),
+            starting=tuple(Instance.from_json(i) for i in data.get("starting") or []),
+            stopping=tuple(Instance.from_json(i) for i in data.get("stopping") or []),
             updated_at=float(data.get("updated_at") or 0.0),
         )
 
@@ -130,8 +154,10 @@ class DeploymentRecord:
 
     @property
     def every_instance(self) -> tuple[Instance, ...]:
-        """Every instance that runs for this deployment: serving, pending and draining."""
-        return (*self.instances, *self.pending, *self.draining)
+        """Every instance that runs for this deployment: serving, pending, draining, and
+        the autoscaler's starting and stopping ones."""
+        return (*self.instances, *self.pending, *self.draining, *self.starting,
+                *self.stopping)
 
 
 class EndpointFolder:
@@ -235,7 +261,10 @@ def render_gateway_config(endpoint: dict[str, Any],
         if record.state == "Deleting":
             continue
         settings = record.spec.get("request_settings") or {}
-        serving = bool(record.instances)
+        elastic = elastic_scale(record.spec)
+        sleeps = elastic is not None and elastic.scale_to_zero_after_s is not None
+        # Scaled to zero (the autoscaler stopped every instance): routed, and held.
+        serving = bool(record.instances) or (sleeps and record.state == "Succeeded")
         state = "Succeeded" if serving else (
             record.state if record.state in ("Creating", "Updating", "Failed") else "Updating")
         routes[name] = DeploymentRoute(
@@ -250,6 +279,9 @@ def render_gateway_config(endpoint: dict[str, Any],
                                                request_defaults.MAX_QUEUE_WAIT_MS)),
             state=state,
             reason=None if serving else (record.reason or "no instance is running yet"),
+            scale_to_zero=(ScaleToZero(after_s=float(elastic.scale_to_zero_after_s or 0),
+                                       held_limit=elastic.held_limit)
+                           if sleeps and elastic is not None else None),
         )
     traffic = {name: pct for name, pct in (spec.get("traffic") or {}).items() if name in routes}
     mirror = {name: pct for name, pct in (spec.get("mirror_traffic") or {}).items()
@@ -262,6 +294,10 @@ def render_programs(folder: EndpointFolder, endpoint: dict[str, Any],
                     deployments: dict[str, DeploymentRecord]) -> dict[str, ProgramSpec]:
     """Every process the endpoint needs: its gateway and each deployment's instances."""
     programs = {GATEWAY_PROGRAM: gateway_program(folder, port=int(endpoint["port"]))}
+    if any(elastic_scale(record.spec) is not None for record in deployments.values()):
+        programs[AUTOSCALER_PROGRAM] = ProgramSpec(
+            argv=[sys.executable, "-m", "mlkube.targets.local.autoscaler", str(folder.path)],
+            log=folder.logs_dir / "autoscaler.log", env={"PYTHONUNBUFFERED": "1"})
     for name, record in deployments.items():
         for instance in record.every_instance:
             programs[instance.program] = ProgramSpec(
@@ -288,6 +324,17 @@ def registry_watcher_program(folder: EndpointFolder) -> ProgramSpec:
         log=folder.logs_dir / "registry-watcher.log",
         env={"PYTHONUNBUFFERED": "1"},
     )
+
+
+def publish(folder: EndpointFolder) -> str:
+    """Write the gateway config and the process list the records imply; return the
+    config's digest. Call it with the endpoint's lock held."""
+    endpoint = folder.read_endpoint() or {}
+    deployments = folder.read_deployments()
+    config = render_gateway_config(endpoint, deployments)
+    write_bytes_atomic(folder.gateway_config_file, dump_gateway_config(config).encode())
+    set_programs(folder.path, render_programs(folder, endpoint, deployments))
+    return config.digest
 
 
 def gateway_program(folder: EndpointFolder, *, port: int) -> ProgramSpec:

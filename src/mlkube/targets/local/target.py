@@ -8,7 +8,10 @@ collaborators it is made of: the endpoint's folder and records (``state.py``), t
 detached supervisor that outlives the CLI and restarts what crashes (``processes.py``),
 the gateway process on a port fixed for the endpoint's lifetime (so its ``scoring_uri``
 never changes) and the wait for it to serve a change (``gateway_sync.py``), readiness by
-probing (``readiness.py``), and the instance logs (``instance_logs.py``).
+probing (``readiness.py``), and the instance logs (``instance_logs.py``). An elastic
+deployment (``target_utilization``, scale to zero) is applied with standby instances
+that the endpoint's autoscaler (``autoscaler.py``, supervised beside the gateway)
+starts and drains as the gateway's load says.
 
 Changes never interrupt traffic: a deployment's new instances start beside the old ones
 and are routed to only once all are ready; the old ones stop only after the gateway has
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from mlkube.atomic_files import write_bytes_atomic
+from mlkube.entities.elastic_scale import initial_instances
 from mlkube.entities.online_deployment import READ_ONLY_FIELDS, OnlineDeployment
 from mlkube.entities.online_endpoint import NAME_PATTERN, OnlineEndpoint
 from mlkube.errors import (
@@ -38,14 +42,12 @@ from mlkube.gateway.auth import (
     load_endpoint_keys,
     regenerate_key,
 )
-from mlkube.gateway.config import dump_gateway_config
 from mlkube.targets.base import ContainerType, PreparedDeployment, Progress
 from mlkube.targets.local.gateway_sync import wait_for_config, wait_for_keys
 from mlkube.targets.local.instance_logs import deployment_logs
 from mlkube.targets.local.instance_runner import InstanceRunner
 from mlkube.targets.local.processes import (
     read_status,
-    set_programs,
     stop_supervisor,
     supervisor_pid,
 )
@@ -55,8 +57,7 @@ from mlkube.targets.local.state import (
     DeploymentRecord,
     EndpointFolder,
     endpoints_root,
-    render_gateway_config,
-    render_programs,
+    publish,
 )
 
 #: How long stopping a deployment's processes may take (the supervisor's grace is 10 s).
@@ -172,8 +173,11 @@ class MachineTarget(Generic[Runner]):
         with folder.lock():
             previous = folder.read_deployment(name)
             generation = (previous.generation if previous else 0) + 1
-            pending = tuple(make_instance(f"{name}-{generation}-{index}", _free_port())
-                            for index in range(deployment.instance_count))
+            initial, total = initial_instances(deployment)
+            made = tuple(make_instance(f"{name}-{generation}-{index}", _free_port())
+                         for index in range(total))
+            # An elastic deployment's other instances wait as standby (autoscaler.py).
+            pending, standby = made[:initial], made[initial:]
             fields: dict[str, Any] = dict(
                 spec=deployment.stored_spec(), generation=generation, pending=pending, reason=None)
             if previous is None:
@@ -203,8 +207,10 @@ class MachineTarget(Generic[Runner]):
             ) from None
         with folder.lock():
             record = folder.read_deployment(name) or record
-            record = record.with_changes(state="Succeeded", reason=None, instances=pending,
-                                         pending=(), draining=record.instances)
+            record = record.with_changes(
+                state="Succeeded", reason=None, instances=pending, pending=(),
+                draining=(*record.instances, *record.starting, *record.stopping),
+                standby=standby, starting=(), stopping=())
             folder.write_deployment(record)
             digest = self._publish(folder)
         wait_for_config(folder, digest)
@@ -217,14 +223,17 @@ class MachineTarget(Generic[Runner]):
         return self.get_deployment(endpoint_name, name)
 
     def get_deployment(self, endpoint_name: str, name: str) -> OnlineDeployment:
-        record = self._existing(endpoint_name).read_deployment(name)
+        folder = self._existing(endpoint_name)
+        record = folder.read_deployment(name)
         if record is None:
             raise _deployment_not_found(endpoint_name, name)
-        return _deployment_entity(record)
+        return _deployment_entity(record, running=_running_programs(folder))
 
     def list_deployments(self, endpoint_name: str) -> list[OnlineDeployment]:
-        records = self._existing(endpoint_name).read_deployments()
-        return [_deployment_entity(record) for record in records.values()]
+        folder = self._existing(endpoint_name)
+        running = _running_programs(folder)
+        return [_deployment_entity(record, running=running)
+                for record in folder.read_deployments().values()]
 
     def delete_deployment(self, endpoint_name: str, name: str, *, progress: Progress) -> None:
         folder = self._existing(endpoint_name)
@@ -290,12 +299,7 @@ class MachineTarget(Generic[Runner]):
     def _publish(self, folder: EndpointFolder) -> str:
         """Write the gateway config and the process list implied by the records; return
         the config's digest. Called with the endpoint's lock held."""
-        endpoint = folder.read_endpoint() or {}
-        deployments = folder.read_deployments()
-        config = render_gateway_config(endpoint, deployments)
-        write_bytes_atomic(folder.gateway_config_file, dump_gateway_config(config).encode())
-        set_programs(folder.path, render_programs(folder, endpoint, deployments))
-        return config.digest
+        return publish(folder)
 
     def _fail(self, folder: EndpointFolder, name: str, cause: str) -> None:
         """Record the failure and stop the new instances; the previous ones (if any) keep
@@ -326,11 +330,24 @@ def _endpoint_entity(record: dict[str, Any], *, scoring_uri: str, state: str) ->
     return entity
 
 
-def _deployment_entity(record: DeploymentRecord) -> OnlineDeployment:
+def _deployment_entity(record: DeploymentRecord, *, running: set[str]) -> OnlineDeployment:
     data = {k: v for k, v in record.spec.items() if k not in READ_ONLY_FIELDS}
     entity = OnlineDeployment.from_dict(data, source="local deployment state")
     entity.provisioning_state = record.state
+    # Current: the processes of this version still up, serving or finishing their
+    # requests (a drained one counts until the supervisor has stopped it). Desired: what
+    # the scaling wants (serving and starting), or the new version's count in a rollout.
+    entity.current_instances = sum(
+        1 for i in (*record.instances, *record.stopping, *record.standby)
+        if i.program in running)
+    entity.desired_instances = (len(record.pending) if record.pending
+                                else len(record.instances) + len(record.starting))
     return entity
+
+
+def _running_programs(folder: EndpointFolder) -> set[str]:
+    return {name for name, status in read_status(folder.path).items()
+            if status.state == "running"}
 
 
 def _endpoint_name(deployment: OnlineDeployment) -> str:
