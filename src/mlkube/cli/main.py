@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "mlkube.cli.cluster",
     "mlkube.cli.online_endpoint",
     "mlkube.cli.online_deployment",
+    "mlkube.cli.studio",
 ]
 
 app = typer.Typer(

@@ -330,6 +330,7 @@ def _deployment_entity(record: DeploymentRecord) -> OnlineDeployment:
     data = {k: v for k, v in record.spec.items() if k not in READ_ONLY_FIELDS}
     entity = OnlineDeployment.from_dict(data, source="local deployment state")
     entity.provisioning_state = record.state
+    entity.provisioning_error = record.reason if record.state == "Failed" else None
     return entity
 
 
