@@ -111,7 +111,7 @@
     const result = await studio.api("POST", base + "/traffic",
       { traffic: values("traffic"), mirror_traffic: values("mirror") });
     if (result.ok) {
-      const split = Object.entries(result.data.traffic).map(([d, p]) => `${d} ${p}%`).join(", ");
+      const split = Object.entries(result.data.traffic).filter(([, p]) => p).map(([d, p]) => `${d} ${p}%`).join(", ");
       message.textContent = "Saved: " + (split || "no traffic");
       message.className = "message ok";
     } else {
