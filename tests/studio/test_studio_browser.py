@@ -24,6 +24,7 @@ from playwright.sync_api import sync_playwright
 
 from mlkube.entities.code_configuration import CodeConfiguration
 from mlkube.entities.deployment_settings import ProbeSettings
+from mlkube.entities.job import command
 from mlkube.entities.model import Model
 from mlkube.entities.online_deployment import ManagedOnlineDeployment
 from mlkube.errors import DeploymentFailedError, ResourceNotFoundError
@@ -96,8 +97,19 @@ def test_the_printed_url_signs_in_and_drops_the_token(story: Story, studio: Stud
     story.shot("endpoints-empty")
 
 
-def test_register_a_model_from_the_models_page(story: Story,
-                                                iris_lgbm_model_root: Path) -> None:
+@pytest.fixture(scope="module")
+def training_job(ml_client: MLClient) -> str:
+    """A small command job that logs a parameter and a metric, submitted early: it runs
+    while the model is registered and deployed."""
+    job = command(
+        command="python -c \"import mlflow; mlflow.log_param('alpha', 0.5); "
+                "mlflow.log_metric('rmse', 0.25); print('training done')\"",
+        experiment_name="studio-story", display_name="studio training")
+    return str(ml_client.jobs.create_or_update(job).name)
+
+
+def test_register_a_model_from_the_models_page(story: Story, iris_lgbm_model_root: Path,
+                                                training_job: str) -> None:
     page = story.page
     page.goto("/models")
     page.fill("input[name=name]", "iris")
@@ -170,6 +182,25 @@ def test_the_test_page_sends_the_input_example_and_shows_the_prediction(
     assert page.inner_text("#test-answered-by") == "blue"
     assert re.fullmatch(r"\d+(\.\d)? ms", page.inner_text("#test-latency"))
     story.shot("test")
+
+
+def test_the_jobs_pages_show_status_params_metrics_and_log(story: Story,
+                                                          training_job: str) -> None:
+    page = story.page
+    page.goto("/jobs")
+    row = page.locator("#jobs tbody tr", has_text=training_job)
+    assert "studio training" in row.inner_text() and "studio-story" in row.inner_text()
+    story.shot("jobs")
+    row.locator("a").click()
+    page.wait_for_url(f"**/jobs/{training_job}")
+    page.wait_for_function("document.getElementById('job-status').textContent === "
+                           "'Completed'", timeout=DEPLOY_TIMEOUT_MS)
+    page.wait_for_function("document.getElementById('job-log').textContent"
+                           ".includes('training done')")
+    page.reload()  # parameters and metrics are read when the page is rendered
+    assert "alpha" in page.inner_text("#params") and "0.5" in page.inner_text("#params")
+    assert "rmse" in page.inner_text("#metrics") and "0.25" in page.inner_text("#metrics")
+    story.shot("job")
 
 
 def _start_broken_deployment(ml_client: MLClient, model_root: Path,
