@@ -9,7 +9,8 @@ const studioCharts = (() => {
     return {
       width, height: 170, legend: { show: true }, cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max || 0, 1) * 1.1] } },
-      axes: [{ stroke: "#666", values: (u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleTimeString()) },
+      axes: [{ stroke: "#666", space: 90,
+        values: (u, ticks) => ticks.map((t) => new Date(t * 1000).toTimeString().slice(0, 8)) },
         { stroke: "#666", size: 48 }],
       series: [{}].concat(series),
     };
