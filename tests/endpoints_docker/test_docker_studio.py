@@ -10,16 +10,14 @@ import httpx
 import pytest
 
 from tests.endpoints_docker.conftest import DockerEndpoint
-from tests.studio.conftest import Studio, signed_in, start_studio, stop_studio
+from tests.studio.conftest import Studio, running_studio, signed_in
 
 
 @pytest.fixture(scope="module")
 def docker_studio(docker_workspace: Path, tmp_path_factory: pytest.TempPathFactory
                   ) -> Iterator[Studio]:
-    started = start_studio(docker_workspace,
-                           tmp_path_factory.mktemp("docker-studio") / "studio.log")
-    yield started
-    stop_studio(started)
+    with running_studio(docker_workspace, tmp_path_factory.mktemp("docker-studio")) as started:
+        yield started
 
 
 def test_the_endpoint_page_shows_a_docker_endpoint_and_its_deployments(

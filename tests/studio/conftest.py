@@ -100,13 +100,22 @@ def ml_client(studio_workspace: Path) -> MLClient:
     return MLClient(workspace=studio_workspace)
 
 
+@contextlib.contextmanager
+def running_studio(workspace: Path, log_folder: Path) -> Iterator[Studio]:
+    """``mlkube studio`` over ``workspace`` while the block runs; its log in
+    ``log_folder``."""
+    started = start_studio(workspace, log_folder / "studio.log")
+    try:
+        yield started
+    finally:
+        stop_studio(started)
+
+
 @pytest.fixture(scope="package")
 def studio(studio_workspace: Path, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[Studio]:
-    started = start_studio(studio_workspace,
-                           tmp_path_factory.mktemp("studio-log") / "studio.log")
-    yield started
-    stop_studio(started)
+    with running_studio(studio_workspace, tmp_path_factory.mktemp("studio-log")) as started:
+        yield started
 
 
 @contextlib.contextmanager

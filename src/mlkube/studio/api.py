@@ -25,7 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from mlkube.entities.endpoint_auth import EndpointAuthToken
 from mlkube.entities.model import Model
 from mlkube.entities.online_deployment import OnlineDeployment
-from mlkube.entities.online_endpoint import OnlineEndpoint
+from mlkube.entities.online_endpoint import READ_ONLY_FIELDS, OnlineEndpoint
 from mlkube.errors import ResourceNotFoundError, ValidationError
 from mlkube.studio import views
 from mlkube.studio.pages import endpoint_detail
@@ -153,8 +153,7 @@ def set_traffic(request: Request, data: dict[str, Any]) -> Response:
     """Set traffic and mirror traffic (the entity refuses totals other than 0 or 100)."""
     ml_client = _client(request)
     found = ml_client.online_endpoints.get(request.path_params["name"])
-    spec = {k: v for k, v in found.to_dict().items()
-            if k not in ("scoring_uri", "openapi_uri", "provisioning_state", "id")}
+    spec = {k: v for k, v in found.to_dict().items() if k not in READ_ONLY_FIELDS}
     spec["traffic"] = data.get("traffic", found.traffic)
     spec["mirror_traffic"] = data.get("mirror_traffic", found.mirror_traffic)
     updated = OnlineEndpoint.from_dict(spec, source="the traffic editor")
