@@ -273,6 +273,19 @@ def test_reveal_and_copy_a_key(story: Story, ml_client: MLClient) -> None:
                            ".textContent === 'Copied'")
     assert page.evaluate("navigator.clipboard.readText()") == keys.primary_key
     story.shot("endpoint-keys")
+    # Regenerating asks first; Cancel keeps the key, Confirm replaces it.
+    page.click('[data-regenerate="secondary"]')
+    assert "The current secondary key stops working" in page.inner_text("#confirm-text")
+    page.click("#confirm-dialog button[value=cancel]")
+    assert ml_client.online_endpoints.get_keys(ENDPOINT).secondary_key == keys.secondary_key
+    page.click('[data-regenerate="secondary"]')
+    page.click("#confirm-ok")
+    page.wait_for_function("document.getElementById('key-secondary_key').textContent"
+                           ".includes('regenerated')")
+    after = ml_client.online_endpoints.get_keys(ENDPOINT)
+    assert after.secondary_key != keys.secondary_key
+    assert after.primary_key == keys.primary_key
+    assert after.secondary_key not in page.content()
 
 
 def test_a_failing_deployment_shows_its_cause_on_the_endpoint_page(story: Story) -> None:
