@@ -4,7 +4,8 @@
 #   export KUBECONFIG=...            export MLKUBE_TEST_K8S_REGISTRY=...
 # Idempotent: what runs already is left as it is, so a second `make test` starts at once.
 #
-# 1. Debian packages the tests and the cluster need (installed only when missing).
+# 1. Debian packages the tests and the cluster need (installed only when missing;
+#    Chromium is the browser the studio's Playwright tests drive, never downloaded).
 # 2. The cluster's Go components build in the background (the long pole on a cold
 #    machine: ~20 min on 2 cores; cached outside the checkout after that) while
 # 3. the Docker engine (with the debootstrapped base image) and PostgreSQL start,
@@ -15,7 +16,8 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 PACKAGES=(docker.io docker-registry debootstrap postgresql make ca-certificates iproute2
-          containerd runc containernetworking-plugins iptables conntrack openssl curl)
+          containerd runc containernetworking-plugins iptables conntrack openssl curl
+          chromium fonts-dejavu-core)
 
 say() { echo "test-services: $*" >&2; }
 

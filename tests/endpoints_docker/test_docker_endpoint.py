@@ -37,6 +37,7 @@ from tests.endpoints.scoring import (
 )
 from tests.endpoints_docker.conftest import DockerEndpoint
 from tests.models import SAMPLE_REQUEST
+from tests.studio.conftest import running_studio, signed_in
 
 # The first build on a machine installs the environment (mlflow, LightGBM, ...): minutes.
 pytestmark = pytest.mark.timeout(900)
@@ -203,6 +204,31 @@ def test_update_leaving_compute_out_keeps_the_endpoint_on_docker_and_compute_can
             ManagedOnlineEndpoint(name=docker_endpoint.name, compute="local"), progress=None)
     assert "compute cannot change" in refused.value.message
     assert score(http, docker_endpoint.scoring_uri, docker_endpoint.primary_key).status_code == 200
+
+
+def test_the_studio_shows_the_docker_endpoint_through_the_same_operations(
+        docker_endpoint: DockerEndpoint, docker_workspace: Path, http: httpx.Client,
+        tmp_path: Path) -> None:
+    with running_studio(docker_workspace, tmp_path) as studio, signed_in(studio) as browser:
+        detail = browser.get(f"/api/endpoints/{docker_endpoint.name}").json()
+        assert detail["target"] == "docker" and detail["state"] == "Succeeded"
+        assert detail["scoring_uri"] == docker_endpoint.scoring_uri
+        deployments = {d["name"]: d for d in detail["deployments"]}
+        assert deployments["blue"]["state"] == "Succeeded"
+        assert deployments["seed"]["scoring_script"] == "score.py"
+        page = browser.get(f"/endpoints/{docker_endpoint.name}",
+                           headers={"Accept": "text/html"})
+        assert page.status_code == 200
+        assert '<dd id="endpoint-target">docker' in page.text
+        assert docker_endpoint.primary_key not in page.text
+        # The charts scrape the container gateway's metrics; the log tail reads the
+        # container's log.
+        http.post(docker_endpoint.scoring_uri, json={"data": [[1, 2, 3, 4]]},
+                  headers={"Authorization": f"Bearer {docker_endpoint.primary_key}"})
+        assert browser.get(f"/api/endpoints/{docker_endpoint.name}/metrics"
+                           ).json()["error"] is None
+        logs = browser.get(f"/api/endpoints/{docker_endpoint.name}/deployments/blue/logs")
+        assert "mlkube.server" in logs.json()["text"]
 
 
 def test_deleting_the_endpoint_leaves_no_container_with_its_label(

@@ -37,6 +37,7 @@ from tests.kubernetes_live.conftest import (
     attach_workspace,
 )
 from tests.models import SEED_SCORE_PY
+from tests.studio.conftest import running_studio, signed_in
 
 # Image builds (the environment layer is shared with tests/docker), pushes, pulls.
 pytestmark = pytest.mark.timeout(900)
@@ -274,6 +275,26 @@ def test_another_machine_with_only_the_kubeconfig_lists_and_gets_the_endpoint(
                                           "-o", "json").stdout)
     assert sorted(d["name"] for d in deployments) == ["blue", "green"]
     assert {d["provisioning_state"] for d in deployments} == {"Succeeded"}
+
+
+def test_the_studio_shows_the_kubernetes_endpoint_through_the_same_operations(
+    live_endpoint: LiveEndpoint, live_workspace: LiveWorkspace, tmp_path: Path,
+) -> None:
+    with running_studio(live_workspace.folder, tmp_path) as studio, \
+            signed_in(studio) as http:
+        detail = http.get(f"/api/endpoints/{ENDPOINT}").json()
+        assert detail["target"] == "kubernetes" and detail["compute"] == COMPUTE
+        assert detail["scoring_uri"] == live_endpoint.scoring_uri
+        assert sorted(d["name"] for d in detail["deployments"]) == ["blue", "green"]
+        assert {d["state"] for d in detail["deployments"]} == {"Succeeded"}
+        page = http.get(f"/endpoints/{ENDPOINT}", headers={"Accept": "text/html"})
+        assert page.status_code == 200
+        assert '<dd id="endpoint-target">kubernetes' in page.text
+        assert live_endpoint.primary_key not in page.text
+        # The charts scrape the cluster gateway's metrics; the log tail reads the pod's.
+        assert http.get(f"/api/endpoints/{ENDPOINT}/metrics").json()["error"] is None
+        logs = http.get(f"/api/endpoints/{ENDPOINT}/deployments/blue/logs").json()
+        assert "mlkube.server" in logs["text"]
 
 
 def test_a_new_model_version_rolls_out_with_no_failed_request_under_load(

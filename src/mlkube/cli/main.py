@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "mlkube.cli.online_endpoint",
     "mlkube.cli.online_deployment",
     "mlkube.cli.registry_watch",
+    "mlkube.cli.studio",
 ]
 
 app = typer.Typer(

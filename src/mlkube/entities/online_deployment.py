@@ -85,7 +85,8 @@ def _env_value(value: Any) -> Any:
 
 
 #: Fields the target that runs a deployment fills in: never stored, never taken from a spec.
-READ_ONLY_FIELDS = ("provisioning_state", "id", "current_instances", "desired_instances")
+READ_ONLY_FIELDS = ("provisioning_state", "provisioning_error", "id", "current_instances",
+                    "desired_instances")
 
 
 class OnlineDeployment(SdkResource):
@@ -113,6 +114,9 @@ class OnlineDeployment(SdkResource):
     data_collector: dict[str, Any] | None = None
     # Read-only, filled in by the target that runs the deployment.
     provisioning_state: str | None = None
+    #: Why the deployment is ``Failed`` (the cause its create or update reported), where
+    #: the target keeps it; None otherwise.
+    provisioning_error: str | None = None
     id: str | None = None
     #: The registered model version actually served (``iris:3`` for ``iris@latest`` or an
     #: alias), resolved when the deployment was created or updated.

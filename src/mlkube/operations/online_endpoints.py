@@ -93,8 +93,6 @@ class OnlineEndpointOperations:
         a local endpoint with no traffic set and one deployment is invoked on that one, as
         Azure ML's local endpoints are.
         """
-        import httpx
-
         if request_file is None:
             raise ValidationError("invoke needs a request_file.",
                                   hint="Pass request_file='sample-request.json'.")
@@ -103,22 +101,9 @@ class OnlineEndpointOperations:
             raise RequiredLocalArtifactsNotFoundError(
                 f"Request file {path} does not exist.",
                 hint="Pass the path of a JSON (or CSV) request body.")
-        target = self._targets.for_endpoint(endpoint_name, local=local)
-        uri = target.scoring_uri(endpoint_name)
-        if deployment_name is None and target.kind in ("local", "docker"):
-            deployment_name = _only_deployment_without_traffic(target, endpoint_name)
-        headers = {"Content-Type": _content_type(path),
-                   "Authorization": f"Bearer {self._credential(endpoint_name, local=local)}"}
-        if deployment_name:
-            headers["azureml-model-deployment"] = deployment_name
-        try:
-            response = httpx.post(uri, content=path.read_bytes(), headers=headers,
-                                  timeout=INVOKE_TIMEOUT_SECONDS, trust_env=False)
-        except httpx.TransportError as error:
-            raise BadGatewayError(
-                f"Endpoint {endpoint_name} did not answer at {uri}: {error}.",
-                hint=f"Check that it runs: `mlkube online-endpoint show -n {endpoint_name}`.",
-            ) from None
+        response = self.send_request(endpoint_name, path.read_bytes(),
+                                     content_type=_content_type(path),
+                                     deployment_name=deployment_name, local=local)
         if response.is_success:
             return response.text
         deployment = response.headers.get("azureml-model-deployment")
@@ -128,6 +113,31 @@ class OnlineEndpointOperations:
         raise error_from_response(
             response.status_code, response.content, what=f"Invoking {where}",
             hint="See the deployment's log: `mlkube online-deployment get-logs`.")
+
+    def send_request(self, endpoint_name: str, body: bytes, *,
+                     content_type: str = "application/json",
+                     deployment_name: str | None = None, local: bool = False) -> Any:
+        """POST ``body`` to the endpoint's scoring URI with its credential and return the
+        ``httpx.Response`` whatever its status (``invoke`` raises on a failure; the
+        studio's Test page shows it). Deployment choice as ``invoke``."""
+        import httpx
+
+        target = self._targets.for_endpoint(endpoint_name, local=local)
+        uri = target.scoring_uri(endpoint_name)
+        if deployment_name is None and target.kind in ("local", "docker"):
+            deployment_name = _only_deployment_without_traffic(target, endpoint_name)
+        headers = {"Content-Type": content_type,
+                   "Authorization": f"Bearer {self._credential(endpoint_name, local=local)}"}
+        if deployment_name:
+            headers["azureml-model-deployment"] = deployment_name
+        try:
+            return httpx.post(uri, content=body, headers=headers,
+                              timeout=INVOKE_TIMEOUT_SECONDS, trust_env=False)
+        except httpx.TransportError as error:
+            raise BadGatewayError(
+                f"Endpoint {endpoint_name} did not answer at {uri}: {error}.",
+                hint=f"Check that it runs: `mlkube online-endpoint show -n {endpoint_name}`.",
+            ) from None
 
     def get_keys(self, name: str, *, local: bool = False) -> EndpointAuthKeys | EndpointAuthToken:
         """The endpoint's keys (key mode) or a fresh token (``aml_token`` mode)."""

@@ -342,6 +342,7 @@ def _deployment_entity(record: DeploymentRecord, *, running: set[str]) -> Online
         if i.program in running)
     entity.desired_instances = (len(record.pending) if record.pending
                                 else len(record.instances) + len(record.starting))
+    entity.provisioning_error = record.reason if record.state == "Failed" else None
     return entity
 
 
