@@ -22,8 +22,8 @@ from mlkube.entities.model import Model
 from mlkube.entities.online_deployment import ManagedOnlineDeployment
 from mlkube.entities.online_endpoint import ManagedOnlineEndpoint
 from mlkube.operations.client import MLClient
-from mlkube.targets.local.processes import stop_supervisor
 from tests.models import SEED_SCORE_PY
+from tests.processes import stop_leftover_endpoints
 
 ENDPOINT = "iris-e2e"
 
@@ -41,8 +41,7 @@ def endpoint_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
     folder = tmp_path_factory.mktemp("endpoints-workspace")
     yield folder
     # Last resort: nothing a failed test left behind keeps running.
-    for state_dir in sorted((folder / "endpoints").glob("*")):
-        stop_supervisor(state_dir)
+    stop_leftover_endpoints(folder)
 
 
 @pytest.fixture(scope="session")

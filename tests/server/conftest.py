@@ -24,6 +24,7 @@ from mlkube.server.app import create_app
 from mlkube.server.scorers import make_scorer
 from mlkube.server.settings import ServerSettings
 from tests.models import SEED_SCORE_PY
+from tests.processes import stop_process
 
 SCRIPTS = Path(__file__).parent / "scripts"
 SEED_SCORE = SEED_SCORE_PY
@@ -148,12 +149,7 @@ class ServeProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout=15)
         self._log.close()
 
 

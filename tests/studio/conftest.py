@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from mlkube.operations.client import MLClient
-from mlkube.targets.local.processes import stop_supervisor
+from tests.processes import stop_leftover_endpoints, stop_process
 
 URL_LINE = re.compile(r"^Studio: (?P<base>http://127\.0\.0\.1:\d+)/\?token=(?P<token>\S+)$")
 #: The first request opens the workspace (MLflow's store): allow for a cold start.
@@ -79,20 +79,14 @@ def _wait_until_answering(studio: Studio) -> None:
 
 
 def stop_studio(studio: Studio) -> None:
-    studio.process.terminate()
-    try:
-        studio.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        studio.process.kill()
-        studio.process.wait()
+    stop_process(studio.process, timeout=10)
 
 
 @pytest.fixture(scope="package")
 def studio_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("studio-workspace")
     yield folder
-    for state_dir in sorted((folder / "endpoints").glob("*")):
-        stop_supervisor(state_dir)
+    stop_leftover_endpoints(folder)
 
 
 @pytest.fixture(scope="package")
