@@ -64,9 +64,16 @@ def test_watch_registry_rolls_out_an_alias_move_and_a_broken_canary_rolls_back(
         assert "rolled out" not in again.stderr
 
         # The gateway's metrics, which the progressive rollout reads, are beside the URI.
-        metrics = httpx.get((endpoint.scoring_uri or "").removesuffix("/score") + "/metrics",
-                            timeout=10, trust_env=False)
-        assert 'mlkube_gateway_requests_total{deployment="main",code="200"}' in metrics.text
+        # Each gateway replica counts what it served, and the client loop's connection
+        # stays on one of them: a fresh connection per read reaches either.
+        metrics_url = (endpoint.scoring_uri or "").removesuffix("/score") + "/metrics"
+
+        def a_replica_counted_main() -> bool:
+            text = httpx.get(metrics_url, timeout=10, trust_env=False).text
+            return 'mlkube_gateway_requests_total{deployment="main",code="200"}' in text
+
+        wait_for(a_replica_counted_main, timeout=30,
+                 what="a gateway replica's metrics to count main's answers")
         with pytest.raises(RolloutRolledBackError) as failure:
             deployments.begin_create_or_update(
                 KubernetesOnlineDeployment(name="canary", endpoint_name=ENDPOINT,
