@@ -49,23 +49,10 @@ class DeploymentCounts:
         return self.failures / self.answers if self.answers else 0.0
 
     def quantile_ms(self, q: float) -> float | None:
-        """The ``q`` quantile of latency in ms, interpolated within its bucket as
-        Prometheus' ``histogram_quantile`` does; None without answers, inf past the
-        largest finite bucket."""
-        total = self.buckets[-1][1] if self.buckets else 0
-        if total == 0:
-            return None
-        rank = q * total
-        lower, below = 0.0, 0
-        for bound, cumulative in self.buckets:
-            if cumulative >= rank:
-                if math.isinf(bound):
-                    return math.inf
-                inside = cumulative - below
-                share = (rank - below) / inside if inside else 1.0
-                return (lower + (bound - lower) * share) * 1000
-            lower, below = bound, cumulative
-        return math.inf
+        """The ``q`` quantile of latency in ms (``histogram_quantile``); None without
+        answers, inf past the largest finite bucket."""
+        seconds = histogram_quantile(q, self.buckets)
+        return None if seconds is None else seconds * 1000
 
     def minus(self, earlier: DeploymentCounts) -> DeploymentCounts:
         """What happened since ``earlier``; all of self when a counter went back (the
@@ -88,23 +75,52 @@ class DeploymentCounts:
                                                for b, n in self.buckets))
 
 
-def parse_deployment_counts(metrics_text: str, deployment: str) -> DeploymentCounts:
-    """``deployment``'s counts in the gateway's ``GET /metrics`` text."""
-    by_code: dict[int, int] = {}
-    buckets: list[tuple[float, int]] = []
+def histogram_quantile(q: float, buckets: tuple[tuple[float, int], ...]) -> float | None:
+    """The ``q`` quantile of cumulative ``buckets`` (upper bound, count), interpolated
+    within its bucket as Prometheus' ``histogram_quantile`` does; None without counts,
+    inf past the largest finite bucket."""
+    total = buckets[-1][1] if buckets else 0
+    if total <= 0:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0
+    for bound, cumulative in buckets:
+        if cumulative >= rank:
+            if math.isinf(bound):
+                return math.inf
+            inside = cumulative - below
+            share = (rank - below) / inside if inside else 1.0
+            return lower + (bound - lower) * share
+        lower, below = bound, cumulative
+    return math.inf
+
+
+def parse_counts(metrics_text: str) -> dict[str, DeploymentCounts]:
+    """Every deployment's counts in the gateway's ``GET /metrics`` text (answers given
+    before a deployment was chosen, 401 or 404, belong to none and are left out)."""
+    by_code: dict[str, dict[int, int]] = {}
+    buckets: dict[str, list[tuple[float, int]]] = {}
     for line in metrics_text.splitlines():
         match = _SAMPLE.match(line)
         if match is None or match["name"] not in (REQUESTS, LATENCY_BUCKET):
             continue
         labels = dict(_LABEL.findall(match["labels"]))
-        if labels.get("deployment") != deployment:
+        deployment = labels.get("deployment")
+        if not deployment:
             continue
         value = int(float(match["value"]))
         if match["name"] == REQUESTS:
-            by_code[int(labels["code"])] = value
+            by_code.setdefault(deployment, {})[int(labels["code"])] = value
         else:
-            buckets.append((float(labels["le"]), value))
-    return DeploymentCounts(by_code, tuple(sorted(buckets)))
+            buckets.setdefault(deployment, []).append((float(labels["le"]), value))
+    return {name: DeploymentCounts(by_code.get(name, {}),
+                                   tuple(sorted(buckets.get(name, []))))
+            for name in {*by_code, *buckets}}
+
+
+def parse_deployment_counts(metrics_text: str, deployment: str) -> DeploymentCounts:
+    """``deployment``'s counts in the gateway's ``GET /metrics`` text."""
+    return parse_counts(metrics_text).get(deployment, DeploymentCounts())
 
 
 class HealthWatch:

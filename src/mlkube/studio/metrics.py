@@ -2,31 +2,30 @@
 
 The gateway counts every answered request by deployment and status code and keeps a
 latency histogram per deployment (``gateway/metrics.py``). Two scrapes a few seconds
-apart give, per deployment, requests per second, the error rate (5xx and 4xx other than
-401/404, which never reached a deployment, over all) and p50 / p99 latency from the
-histogram's bucket deltas, interpolated within a bucket as Prometheus'
-``histogram_quantile`` does. The browser only draws what this module computes.
+apart give, per deployment, requests per second, the error rate and p50 / p99 latency,
+read the way the progressive rollout reads them (``operations.deployment_health``: the
+same parser, failure codes and ``histogram_quantile``). The browser only draws what
+this module computes.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-REQUESTS = "mlkube_gateway_requests_total"
-DURATION = "mlkube_gateway_request_duration_seconds"
+from mlkube.operations.deployment_health import (
+    DeploymentCounts,
+    histogram_quantile,
+    parse_counts,
+)
+
 #: Points kept per endpoint (one per scrape, every few seconds: some minutes of history).
 HISTORY = 120
 SCRAPE_TIMEOUT_S = 2.0
-
-_SAMPLE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})?\s+'
-                     r'(?P<value>\S+)$')
-_LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
 @dataclass
@@ -34,55 +33,21 @@ class Scrape:
     """The gateway's counters at one moment, per deployment."""
 
     at: float
-    requests: dict[str, float] = field(default_factory=dict)
-    errors: dict[str, float] = field(default_factory=dict)
-    #: deployment -> [(upper bound, cumulative count)], ascending, +Inf last.
-    buckets: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    counts: dict[str, DeploymentCounts] = field(default_factory=dict)
 
 
 def parse_gateway_metrics(text: str, *, at: float) -> Scrape:
-    scrape = Scrape(at=at)
-    buckets: defaultdict[str, list[tuple[float, float]]] = defaultdict(list)
-    for line in text.splitlines():
-        match = _SAMPLE.match(line.strip())
-        if match is None:
-            continue
-        labels = dict(_LABEL.findall(match["labels"] or ""))
-        deployment = labels.get("deployment", "")
-        if not deployment:
-            continue  # answered before a deployment was chosen (401, 404)
-        value = float(match["value"])
-        if match["name"] == REQUESTS:
-            scrape.requests[deployment] = scrape.requests.get(deployment, 0.0) + value
-            if _is_error(labels.get("code", "")):
-                scrape.errors[deployment] = scrape.errors.get(deployment, 0.0) + value
-        elif match["name"] == DURATION + "_bucket":
-            bound = labels.get("le", "+Inf")
-            buckets[deployment].append((math.inf if bound == "+Inf" else float(bound), value))
-    scrape.buckets = {d: sorted(b) for d, b in buckets.items()}
-    return scrape
-
-
-def _is_error(code: str) -> bool:
-    return code.isdigit() and (int(code) >= 500 or int(code) in (408, 424, 429))
+    return Scrape(at=at, counts=parse_counts(text))
 
 
 def quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
-    """The ``q`` quantile of cumulative ``buckets`` (bound, count), None with no counts."""
-    if not buckets or buckets[-1][1] <= 0:
-        return None
-    rank = q * buckets[-1][1]
-    lower_bound, lower_count = 0.0, 0.0
-    for bound, count in buckets:
-        if count >= rank:
-            if math.isinf(bound):
-                return lower_bound  # past the last finite bucket: its bound, as Prometheus
-            if count == lower_count:
-                return bound
-            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (
-                count - lower_count)
-        lower_bound, lower_count = bound, count
-    return lower_bound
+    """The ``q`` quantile of cumulative ``buckets`` (bound, count), None with no counts;
+    past the last finite bucket, that bucket's bound (a chart has no point at inf)."""
+    value = histogram_quantile(q, tuple((b, int(n)) for b, n in buckets))
+    if value is not None and math.isinf(value):
+        finite = [bound for bound, _ in buckets if not math.isinf(bound)]
+        return finite[-1] if finite else 0.0
+    return value
 
 
 def rates(previous: Scrape, current: Scrape) -> dict[str, dict[str, float | None]]:
@@ -90,19 +55,12 @@ def rates(previous: Scrape, current: Scrape) -> dict[str, dict[str, float | None
     scrapes (a counter that went down means the gateway restarted: counted from zero)."""
     seconds = max(current.at - previous.at, 1e-6)
     figures: dict[str, dict[str, float | None]] = {}
-    for deployment, total in current.requests.items():
-        before = previous.requests.get(deployment, 0.0)
-        restarted = total < before
-        requests = total if restarted else total - before
-        errors = current.errors.get(deployment, 0.0) - (
-            0.0 if restarted else previous.errors.get(deployment, 0.0))
-        old = {} if restarted else dict(previous.buckets.get(deployment, []))
-        delta = [(bound, count - old.get(bound, 0.0))
-                 for bound, count in current.buckets.get(deployment, [])]
-        p50, p99 = quantile(0.5, delta), quantile(0.99, delta)
+    for deployment, counts in current.counts.items():
+        window = counts.minus(previous.counts.get(deployment, DeploymentCounts()))
+        p50, p99 = quantile(0.5, list(window.buckets)), quantile(0.99, list(window.buckets))
         figures[deployment] = {
-            "rps": requests / seconds,
-            "error_rate": (errors / requests) if requests > 0 else 0.0,
+            "rps": window.answers / seconds,
+            "error_rate": window.error_rate,
             "p50_ms": None if p50 is None else p50 * 1000,
             "p99_ms": None if p99 is None else p99 * 1000,
         }
