@@ -146,12 +146,30 @@ start_containerd() {
     fi
 }
 
-start_node() {
+start_kubelet() {
     start_daemon kubelet "$K8S_BIN/kubelet" --config "$CONF_DIR/kubelet.yaml" \
         --kubeconfig "$STATE_DIR/kubelet.kubeconfig" --hostname-override "$NODE_NAME" \
         --node-ip "$NODE_IP" --root-dir "$STATE_DIR/kubelet" --v 1
-    wait_for "node $NODE_NAME (kubelet)" 120 "$LOG_DIR/kubelet.log" \
-        kubectl_admin wait --for condition=Ready "node/$NODE_NAME" --timeout 2s
+}
+
+# The node is up when this kubelet is alive and healthy and the node reports Ready. The
+# Ready condition alone is not enough: after a restart it still shows the previous
+# kubelet's last report until the controller-manager's grace period (40 s) runs out. And
+# for a moment after containerd's socket serves, its CRI plugin answers "server is not
+# initialized yet" (it recovers its containers first) and the kubelet exits on that, as
+# it would under systemd, which restarts it: so a kubelet found dead is started again.
+node_ready() {
+    if ! running kubelet; then
+        start_kubelet 2>/dev/null
+        return 1
+    fi
+    curl -fsS "http://127.0.0.1:10248/healthz" >/dev/null \
+        && kubectl_admin wait --for condition=Ready "node/$NODE_NAME" --timeout 2s
+}
+
+start_node() {
+    start_kubelet
+    wait_for "node $NODE_NAME (kubelet)" 120 "$LOG_DIR/kubelet.log" node_ready
     start_daemon kube-proxy "$K8S_BIN/kube-proxy" --config "$CONF_DIR/kube-proxy.yaml" --v 1
     start_daemon coredns "$COREDNS_BIN/coredns" -conf "$CONF_DIR/Corefile"
     wait_for "CoreDNS" 60 "$LOG_DIR/coredns.log" \

@@ -66,3 +66,14 @@ def test_a_deployment_that_does_not_scale_to_zero_still_answers_424_without_inst
                   "deployments": {"blue": deployment(state="Updating", reason="starting")}})
     answer = gw.score()
     assert answer.status_code == 424
+
+
+def test_a_deployment_added_to_a_running_gateway_is_idle_from_then_not_from_its_start(
+        upstream, gateway):
+    """What scalers read: a deployment the gateway has just learned of must not look idle
+    since the gateway started, or it would be put to sleep while it is being created."""
+    gw = gateway({"endpoint": "iris", "traffic": {}, "deployments": {}})
+    time.sleep(2.0)
+    gw.wait_for_digest(gw.write_config({"endpoint": "iris", "traffic": {},
+                                        "deployments": {"blue": _asleep(upstream("blue"))}}))
+    assert httpx.get(gw.url + "/").json()["idle_s"]["blue"] < 1.5

@@ -181,6 +181,7 @@ class Gateway:
     def _start(self) -> None:
         self._reloader = asyncio.create_task(self._reload_forever())
         self._flusher = asyncio.create_task(self._flush_forever())
+        self._activity.track(self._routes.pools)
         self._start_scaler()
         log.info("Gateway for endpoint '%s' serving config %s (deployments: %s).",
                  self._config.endpoint, self._routes.digest,
@@ -545,6 +546,7 @@ class Gateway:
         kept = {id(pool) for pool in self._routes.pools.values()}
         self._retired += [pool for pool in previous.pools.values()
                           if id(pool) not in kept and pool.busy]
+        self._activity.track(self._routes.pools)
         self._activity.notify()  # held requests look again: instances may have come
         if config is not None:
             self._start_scaler()

@@ -88,6 +88,8 @@ class KubernetesScaler:
         #: Per Deployment: each predict count its pods reported, and when first seen.
         self._counts: dict[str, dict[float, float]] = {}
         self._waking: dict[str, asyncio.Task[None]] = {}
+        #: Per Deployment idle here but kept up: the cause last logged.
+        self._staying: dict[str, str] = {}
 
     def asleep(self, route: DeploymentRoute) -> bool:
         """Whether a request for ``route`` must be held (and wake it)."""
@@ -148,29 +150,42 @@ class KubernetesScaler:
                         self._counts.pop(target, None)
                     elif (target not in self._waking and busy == 0
                             and self._activity.held(name) == 0
-                            and self._activity.idle_s(name) >= sleep.after_s
-                            and not await self._pods_busy(route, target, sleep.after_s)):
-                        await self._set_replicas(target, 0)
-                        self._counts.pop(target, None)
-                        log.info("Deployment '%s' scaled to zero after %.0f s without a "
-                                 "request.", name, sleep.after_s)
+                            and self._activity.idle_s(name) >= sleep.after_s):
+                        staying = await self._pods_busy(route, target, sleep.after_s)
+                        if staying is None:
+                            await self._set_replicas(target, 0)
+                            self._counts.pop(target, None)
+                            self._staying.pop(target, None)
+                            log.info("Deployment '%s' scaled to zero after %.0f s without a "
+                                     "request.", name, sleep.after_s)
+                        elif self._staying.get(target) != staying:
+                            # Said once per cause: why an idle deployment is not asleep.
+                            self._staying[target] = staying
+                            log.info("Deployment '%s' has had no request here for %.0f s "
+                                     "but stays up: %s.", name, self._activity.idle_s(name),
+                                     staying)
                 except Exception as error:  # the API may be briefly away: retry next tick
                     log.warning("Cannot read or scale %s: %s", target, error)
             await asyncio.sleep(TICK_S)
 
-    async def _pods_busy(self, route: DeploymentRoute, target: str, after_s: float) -> bool:
-        """Whether the deployment's pods reported a predict count this replica had not
-        seen within ``after_s`` (work another gateway replica sent them)."""
+    async def _pods_busy(self, route: DeploymentRoute, target: str,
+                         after_s: float) -> str | None:
+        """Why the deployment must stay up although this replica sent it nothing: its pods
+        reported a predict count this replica had not seen within ``after_s`` (work
+        another gateway replica sent them), or their count cannot be read. None: asleep."""
         now = asyncio.get_running_loop().time()
         seen = self._counts.setdefault(target, {})
         count = await self._predict_count(route)
         if count is None:
-            return True  # cannot tell: stay up
+            return "its pods' predict count cannot be read through its Service"
         seen.setdefault(count, now)
         for value, first in list(seen.items()):
             if now - first > 4 * after_s:
                 del seen[value]
-        return any(now - first < after_s for first in seen.values())
+        if any(now - first < after_s for first in seen.values()):
+            return (f"its pods scored requests within the last {after_s:.0f} s (another "
+                    "gateway replica sent them)")
+        return None
 
     async def _predict_count(self, route: DeploymentRoute) -> float | None:
         try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from mlkube.errors import DeploymentStartingError, TooManyRequestsError
 
@@ -59,8 +59,16 @@ class Activity:
         count, since, integral = self._forwarding.get(deployment, (0.0, now, 0.0))
         self._forwarding[deployment] = [count + change, now, integral + count * (now - since)]
 
+    def track(self, deployments: Iterable[str]) -> None:
+        """``deployments`` are in the gateway's routes now: one new to them is idle from
+        now, not from the gateway's start, so a deployment added to a long-running gateway
+        is not put to sleep before its traffic is even set."""
+        now = self._clock()
+        for name in deployments:
+            self._last.setdefault(name, now)
+
     def idle_s(self, deployment: str) -> float:
-        """Seconds since the last request (since the gateway started, if none came)."""
+        """Seconds since the last request (since it joined the routes, if none came)."""
         return self._clock() - self._last.get(deployment, self._started)
 
     def held(self, deployment: str) -> int:
