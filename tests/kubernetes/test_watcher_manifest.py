@@ -43,3 +43,32 @@ def test_printing_the_watcher_without_an_image_says_which_flag_is_missing():
     assert printed.returncode == 1
     assert "--print-manifest needs --image" in printed.stderr
     assert "Traceback" not in printed.stderr
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_watcher_building_with_the_nodes_docker_mounts_its_socket_and_runs_as_root(
+        version):
+    printed = _printed("--namespace", "ml", "--image", "registry.example.com/mlkube:0.1",
+                       "--docker-socket", "/run/docker.sock")
+    assert printed.returncode == 0, printed.stderr
+    (deployment,) = list(yaml.safe_load_all(printed.stdout))
+    kv.validate(deployment, version, strict=True)
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert {"name": "DOCKER_HOST", "value": "unix:///var/run/docker.sock"} in container["env"]
+    assert {"name": "docker", "mountPath": "/var/run/docker.sock"} in container["volumeMounts"]
+    assert {"name": "docker", "hostPath": {"path": "/run/docker.sock", "type": "Socket"}} \
+        in pod["volumes"]
+    assert container["securityContext"]["runAsUser"] == 0
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--build",), "--build pushes the image it builds, so it needs --registry"),
+    (("--build", "--registry", "127.0.0.1:5100", "--image", "x/y:1"),
+     "--build and --image both name the watcher's image"),
+])
+def test_building_the_watcher_image_with_conflicting_flags_says_which(args, says):
+    printed = _printed("--namespace", "ml", *args)
+    assert printed.returncode == 1
+    assert says in printed.stderr
+    assert "Traceback" not in printed.stderr

@@ -39,6 +39,14 @@ def watch_registry(
     kubeconfig_secret: str = typer.Option(
         "mlkube-kubeconfig", "--kubeconfig-secret",
         help="With --print-manifest: Secret holding the compute's kubeconfig (key config)."),
+    build: bool = typer.Option(
+        False, "--build", help="With --print-manifest: build the watcher's image (mlkube "
+        "and its control plane, as installed here) and push it to --registry."),
+    registry: str | None = typer.Option(
+        None, "--registry", help="With --build: HOST[:PORT]/PATH to push the image to."),
+    docker_socket: str | None = typer.Option(
+        None, "--docker-socket", help="With --print-manifest: build new versions' images "
+        "with the Docker engine behind this socket on the node (the pod runs as root)."),
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Roll out deployments with follow_model_label whose label names a new version."""
@@ -47,7 +55,8 @@ def watch_registry(
     if print_manifest:
         _print_manifest(namespace=namespace, image=image, workspace_secret=workspace_secret,
                         kubeconfig_secret=kubeconfig_secret, interval=interval,
-                        endpoints=list(endpoint))
+                        endpoints=list(endpoint), build=build, registry=registry,
+                        docker_socket=docker_socket)
         return
 
     def log(line: str) -> None:
@@ -68,20 +77,35 @@ def watch_registry(
 
 
 def _print_manifest(*, namespace: str, image: str | None, workspace_secret: str,
-                    kubeconfig_secret: str, interval: float, endpoints: list[str]) -> None:
+                    kubeconfig_secret: str, interval: float, endpoints: list[str],
+                    build: bool, registry: str | None, docker_socket: str | None) -> None:
     import yaml
 
     from mlkube.errors import ValidationError
     from mlkube.targets.kubernetes.watcher_manifests import render_registry_watcher
 
+    if build and image:
+        raise ValidationError("--build and --image both name the watcher's image.",
+                              hint="Keep --image to use an image you built, or --build "
+                                   "--registry R to have mlkube build one.")
+    if build:
+        if not registry:
+            raise ValidationError("--build pushes the image it builds, so it needs "
+                                  "--registry.", hint="Add --registry HOST[:PORT]/PATH (one "
+                                  "the cluster's nodes can pull from).")
+        from mlkube.operations.kubernetes_images import publish_registry_watcher_image
+
+        image = publish_registry_watcher_image(
+            registry=registry, progress=lambda line: typer.echo(f"mlkube: {line}", err=True))
     if not image:
         raise ValidationError("--print-manifest needs --image: an image with mlkube "
                               "installed that the cluster can pull.",
-                              hint="Add --image registry.example.com/team/mlkube:0.1.")
+                              hint="Add --image registry.example.com/team/mlkube:0.1, or "
+                                   "--build --registry R to build one.")
     manifests = render_registry_watcher(
         namespace=namespace, image=image, workspace_secret=workspace_secret,
         kubeconfig_secret=kubeconfig_secret, interval_s=interval,
-        endpoints=endpoints or None)
+        endpoints=endpoints or None, docker_socket=docker_socket)
     typer.echo(yaml.safe_dump_all(manifests, sort_keys=False), nl=False)
 
 

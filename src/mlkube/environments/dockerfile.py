@@ -54,7 +54,7 @@ RUN_AS_UID = 1000
 #: What the container runs: everything else comes from the environment variables.
 SERVER_COMMAND = ("mlkube", "serve", "--host", "0.0.0.0")
 
-_BUILD_DIR = PurePosixPath("/opt/mlkube/build")
+BUILD_DIR = PurePosixPath("/opt/mlkube/build")
 #: The installer of the environment layer, pinned so a layer is rebuilt the same way.
 UV_REQUIREMENT = "uv==0.13.8"
 _UV_BOOTSTRAP = PurePosixPath("/tmp/mlkube-uv")
@@ -266,7 +266,7 @@ def _dockerfile(
     """The Dockerfile's text and one title per instruction (the engine's "Step N/M"),
     so a failed build can say which part of the image broke."""
     pip_env = (
-        f"PIP_CERT={_BUILD_DIR}/ca-bundle.pem SSL_CERT_FILE={_BUILD_DIR}/ca-bundle.pem "
+        f"PIP_CERT={BUILD_DIR}/ca-bundle.pem SSL_CERT_FILE={BUILD_DIR}/ca-bundle.pem "
         if has_ca_bundle
         else ""
     )
@@ -291,9 +291,9 @@ def _dockerfile(
         + (f" (the environment needs {_major_minor(python_version)})" if python_version else ""))
     lines += ["", "# The environment: shared by every deployment that uses it."]
     if has_ca_bundle:
-        add(f"COPY mlkube-build/ca-bundle.pem {_BUILD_DIR}/ca-bundle.pem",
+        add(f"COPY mlkube-build/ca-bundle.pem {BUILD_DIR}/ca-bundle.pem",
             "copy the CA bundle for pip")
-    add(f"COPY mlkube-build/requirements.txt mlkube-build/{_BYTECODE_SCRIPT} {_BUILD_DIR}/",
+    add(f"COPY mlkube-build/requirements.txt mlkube-build/{_BYTECODE_SCRIPT} {BUILD_DIR}/",
         "copy the environment's requirements")
     # uv installs the same requirements several times faster than pip (parallel
     # downloads, no per-package subprocess). It is put in a throwaway folder (by the
@@ -305,21 +305,21 @@ def _dockerfile(
     add(f"RUN python3 -m venv {VENV_DIR} \\\n"
         f"    && if {pip_env}{VENV_DIR}/bin/pip install -q --target {_UV_BOOTSTRAP} \\\n"
         f"        {UV_REQUIREMENT}; then \\\n"
-        f"      {pip_env}{uv} pip install -r {_BUILD_DIR}/requirements.txt \\\n"
+        f"      {pip_env}{uv} pip install -r {BUILD_DIR}/requirements.txt \\\n"
         f"        --python {VENV_DIR}/bin/python --no-cache; \\\n"
-        f"    else {pip_env}{VENV_DIR}/bin/pip install -r {_BUILD_DIR}/requirements.txt \\\n"
+        f"    else {pip_env}{VENV_DIR}/bin/pip install -r {BUILD_DIR}/requirements.txt \\\n"
         f"        --no-compile; fi \\\n"
         f"    && rm -rf {_UV_BOOTSTRAP} \\\n"
         f"    && PYTHONDONTWRITEBYTECODE= {VENV_DIR}/bin/python \\\n"
-        f"        {_BUILD_DIR}/{_BYTECODE_SCRIPT} {_BUILD_DIR}/requirements.txt",
+        f"        {BUILD_DIR}/{_BYTECODE_SCRIPT} {BUILD_DIR}/requirements.txt",
         "install the environment's requirements (uv pip install -r requirements.txt; "
         "pip install -r where uv cannot be installed)")
     add(f"ENV VIRTUAL_ENV={VENV_DIR} PATH={VENV_DIR}/bin:/usr/local/sbin:/usr/local/bin:"
         "/usr/sbin:/usr/bin:/sbin:/bin", "put the environment on PATH")
     lines += ["", "# mlkube's inference server: changes with mlkube's source only."]
-    add(f"COPY mlkube-build/{wheel_name} {_BUILD_DIR}/{wheel_name}",
+    add(f"COPY mlkube-build/{wheel_name} {BUILD_DIR}/{wheel_name}",
         "copy mlkube's server wheel")
-    add(f"RUN {pip_env}pip install " + _shell_quote(server_requirement(_BUILD_DIR / wheel_name)),
+    add(f"RUN {pip_env}pip install " + _shell_quote(server_requirement(BUILD_DIR / wheel_name)),
         "install mlkube's inference server (pip install mlkube[server])")
     # Before the model: every step is a container commit (~0.3 s each on the classic
     # builder), and these are the same for every deployment of the environment, so they

@@ -82,3 +82,21 @@ def publish_endpoint_images(
         engine.close()
     return EndpointImages(gateway=gateway.digest_reference if gateway else None,
                           deployments=images, layouts=layouts)
+
+
+def publish_registry_watcher_image(*, registry: str, progress: Progress) -> str:
+    """Build and push the registry watcher's image (``watcher_image``) to ``registry``;
+    its digest reference, for the watcher's manifest."""
+    from mlkube.environments.server_package import build_server_wheel
+    from mlkube.targets.docker.engine import DockerEngine
+    from mlkube.targets.kubernetes.watcher_image import publish_watcher_image
+
+    registry = check_registry(registry)
+    wheel = build_server_wheel()
+    engine = DockerEngine.connect()
+    try:
+        return publish_watcher_image(engine, registry=registry, server_wheel=wheel,
+                                     ca_bundle=build_ca_bundle(),
+                                     progress=progress).digest_reference
+    finally:
+        engine.close()
