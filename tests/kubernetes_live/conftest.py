@@ -13,10 +13,13 @@ with the official Kubernetes client, not with mlkube's own.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,9 @@ from tests.docker.conftest import HOST_CA_BUNDLE
 
 COMPUTE = "k8s"
 MLKUBE = str(Path(sys.executable).with_name("mlkube"))
+MLFLOW = str(Path(sys.executable).with_name("mlflow"))
+#: The node's address: the one address of this machine the cluster's pods reach.
+NODE_IP = "10.201.0.1"
 
 
 @dataclass(frozen=True)
@@ -151,3 +157,56 @@ def expected_prediction(iris_lgbm_model_root: Path) -> list[float]:
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=30, trust_env=False) as client:
         yield client
+
+
+@contextmanager
+def tracking_server_on_node(folder: Path) -> Iterator[str]:
+    """A real MLflow tracking server with --serve-artifacts on the node's address, so pods
+    reach the workspace as a team's cluster reaches its shared one."""
+    with socket.socket() as sock:
+        sock.bind((NODE_IP, 0))
+        port = int(sock.getsockname()[1])
+    url = f"http://{NODE_IP}:{port}"
+    with open(folder / "server.log", "wb") as server_log:
+        process = subprocess.Popen(
+            [MLFLOW, "server", "--host", NODE_IP, "--port", str(port), "--workers", "1",
+             "--backend-store-uri", f"sqlite:///{folder}/mlflow.db", "--serve-artifacts",
+             "--artifacts-destination", str(folder / "artifacts"),
+             "--allowed-hosts", f"{NODE_IP}:{port},{NODE_IP}"],
+            stdout=subprocess.DEVNULL, stderr=server_log, cwd=folder,
+            # Its own job executor is not what is tested, and costs a start-up minute.
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2, trust_env=False).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("mlflow server did not start:\n"
+                            + (folder / "server.log").read_text()[-3000:])
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def tracking_uri(url: str) -> Iterator[None]:
+    """``MLKUBE_TRACKING_URI`` set to ``url`` meanwhile: the workspace, for this process and
+    the ``mlkube`` commands it runs."""
+    saved = os.environ.get("MLKUBE_TRACKING_URI")
+    os.environ["MLKUBE_TRACKING_URI"] = url
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MLKUBE_TRACKING_URI", None)
+        else:
+            os.environ["MLKUBE_TRACKING_URI"] = saved

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
-import httpx
 import mlflow.pyfunc
 import numpy as np
 import pytest
@@ -36,13 +33,12 @@ from tests.kubernetes_live.conftest import (
     LiveWorkspace,
     attach_workspace,
     delete_namespace,
+    tracking_server_on_node,
+    tracking_uri,
     unique_namespace,
 )
 from tests.models import IRIS_CSV, SEED_DIR, iris_frame
 
-MLFLOW = str(Path(sys.executable).with_name("mlflow"))
-#: The node's address: the one address of this machine the cluster's pods reach.
-NODE_IP = "10.201.0.1"
 TRAINING = SEED_DIR / "training"
 #: The iris model's own requirements (tests/models.py), so the image's environment layer
 #: is the one the endpoint tests built.
@@ -54,46 +50,10 @@ TRAIN = ("python train.py --iris-csv ${{inputs.iris_csv}} --learning-rate "
          "${{inputs.learning_rate}} --boosting ${{inputs.boosting}}")
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real MLflow tracking server with --serve-artifacts on the node's address."""
-    folder = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port(NODE_IP)
-    url = f"http://{NODE_IP}:{port}"
-    with open(folder / "server.log", "wb") as server_log:
-        process = subprocess.Popen(
-            [MLFLOW, "server", "--host", NODE_IP, "--port", str(port), "--workers", "1",
-             "--backend-store-uri", f"sqlite:///{folder}/mlflow.db", "--serve-artifacts",
-             "--artifacts-destination", str(folder / "artifacts"),
-             "--allowed-hosts", f"{NODE_IP}:{port},{NODE_IP}"],
-            stdout=subprocess.DEVNULL, stderr=server_log, cwd=folder,
-            # Its own job executor is not what is tested, and costs a start-up minute.
-            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2, trust_env=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("mlflow server did not start:\n"
-                            + (folder / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
+    with tracking_server_on_node(tmp_path_factory.mktemp("mlflow-server")) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture(scope="module")
@@ -101,20 +61,15 @@ def jobs_workspace(tmp_path_factory: pytest.TempPathFactory, live_cluster: LiveC
                    tracking_server: str) -> Iterator[LiveWorkspace]:
     """A workspace on the tracking server with compute k8s installed in a namespace of
     this module's own (deleted at its end)."""
-    saved = os.environ.get("MLKUBE_TRACKING_URI")
-    os.environ["MLKUBE_TRACKING_URI"] = tracking_server
     namespace = unique_namespace("t-command-jobs")
-    try:
-        workspace = attach_workspace(tmp_path_factory.mktemp("ws-jobs"), live_cluster,
-                                     namespace)
-        workspace.mlkube("cluster", "install", "--compute", COMPUTE)
-        yield workspace
-    finally:
-        delete_namespace(live_cluster, namespace)
-        if saved is None:
-            os.environ.pop("MLKUBE_TRACKING_URI", None)
-        else:
-            os.environ["MLKUBE_TRACKING_URI"] = saved
+    with tracking_uri(tracking_server):
+        try:
+            workspace = attach_workspace(tmp_path_factory.mktemp("ws-jobs"), live_cluster,
+                                         namespace)
+            workspace.mlkube("cluster", "install", "--compute", COMPUTE)
+            yield workspace
+        finally:
+            delete_namespace(live_cluster, namespace)
 
 
 def _job(command_line: str, **extra: object) -> Command:

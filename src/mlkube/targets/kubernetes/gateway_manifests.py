@@ -62,6 +62,11 @@ KEYS_NOT_RENDERED = ("not rendered: `mlkube online-endpoint create` fills this S
                      "GitOps create it from `mlkube k8s render --show-secrets` or your "
                      "secret store (key keys.json)")
 GATEWAY_PROBE = ProbeSettings(initial_delay=0, period=5, timeout=2, failure_threshold=3)
+#: Until the gateway first answers, it is starting, not failing: probed every second for a
+#: minute (a start takes a second or two, more on a busy node), so liveness cannot kill a
+#: slow start and readiness is judged only once it runs.
+GATEWAY_STARTUP_PROBE = ProbeSettings(initial_delay=0, period=1, timeout=2,
+                                      failure_threshold=60)
 #: All the gateway may do with its scale-to-zero Deployments' scale subresource.
 GATEWAY_SCALE_VERBS = ("get", "patch", "update")
 GATEWAY_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"},
@@ -221,6 +226,7 @@ def _deployment(metadata: dict[str, Any], endpoint: str, *, image: str, replicas
         "ports": [{"name": "http", "containerPort": GATEWAY_PORT, "protocol": "TCP"}],
         "env": writable_home_env(),
         "resources": GATEWAY_RESOURCES,
+        "startupProbe": http_probe("/", GATEWAY_STARTUP_PROBE),
         "livenessProbe": http_probe("/", GATEWAY_PROBE),
         "readinessProbe": http_probe("/", GATEWAY_PROBE),
         "lifecycle": drain_lifecycle(),
