@@ -164,6 +164,11 @@ def test_a_container_that_exits_at_start_fails_with_its_last_log_lines(
                            "crash-loop-backoff",
                            description="score.py's init() ends the process with exit "
                                        "code 3 after printing a line."), "CrashLoopBackOff")
+    # Later, from the cluster alone (as the studio's endpoint page reads it): the cause.
+    shown = client.online_deployments.get("exits", ENDPOINT)
+    assert shown.provisioning_state == "Failed"
+    assert "exit code 3" in (shown.provisioning_error or "")
+    assert "--local" in (shown.provisioning_error or "")
     _cleanup(client, "exits")
 
 

@@ -361,6 +361,17 @@ class Cluster:
                              content_type="application/apply-patch+yaml",
                              query={"fieldManager": FIELD_MANAGER, "force": "true"})
 
+    def annotate(self, obj: Mapping[str, Any], annotations: Mapping[str, str]) -> None:
+        """Set ``annotations`` on the existing ``obj`` and change nothing else: a merge
+        patch of its metadata (a server-side apply of a partial object would have its
+        spec defaulted, and so bump the generation, or even scale it)."""
+        metadata = obj.get("metadata") or {}
+        self._request("PATCH", manifest_path(obj),
+                      doing=f"annotating {obj.get('kind')} {metadata.get('name')}",
+                      body={"metadata": {"annotations": dict(annotations)}},
+                      content_type="application/merge-patch+json",
+                      query={"fieldManager": FIELD_MANAGER})
+
     def delete(self, kind: str, name: str, *, namespace: str | None = None,
                propagation: str = "Background") -> bool:
         """Delete one object; False if it was gone. Its dependents (a Job's pods) go in

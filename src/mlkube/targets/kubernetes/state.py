@@ -15,6 +15,7 @@ find the scoring URI in the gateway's Service or Ingress.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,11 @@ ENDPOINT_SPEC = "mlkube.io/endpoint-spec"
 DEPLOYMENT_SPEC = "mlkube.io/deployment-spec"
 LAYOUT = "mlkube.io/layout"
 NOTES = "mlkube.io/preparation-notes"
+#: Why the last rollout of a Deployment failed, and a digest of the pod template that
+#: failed: what ``get`` shows as ``provisioning_error`` later, on any machine, as long as
+#: that template is still the one not running. (Not the generation: a Deployment's
+#: generation also moves when its annotations change, this one included.)
+ROLLOUT_FAILURE = "mlkube.io/rollout-failure"
 OPTIONS = "mlkube.io/endpoint-options"
 #: Endpoint ``properties`` that choose how the gateway is exposed (Azure ML has no field
 #: for it; properties are its free-form settings, so YAML stays Azure-shaped).
@@ -184,6 +190,37 @@ def read_deployment(server: Mapping[str, Any]) -> OnlineDeployment:
 def read_layout(server: Mapping[str, Any]) -> ContainerLayout | None:
     text = _annotation(server, LAYOUT)
     return ContainerLayout(**json.loads(text)) if text else None
+
+
+def rollout_failure_annotations(workload: Mapping[str, Any], *, cause: str,
+                                fix: str | None) -> dict[str, str]:
+    """The annotation recording that ``workload``'s current spec failed to roll out, with
+    the cause and fix the user was told. mlkube's applies do not render it (they own
+    other fields), so it stays until a newer generation makes it stale."""
+    return {ROLLOUT_FAILURE: json.dumps({"template": _template_digest(workload),
+                                         "cause": cause, "fix": fix or ""})}
+
+
+def _template_digest(workload: Mapping[str, Any]) -> str:
+    template = (workload.get("spec") or {}).get("template") or {}
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def rollout_failure(workload: Mapping[str, Any]) -> str | None:
+    """The recorded failure of ``workload``'s current spec ("cause Hint: fix"), or None
+    when none is recorded, the pod template changed since, or it now runs."""
+    text = _annotation(workload, ROLLOUT_FAILURE)
+    if not text:
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    if (record.get("template") != _template_digest(workload)
+            or provisioning_state(workload) == "Succeeded"):
+        return None
+    fix = record.get("fix")
+    return f"{record.get('cause', '')}" + (f" Hint: {fix}" if fix else "")
 
 
 def read_notes(server: Mapping[str, Any]) -> str:

@@ -34,6 +34,7 @@ from mlkube.entities.online_deployment import OnlineDeployment
 from mlkube.entities.online_endpoint import OnlineEndpoint
 from mlkube.errors import (
     DeploymentFailedError,
+    MlkubeError,
     ResourceNotFoundError,
     TargetError,
 )
@@ -484,17 +485,32 @@ class KubernetesTarget:
                 log_polls += 1
                 time.sleep(self._poll_seconds)
                 continue
+            failure = None
             if verdict.phase == "failed":
-                raise DeploymentFailedError(
+                failure = DeploymentFailedError(
                     f"{what} of endpoint {endpoint} failed: {verdict.cause}",
                     hint=verdict.fix)
-            if time.monotonic() > deadline:
-                raise DeploymentFailedError(
+            elif time.monotonic() > deadline:
+                failure = DeploymentFailedError(
                     f"{what} of endpoint {endpoint} was not ready within {budget_s:.0f}s "
                     f"({verdict.summary}).",
                     hint="See `kubectl describe pods -n "
                          f"{self.namespace} -l {selector}` and the deployment's logs.")
+            if failure is not None:
+                if deployment is not None:
+                    self._record_failure(workload, failure, progress=progress)
+                raise failure
             time.sleep(self._poll_seconds)
+
+    def _record_failure(self, workload: Mapping[str, Any], failure: DeploymentFailedError,
+                        *, progress: Progress) -> None:
+        """Keep the failure's cause on the Deployment, for ``get`` (and the studio) later
+        and elsewhere; a cluster refusing the patch leaves only the error raised."""
+        try:
+            self.cluster.annotate(workload, state.rollout_failure_annotations(
+                workload, cause=failure.message, fix=failure.hint))
+        except MlkubeError as error:
+            progress(f"the failure's cause is not kept on the Deployment: {error.message}")
 
     def _engine(self) -> Any:
         if self._engine_factory is not None:
@@ -541,6 +557,9 @@ def _deployment_entity(server: Mapping[str, Any]) -> OnlineDeployment:
     (current) and the replicas wanted (by mlkube, the HPA or the gateway)."""
     entity = state.read_deployment(server)
     entity.provisioning_state = state.provisioning_state(server)
+    entity.provisioning_error = state.rollout_failure(server)
+    if entity.provisioning_error:
+        entity.provisioning_state = "Failed"
     entity.current_instances = int((server.get("status") or {}).get("readyReplicas") or 0)
     entity.desired_instances = int((server.get("spec") or {}).get("replicas") or 0)
     return entity
