@@ -7,8 +7,8 @@
 #
 # What runs (all on this machine, as root): etcd, kube-apiserver (RBAC + the default
 # admission plugins), kube-controller-manager, kube-scheduler, kubelet on the cluster's
-# own containerd (cgroup v1, cgroupfs), kube-proxy (iptables), CoreDNS, and a
-# docker-registry on 127.0.0.1. Components are built from their Go modules
+# own containerd (cgroup v1, cgroupfs), kube-proxy (iptables), CoreDNS, metrics-server
+# (the metrics.k8s.io API HPAs read), and a docker-registry on 127.0.0.1. Components are built from their Go modules
 # (lib/build.sh, cached); containerd, runc, the CNI plugins and the registry are Debian's.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -46,8 +46,9 @@ load_binaries() {
             etcd) ETCD_BIN="$dir" ;;
             coredns) COREDNS_BIN="$dir" ;;
             pause) PAUSE_BIN="$dir" ;;
+            metrics-server) METRICS_SERVER_BIN="$dir" ;;
         esac
-    done < <(bash "$here/lib/build.sh" pause etcd coredns kubernetes)
+    done < <(bash "$here/lib/build.sh" pause etcd coredns kubernetes metrics-server)
     export PATH="$K8S_BIN:$PATH"
 }
 
@@ -82,7 +83,15 @@ start_apiserver() {
         --service-account-key-file "$PKI_DIR/sa.pub" \
         --service-account-signing-key-file "$PKI_DIR/sa.key" \
         --allow-privileged=true --profiling=false --anonymous-auth=false \
-        --service-node-port-range 30000-32767 --v 1
+        --service-node-port-range 30000-32767 \
+        --requestheader-client-ca-file "$PKI_DIR/ca.crt" \
+        --requestheader-allowed-names front-proxy-client \
+        --requestheader-username-headers X-Remote-User \
+        --requestheader-group-headers X-Remote-Group \
+        --requestheader-extra-headers-prefix X-Remote-Extra- \
+        --proxy-client-cert-file "$PKI_DIR/front-proxy-client.crt" \
+        --proxy-client-key-file "$PKI_DIR/front-proxy-client.key" \
+        --enable-aggregator-routing=true --v 1
     wait_for "kube-apiserver" 90 "$LOG_DIR/kube-apiserver.log" \
         kubectl_admin get --raw /readyz
 }
@@ -119,7 +128,8 @@ start_controllers() {
         --root-ca-file "$PKI_DIR/ca.crt" --service-account-private-key-file "$PKI_DIR/sa.key" \
         --cluster-signing-cert-file "$PKI_DIR/ca.crt" --cluster-signing-key-file "$PKI_DIR/ca.key" \
         --allocate-node-cidrs=true --cluster-cidr "$CLUSTER_CIDR" --node-cidr-mask-size 24 \
-        --service-cluster-ip-range "$SERVICE_CIDR" --v 1
+        --service-cluster-ip-range "$SERVICE_CIDR" \
+        --horizontal-pod-autoscaler-sync-period "$HPA_SYNC_PERIOD" --v 1
     start_daemon kube-scheduler "$K8S_BIN/kube-scheduler" \
         --kubeconfig "$STATE_DIR/scheduler.kubeconfig" \
         --authentication-kubeconfig "$STATE_DIR/scheduler.kubeconfig" \
@@ -182,6 +192,108 @@ start_node() {
         kubectl_admin get serviceaccount default -n default
 }
 
+# metrics-server on the host (no image of it exists here), registered as the aggregated
+# API metrics.k8s.io: a Service without selector whose EndpointSlice is the node address,
+# which kube-apiserver dials directly (--enable-aggregator-routing) and verifies against
+# the cluster CA. metrics-server scrapes kubelet's /metrics/resource and verifies the
+# kubelet's serving certificate (node address in its SANs) against the same CA.
+start_metrics_server() {
+    local ca_bundle
+    ca_bundle="$(base64 -w0 <"$PKI_DIR/ca.crt")"
+    kubectl_admin apply --server-side --field-manager mlkube-cluster -f - >/dev/null <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "system:metrics-server", labels: {app.kubernetes.io/part-of: mlkube-test-cluster}}
+rules:
+- apiGroups: [""]
+  resources: [nodes/metrics]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [pods, nodes]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "system:metrics-server", labels: {app.kubernetes.io/part-of: mlkube-test-cluster}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:metrics-server"}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:metrics-server"}]
+---
+# As every aggregated API server: it asks the API server who a caller is and what it may do.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "metrics-server:system:auth-delegator", labels: {app.kubernetes.io/part-of: mlkube-test-cluster}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:auth-delegator"}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:metrics-server"}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: metrics-server-auth-reader, namespace: kube-system, labels: {app.kubernetes.io/part-of: mlkube-test-cluster}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: extension-apiserver-authentication-reader}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:metrics-server"}]
+---
+# Who may read pod and node metrics: whoever may view, edit or administer a namespace.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: "system:aggregated-metrics-reader"
+  labels:
+    app.kubernetes.io/part-of: mlkube-test-cluster
+    rbac.authorization.k8s.io/aggregate-to-view: "true"
+    rbac.authorization.k8s.io/aggregate-to-edit: "true"
+    rbac.authorization.k8s.io/aggregate-to-admin: "true"
+rules:
+- apiGroups: [metrics.k8s.io]
+  resources: [pods, nodes]
+  verbs: [get, list, watch]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: metrics-server, namespace: kube-system, labels: {app.kubernetes.io/part-of: mlkube-test-cluster}}
+spec:
+  type: ClusterIP
+  ports: [{name: https, port: 443, targetPort: $METRICS_PORT, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: metrics-server
+  namespace: kube-system
+  labels:
+    app.kubernetes.io/part-of: mlkube-test-cluster
+    kubernetes.io/service-name: metrics-server
+    endpointslice.kubernetes.io/managed-by: mlkube-cluster
+addressType: IPv4
+endpoints: [{addresses: ["$NODE_IP"], conditions: {ready: true}}]
+ports: [{name: https, port: $METRICS_PORT, protocol: TCP}]
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.metrics.k8s.io, labels: {app.kubernetes.io/part-of: mlkube-test-cluster}}
+spec:
+  group: metrics.k8s.io
+  version: v1beta1
+  service: {name: metrics-server, namespace: kube-system, port: 443}
+  caBundle: $ca_bundle
+  groupPriorityMinimum: 100
+  versionPriority: 100
+YAML
+    local kubeconfig="$STATE_DIR/metrics-server.kubeconfig"
+    start_daemon metrics-server "$METRICS_SERVER_BIN/metrics-server" \
+        --kubeconfig "$kubeconfig" \
+        --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
+        --bind-address "$NODE_IP" --secure-port "$METRICS_PORT" \
+        --tls-cert-file "$PKI_DIR/metrics-server-serving.crt" \
+        --tls-private-key-file "$PKI_DIR/metrics-server-serving.key" \
+        --kubelet-certificate-authority "$PKI_DIR/ca.crt" \
+        --kubelet-preferred-address-types InternalIP --kubelet-use-node-status-port \
+        --metric-resolution "$METRIC_RESOLUTION" --kubelet-request-timeout 5s \
+        --profiling=false --v 1
+    # The API answers once metrics-server has scraped the node twice (a CPU rate needs two
+    # samples): a test that reads an HPA right after `make cluster` finds numbers.
+    wait_for "the metrics API (metrics-server)" 90 "$LOG_DIR/metrics-server.log" \
+        kubectl_admin get --raw "/apis/metrics.k8s.io/v1beta1/nodes/$NODE_NAME"
+}
+
 preflight
 mkdir -p "$STATE_DIR" "$RUN_DIR" "$LOG_DIR"
 load_binaries
@@ -197,6 +309,7 @@ start_controllers
 start_registry
 start_containerd
 start_node
+start_metrics_server
 log "up in $((SECONDS - started)) s: $("$K8S_BIN/kubectl" version --kubeconfig "$ADMIN_KUBECONFIG" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])') on node $NODE_NAME ($NODE_IP); kubectl: $K8S_BIN/kubectl"
 echo "export KUBECONFIG=$ADMIN_KUBECONFIG"
 echo "export MLKUBE_TEST_K8S_REGISTRY=$REGISTRY"
