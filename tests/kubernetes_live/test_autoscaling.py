@@ -5,6 +5,9 @@ the endpoint and removes it when they stop, and no request fails on the way.
 The cluster's intervals (``cluster/README.md``): metrics-server scrapes every 10 s and
 the HPA controller acts every 5 s, so the deadlines below are the deployment's delays plus
 a few of those periods, and a margin for a 2-core machine running the whole suite.
+While the second pod starts the deployment stays Succeeded (scaling is no update), and
+that moment is recorded for the unit tests of ``provisioning_state``
+(``MLKUBE_RECORD_FIXTURES=1``).
 What the cluster holds is read with the official Kubernetes client; what the user sees
 with ``client.online_deployments.get`` (``show``).
 """
@@ -25,11 +28,12 @@ from mlkube.entities.deployment_settings import (
     TargetUtilizationScaleSettings,
 )
 from mlkube.entities.model import Model
-from mlkube.entities.online_deployment import KubernetesOnlineDeployment
+from mlkube.entities.online_deployment import KubernetesOnlineDeployment, OnlineDeployment
 from mlkube.entities.online_endpoint import KubernetesOnlineEndpoint
 from mlkube.operations.client import MLClient
 from tests.endpoints.scoring import ClientLoop
 from tests.kubernetes_live.conftest import COMPUTE, LiveWorkspace
+from tests.kubernetes_live.recording import record_rollout
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -99,15 +103,16 @@ def _autoscaler_story(live_workspace: LiveWorkspace) -> str:
 
 def _wait_for_instances(client: MLClient, live_workspace: LiveWorkspace,
                         *, current: int | None = None, desired: int, timeout: float,
-                        what: str) -> float:
+                        what: str) -> tuple[float, OnlineDeployment]:
     """Poll ``show`` until it reports ``desired`` instances (and ``current`` ready ones,
-    unless None); the seconds it took. Past the deadline, fail with what the HPA said."""
+    unless None): the seconds it took and what it showed then. Past the deadline, fail
+    with what the HPA said."""
     started = time.monotonic()
     shown: Any = None
     while time.monotonic() - started < timeout:
         shown = client.online_deployments.get(DEPLOYMENT, ENDPOINT)
         if shown.desired_instances == desired and current in (None, shown.current_instances):
-            return time.monotonic() - started
+            return time.monotonic() - started, shown
         time.sleep(1)
     raise AssertionError(
         f"timed out after {timeout}s waiting for {what}: show reports current "
@@ -125,19 +130,26 @@ def test_load_adds_a_pod_within_the_delay_and_its_end_drains_back_to_min_without
     steady = ClientLoop(uri, key, pause_s=0.2).start()
     load = [ClientLoop(uri, key).start() for _ in range(4)]
     try:
-        up_s = _wait_for_instances(
+        up_s, scaling = _wait_for_instances(
             client, live_workspace, desired=2,
             timeout=SCALE.scale_up_delay_s + METRICS_LAG_S + MARGIN_S,
             what="the HPA asking for a second pod under load")
-        ready_s = up_s + _wait_for_instances(
+        if scaling.current_instances == 1:
+            # Caught while the pod starts: scaling, which is no update (as in Azure ML).
+            record_rollout(live_workspace.cluster, live_workspace.namespace, ENDPOINT,
+                           DEPLOYMENT, "hpa-scaling-up", description=(
+                               "The HPA raised replicas from 1 to 2 under CPU load; the "
+                               "second pod is starting."))
+            assert scaling.provisioning_state == "Succeeded"
+        ready_s, shown = _wait_for_instances(
             client, live_workspace, current=2, desired=2, timeout=MARGIN_S + 60,
             what="the second pod ready")
-        shown = client.online_deployments.get(DEPLOYMENT, ENDPOINT)
+        ready_s += up_s
         assert shown.provisioning_state == "Succeeded"
     finally:
         for loop in load:
             loop.stop()
-    down_s = _wait_for_instances(
+    down_s, _ = _wait_for_instances(
         client, live_workspace, current=1, desired=1,
         timeout=SCALE.scale_down_delay_s + METRICS_LAG_S + MARGIN_S,
         what="the HPA draining back to min_instances once the load stopped")

@@ -196,19 +196,27 @@ def container_image(server: Mapping[str, Any], container: str) -> str | None:
                  if c.get("name") == container), None)
 
 
-def provisioning_state(workload: Mapping[str, Any]) -> str:
+def provisioning_state(workload: Mapping[str, Any], *, autoscaled_floor: int | None = None
+                       ) -> str:
     """Azure ML's provisioning state of a Deployment: Succeeded when every wanted pod of
-    the current revision is available, Updating while it rolls out, Failed when stuck."""
+    the current revision is available, Updating while it rolls out, Failed when stuck.
+
+    ``autoscaled_floor``: an autoscaler owns the replica count and never goes below this.
+    Pods it adds above the floor are scaling, not an update (Azure ML stays Succeeded
+    while it autoscales; ``show`` tells the scaling by current < desired instances): once
+    the floor's pods of the current revision are available and no older pod is left,
+    the deployment is Succeeded."""
     spec, status = workload.get("spec") or {}, workload.get("status") or {}
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Progressing" and condition.get(
                 "reason") == "ProgressDeadlineExceeded":
             return "Failed"
     wanted = spec.get("replicas", 1)
+    available = wanted if autoscaled_floor is None else min(wanted, autoscaled_floor)
     if ((workload.get("metadata") or {}).get("generation", 0) <= status.get(
             "observedGeneration", 0)
             and status.get("updatedReplicas", 0) >= wanted
-            and status.get("availableReplicas", 0) >= wanted
+            and status.get("availableReplicas", 0) >= available
             and status.get("replicas", 0) <= status.get("updatedReplicas", 0)):
         return "Succeeded"
     return "Updating"

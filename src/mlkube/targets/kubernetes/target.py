@@ -30,6 +30,7 @@ from typing import Any
 
 from mlkube.entities.compute import KubernetesCompute
 from mlkube.entities.container_layout import ContainerLayout
+from mlkube.entities.deployment_settings import TargetUtilizationScaleSettings
 from mlkube.entities.online_deployment import OnlineDeployment
 from mlkube.entities.online_endpoint import OnlineEndpoint
 from mlkube.errors import (
@@ -58,6 +59,7 @@ from mlkube.targets.kubernetes.images import (
     publish_gateway_image,
 )
 from mlkube.targets.kubernetes.inference_manifests import CONTAINER as INFERENCE_CONTAINER
+from mlkube.targets.kubernetes.inference_manifests import autoscaler_floor
 from mlkube.targets.kubernetes.names import deployment_object_name, endpoint_object_name
 from mlkube.targets.kubernetes.render import render_manifests
 from mlkube.targets.kubernetes.rollout import (
@@ -540,7 +542,11 @@ def _deployment_entity(server: Mapping[str, Any]) -> OnlineDeployment:
     """The deployment a Deployment carries, with its state and its instances: ready pods
     (current) and the replicas wanted (by mlkube, the HPA or the gateway)."""
     entity = state.read_deployment(server)
-    entity.provisioning_state = state.provisioning_state(server)
+    scale = entity.scale_settings
+    # An HPA's replicas above its minReplicas are scaling, not a rollout.
+    floor = (autoscaler_floor(scale)
+             if isinstance(scale, TargetUtilizationScaleSettings) else None)
+    entity.provisioning_state = state.provisioning_state(server, autoscaled_floor=floor)
     entity.current_instances = int((server.get("status") or {}).get("readyReplicas") or 0)
     entity.desired_instances = int((server.get("spec") or {}).get("replicas") or 0)
     return entity
