@@ -29,10 +29,9 @@ from mlkube.entities.deployment_settings import (
 )
 from mlkube.entities.model import Model
 from mlkube.entities.online_deployment import KubernetesOnlineDeployment, OnlineDeployment
-from mlkube.entities.online_endpoint import KubernetesOnlineEndpoint
 from mlkube.operations.client import MLClient
 from tests.endpoints.scoring import ClientLoop
-from tests.kubernetes_live.conftest import COMPUTE, LiveWorkspace
+from tests.kubernetes_live.conftest import LiveWorkspace, serving_endpoint
 from tests.kubernetes_live.recording import record_rollout
 
 pytestmark = pytest.mark.timeout(900)
@@ -57,22 +56,14 @@ def client(live_workspace: LiveWorkspace) -> MLClient:
 
 @pytest.fixture(scope="module")
 def elastic_endpoint(client: MLClient, iris_lgbm_model_root: Path) -> Iterator[tuple[str, str]]:
-    endpoint = client.online_endpoints.begin_create_or_update(KubernetesOnlineEndpoint(
-        name=ENDPOINT, compute=COMPUTE, auth_mode="key")).result()
-    try:
-        created = client.online_deployments.begin_create_or_update(KubernetesOnlineDeployment(
+    with serving_endpoint(client, KubernetesOnlineDeployment(
             name=DEPLOYMENT, endpoint_name=ENDPOINT, model=Model(path=str(
                 iris_lgbm_model_root / "model")), instance_count=1,
             # No CPU limit: a pod loads its model at full speed, and the load is not capped.
             resources=ResourceRequirementsSettings(requests=ResourceSettings(cpu="100m")),
             request_settings=OnlineRequestSettings(request_timeout_ms=30_000),
-            scale_settings=SCALE)).result()
-        assert created.provisioning_state == "Succeeded"
-        endpoint.traffic = {DEPLOYMENT: 100}
-        endpoint = client.online_endpoints.begin_create_or_update(endpoint).result()
-        yield endpoint.scoring_uri or "", client.online_endpoints.get_keys(ENDPOINT).primary_key
-    finally:
-        client.online_endpoints.begin_delete(ENDPOINT).result()
+            scale_settings=SCALE)) as served:
+        yield served
 
 
 def _autoscaler_story(live_workspace: LiveWorkspace) -> str:
@@ -91,7 +82,7 @@ def _autoscaler_story(live_workspace: LiveWorkspace) -> str:
                 namespace, field_selector=f"involvedObject.name={hpa.metadata.name}").items
             lines += [f"  event {e.reason}: {e.message}" for e in events]
         try:
-            usage = k8s.CustomObjectsApi(api).list_namespaced_custom_object(
+            usage: dict[str, Any] = k8s.CustomObjectsApi(api).list_namespaced_custom_object(
                 "metrics.k8s.io", "v1beta1", namespace, "pods")
             lines += [f"  pod {item['metadata']['name']}: "
                       f"{[c['usage'] for c in item['containers']]}"
