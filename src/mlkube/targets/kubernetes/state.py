@@ -212,11 +212,12 @@ def provisioning_state(workload: Mapping[str, Any], *, autoscaled_floor: int | N
                 "reason") == "ProgressDeadlineExceeded":
             return "Failed"
     wanted = spec.get("replicas", 1)
-    available = wanted if autoscaled_floor is None else min(wanted, autoscaled_floor)
+    if autoscaled_floor is not None:
+        wanted = min(wanted, autoscaled_floor)
     if ((workload.get("metadata") or {}).get("generation", 0) <= status.get(
             "observedGeneration", 0)
             and status.get("updatedReplicas", 0) >= wanted
-            and status.get("availableReplicas", 0) >= available
+            and status.get("availableReplicas", 0) >= wanted
             and status.get("replicas", 0) <= status.get("updatedReplicas", 0)):
         return "Succeeded"
     return "Updating"
