@@ -37,7 +37,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 build_log="$(mktemp /tmp/mlkube-cluster-build.XXXXXX.log)"
-bash cluster/lib/build.sh pause etcd coredns kubernetes >/dev/null 2>"$build_log" &
+bash cluster/lib/build.sh pause etcd coredns kubernetes metrics-server >/dev/null 2>"$build_log" &
 build=$!
 
 bash .ci/start-docker.sh >&2

@@ -18,7 +18,7 @@ if running containerd; then
         ctr --address "$CONTAINERD_SOCKET" -n k8s.io tasks kill -s SIGKILL "$task" >/dev/null 2>&1 || true
     done
 fi
-for name in kube-proxy coredns kube-scheduler kube-controller-manager kube-apiserver etcd registry containerd; do
+for name in metrics-server kube-proxy coredns kube-scheduler kube-controller-manager kube-apiserver etcd registry containerd; do
     stop_daemon "$name"
 done
 # Shims outlive containerd by design; they belong to this cluster when they name its socket.

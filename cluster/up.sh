@@ -7,9 +7,10 @@
 #
 # What runs (all on this machine, as root): etcd, kube-apiserver (RBAC + the default
 # admission plugins), kube-controller-manager, kube-scheduler, kubelet on the cluster's
-# own containerd (cgroup v1, cgroupfs), kube-proxy (iptables), CoreDNS, and a
-# docker-registry on 127.0.0.1. Components are built from their Go modules
-# (lib/build.sh, cached); containerd, runc, the CNI plugins and the registry are Debian's.
+# own containerd (cgroup v1, cgroupfs), kube-proxy (iptables), CoreDNS, metrics-server
+# (the metrics.k8s.io API HPAs read; lib/metrics_server.sh), and a docker-registry on
+# 127.0.0.1. Components are built from their Go modules (lib/build.sh, cached);
+# containerd, runc, the CNI plugins and the registry are Debian's.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib/common.sh"
@@ -17,6 +18,7 @@ source "$here/lib/pki.sh"
 source "$here/lib/network.sh"
 source "$here/lib/configs.sh"
 source "$here/lib/processes.sh"
+source "$here/lib/metrics_server.sh"
 
 started=$SECONDS
 
@@ -46,8 +48,9 @@ load_binaries() {
             etcd) ETCD_BIN="$dir" ;;
             coredns) COREDNS_BIN="$dir" ;;
             pause) PAUSE_BIN="$dir" ;;
+            metrics-server) METRICS_SERVER_BIN="$dir" ;;
         esac
-    done < <(bash "$here/lib/build.sh" pause etcd coredns kubernetes)
+    done < <(bash "$here/lib/build.sh" pause etcd coredns kubernetes metrics-server)
     export PATH="$K8S_BIN:$PATH"
 }
 
@@ -82,7 +85,15 @@ start_apiserver() {
         --service-account-key-file "$PKI_DIR/sa.pub" \
         --service-account-signing-key-file "$PKI_DIR/sa.key" \
         --allow-privileged=true --profiling=false --anonymous-auth=false \
-        --service-node-port-range 30000-32767 --v 1
+        --service-node-port-range 30000-32767 \
+        --requestheader-client-ca-file "$PKI_DIR/ca.crt" \
+        --requestheader-allowed-names front-proxy-client \
+        --requestheader-username-headers X-Remote-User \
+        --requestheader-group-headers X-Remote-Group \
+        --requestheader-extra-headers-prefix X-Remote-Extra- \
+        --proxy-client-cert-file "$PKI_DIR/front-proxy-client.crt" \
+        --proxy-client-key-file "$PKI_DIR/front-proxy-client.key" \
+        --enable-aggregator-routing=true --v 1
     wait_for "kube-apiserver" 90 "$LOG_DIR/kube-apiserver.log" \
         kubectl_admin get --raw /readyz
 }
@@ -119,7 +130,8 @@ start_controllers() {
         --root-ca-file "$PKI_DIR/ca.crt" --service-account-private-key-file "$PKI_DIR/sa.key" \
         --cluster-signing-cert-file "$PKI_DIR/ca.crt" --cluster-signing-key-file "$PKI_DIR/ca.key" \
         --allocate-node-cidrs=true --cluster-cidr "$CLUSTER_CIDR" --node-cidr-mask-size 24 \
-        --service-cluster-ip-range "$SERVICE_CIDR" --v 1
+        --service-cluster-ip-range "$SERVICE_CIDR" \
+        --horizontal-pod-autoscaler-sync-period "$HPA_SYNC_PERIOD" --v 1
     start_daemon kube-scheduler "$K8S_BIN/kube-scheduler" \
         --kubeconfig "$STATE_DIR/scheduler.kubeconfig" \
         --authentication-kubeconfig "$STATE_DIR/scheduler.kubeconfig" \
@@ -197,6 +209,7 @@ start_controllers
 start_registry
 start_containerd
 start_node
+start_metrics_server
 log "up in $((SECONDS - started)) s: $("$K8S_BIN/kubectl" version --kubeconfig "$ADMIN_KUBECONFIG" -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])') on node $NODE_NAME ($NODE_IP); kubectl: $K8S_BIN/kubectl"
 echo "export KUBECONFIG=$ADMIN_KUBECONFIG"
 echo "export MLKUBE_TEST_K8S_REGISTRY=$REGISTRY"

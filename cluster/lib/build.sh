@@ -7,7 +7,7 @@
 # `make cluster` finds the binaries and starts in seconds, and a version bump in a
 # go.mod rebuilds exactly that component.
 #
-# Usage: build.sh COMPONENT...   (kubernetes etcd coredns pause); prints COMPONENT=DIR.
+# Usage: build.sh COMPONENT...   (kubernetes etcd coredns pause metrics-server); prints COMPONENT=DIR.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=cluster/lib/common.sh
@@ -54,6 +54,9 @@ build_component() {
                 ;;
             etcd)
                 go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3 ;;
+            metrics-server)
+                go build -trimpath -ldflags "-s -w" -o "$tmp/metrics-server" \
+                    sigs.k8s.io/metrics-server/cmd/metrics-server ;;
             coredns|pause)
                 go build -trimpath -ldflags "-s -w" -o "$tmp/$component" . ;;
             *) die "unknown component $component" ;;

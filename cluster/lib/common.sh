@@ -34,6 +34,12 @@ ETCD_CLIENT_PORT="${MLKUBE_CLUSTER_ETCD_PORT:-23790}"
 ETCD_PEER_PORT="${MLKUBE_CLUSTER_ETCD_PEER_PORT:-23800}"
 REGISTRY_PORT="${MLKUBE_CLUSTER_REGISTRY_PORT:-5100}"
 REGISTRY="127.0.0.1:$REGISTRY_PORT"
+# metrics-server's secure port, on the node address (the API server proxies to it there).
+METRICS_PORT="${MLKUBE_CLUSTER_METRICS_PORT:-4443}"
+# How often metrics-server scrapes the kubelet (its minimum) and the HPA controller acts:
+# short, so a test sees an autoscaler act within a minute, not the defaults' 60 s + 15 s.
+METRIC_RESOLUTION=10s
+HPA_SYNC_PERIOD=5s
 # CoreDNS's health / readiness ports (loopback only).
 DNS_HEALTH_PORT=18080
 DNS_READY_PORT=18181

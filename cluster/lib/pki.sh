@@ -2,7 +2,8 @@
 #
 # One CA signs everything: the API server's serving certificate, a client certificate per
 # component (its identity for RBAC: system:kube-controller-manager, system:node:<node>,
-# ...), the kubelet's serving certificate, and the admin's (group system:masters). Keys
+# ...), the kubelet's and metrics-server's serving certificates, the API server's
+# front-proxy client, and the admin's (group system:masters). Keys
 # are EC P-256: they take milliseconds to make, so a fresh cluster never waits on them.
 # Made once per state folder; files are 0600 where they hold a key.
 
@@ -90,6 +91,13 @@ make_pki() {
     issue_cert kubelet-serving "/CN=$NODE_NAME" serverAuth "$NODE_NAME" "$NODE_IP"
     issue_cert kube-proxy "/CN=system:kube-proxy" clientAuth
     issue_cert coredns "/CN=mlkube:coredns" clientAuth
+    # The aggregation layer: kube-apiserver proxies metrics.k8s.io to metrics-server as
+    # front-proxy-client (the only name allowed to assert X-Remote-User, see up.sh), and
+    # checks metrics-server's serving certificate for its Service's name.
+    issue_cert front-proxy-client "/CN=front-proxy-client" clientAuth
+    issue_cert metrics-server "/CN=system:metrics-server" clientAuth
+    issue_cert metrics-server-serving "/CN=metrics-server" serverAuth \
+        metrics-server.kube-system.svc "metrics-server.kube-system.svc.$CLUSTER_DOMAIN" "$NODE_IP"
     # Service-account tokens are signed with this key pair (kube-apiserver issues them,
     # the controller-manager makes the token Secrets some workloads still read).
     if [ ! -f "$PKI_DIR/sa.key" ]; then
@@ -102,4 +110,5 @@ make_pki() {
     write_kubeconfig "$STATE_DIR/kubelet.kubeconfig" "system:node:$NODE_NAME" kubelet
     write_kubeconfig "$STATE_DIR/kube-proxy.kubeconfig" system:kube-proxy kube-proxy
     write_kubeconfig "$STATE_DIR/coredns.kubeconfig" mlkube:coredns coredns
+    write_kubeconfig "$STATE_DIR/metrics-server.kubeconfig" system:metrics-server metrics-server
 }

@@ -56,6 +56,8 @@ class ClientLoop:
 
     uri: str
     key: str
+    #: Seconds between two requests (0: back to back, as much load as one client makes).
+    pause_s: float = 0.0
     statuses: Counter[int] = field(default_factory=Counter)
     deployments: list[str] = field(default_factory=list)
     #: The body of every 200 answer, in order (which model version answered).
@@ -83,6 +85,8 @@ class ClientLoop:
                     self.bodies.append(response.text)
                 else:
                     self.failures.append(f"{response.status_code}: {response.text[:200]}")
+                if self.pause_s:
+                    self._stop.wait(self.pause_s)
 
     def stop(self) -> None:
         self._stop.set()

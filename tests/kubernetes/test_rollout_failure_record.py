@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlkube.targets.kubernetes.state import rollout_failure, rollout_failure_annotations
+from mlkube.targets.kubernetes.state import (
+    provisioning_state,
+    rollout_failure,
+    rollout_failure_annotations,
+)
 
 
 def _workload(*, generation: int, available: int) -> dict[str, Any]:
@@ -33,14 +37,18 @@ def _recorded(workload: dict[str, Any], *, image: str | None = None) -> dict[str
     return recorded
 
 
+def _shown(workload: dict[str, Any]) -> str | None:
+    return rollout_failure(workload, running=provisioning_state(workload) == "Succeeded")
+
+
 def test_the_cause_and_fix_are_shown_while_the_failed_spec_is_not_running():
     failed = _recorded(_workload(generation=4, available=0))
-    assert rollout_failure(failed) == ("Pod iris-blue-1 exited with code 3. Hint: Run it with "
+    assert _shown(failed) == ("Pod iris-blue-1 exited with code 3. Hint: Run it with "
                                        "--local to see the traceback.")
 
 
 def test_a_new_spec_or_running_pods_make_the_record_stale():
-    assert rollout_failure(_recorded(_workload(generation=4, available=0),
+    assert _shown(_recorded(_workload(generation=4, available=0),
                                      image="r/iris-blue:2")) is None
-    assert rollout_failure(_recorded(_workload(generation=4, available=1))) is None
-    assert rollout_failure(_workload(generation=4, available=0)) is None
+    assert _shown(_recorded(_workload(generation=4, available=1))) is None
+    assert _shown(_workload(generation=4, available=0)) is None

@@ -138,6 +138,23 @@ def test_provisioning_state_follows_the_deployment_status(fixture, expected):
     assert state.provisioning_state(recorded["deployment"]) == expected
 
 
+def test_pods_an_autoscaler_adds_are_scaling_not_an_update():
+    # Recorded on the test cluster: the HPA raised replicas 1 -> 2, the second pod starts.
+    scaling_up = load("hpa-scaling-up")["deployment"]
+    assert state.provisioning_state(scaling_up, autoscaled_floor=1) == "Succeeded"
+    # Below the autoscaler's floor, or without an autoscaler, it is still rolling out.
+    assert state.provisioning_state(scaling_up, autoscaled_floor=2) == "Updating"
+    assert state.provisioning_state(scaling_up) == "Updating"
+    # A new revision rolling out under the autoscaler is an update: a pod of the old
+    # revision left, or a spec the controller has not seen yet.
+    rolling = copy.deepcopy(scaling_up)
+    rolling["status"]["updatedReplicas"] = 1
+    unseen = copy.deepcopy(scaling_up)
+    unseen["metadata"]["generation"] += 1
+    for workload in (rolling, unseen):
+        assert state.provisioning_state(workload, autoscaled_floor=1) == "Updating"
+
+
 def _service(service_type: str, *, status: dict | None = None, node_port: int | None = None):
     port = {"name": "http", "protocol": "TCP", "port": 80, "targetPort": "http"}
     if node_port:

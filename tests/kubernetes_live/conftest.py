@@ -28,6 +28,8 @@ import httpx
 import pytest
 
 from mlkube.entities.compute import KubernetesCompute
+from mlkube.entities.online_deployment import OnlineDeployment
+from mlkube.entities.online_endpoint import KubernetesOnlineEndpoint
 from mlkube.environments.server_package import SERVER_WHEEL_VARIABLE, build_server_wheel
 from mlkube.operations.client import MLClient
 from tests.docker.conftest import HOST_CA_BUNDLE
@@ -112,6 +114,24 @@ def attach_workspace(folder: Path, cluster: LiveCluster, namespace: str, *,
         name=COMPUTE, kubeconfig=str(kubeconfig or cluster.kubeconfig), namespace=namespace,
         registry=registry or cluster.registry))
     return LiveWorkspace(folder, namespace, cluster)
+
+
+@contextmanager
+def serving_endpoint(client: MLClient, deployment: OnlineDeployment
+                     ) -> Iterator[tuple[str, str]]:
+    """Endpoint ``deployment.endpoint_name`` (key auth) on the compute with all its traffic
+    on ``deployment``: (scoring URI, primary key); the endpoint is deleted at the end."""
+    name = deployment.endpoint_name or ""
+    endpoint = client.online_endpoints.begin_create_or_update(KubernetesOnlineEndpoint(
+        name=name, compute=COMPUTE, auth_mode="key")).result()
+    try:
+        created = client.online_deployments.begin_create_or_update(deployment).result()
+        assert created.provisioning_state == "Succeeded"
+        endpoint.traffic = {deployment.name: 100}
+        endpoint = client.online_endpoints.begin_create_or_update(endpoint).result()
+        yield endpoint.scoring_uri or "", client.online_endpoints.get_keys(name).primary_key
+    finally:
+        client.online_endpoints.begin_delete(name).result()
 
 
 def unique_namespace(prefix: str) -> str:

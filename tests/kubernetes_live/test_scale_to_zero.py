@@ -18,10 +18,9 @@ import pytest
 from mlkube.entities.deployment_settings import DefaultScaleSettings, OnlineRequestSettings
 from mlkube.entities.model import Model
 from mlkube.entities.online_deployment import KubernetesOnlineDeployment
-from mlkube.entities.online_endpoint import KubernetesOnlineEndpoint
 from mlkube.operations.client import MLClient
 from tests.endpoints.scoring import score, wait_for
-from tests.kubernetes_live.conftest import COMPUTE, LiveWorkspace
+from tests.kubernetes_live.conftest import LiveWorkspace, serving_endpoint
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -35,21 +34,13 @@ def client(live_workspace: LiveWorkspace) -> MLClient:
 
 @pytest.fixture(scope="module")
 def sleepy_endpoint(client: MLClient, iris_lgbm_model_root: Path) -> Iterator[tuple[str, str]]:
-    endpoint = client.online_endpoints.begin_create_or_update(KubernetesOnlineEndpoint(
-        name=ENDPOINT, compute=COMPUTE, auth_mode="key")).result()
-    try:
-        created = client.online_deployments.begin_create_or_update(KubernetesOnlineDeployment(
+    with serving_endpoint(client, KubernetesOnlineDeployment(
             name="sleepy", endpoint_name=ENDPOINT, model=Model(path=str(
                 iris_lgbm_model_root / "model")), instance_count=1,
             # A pod's start (scheduling, model load) fits in the request timeout.
             request_settings=OnlineRequestSettings(request_timeout_ms=120_000),
-            scale_settings=DefaultScaleSettings(scale_to_zero_after_s=3))).result()
-        assert created.provisioning_state == "Succeeded"
-        endpoint.traffic = {"sleepy": 100}
-        endpoint = client.online_endpoints.begin_create_or_update(endpoint).result()
-        yield endpoint.scoring_uri or "", client.online_endpoints.get_keys(ENDPOINT).primary_key
-    finally:
-        client.online_endpoints.begin_delete(ENDPOINT).result()
+            scale_settings=DefaultScaleSettings(scale_to_zero_after_s=3))) as served:
+        yield served
 
 
 def _workload_names(live_workspace: LiveWorkspace) -> tuple[str, str]:

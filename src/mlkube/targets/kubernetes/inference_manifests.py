@@ -153,6 +153,13 @@ def _service(endpoint: str, deployment: OnlineDeployment, *,
     }
 
 
+def autoscaler_floor(scale: TargetUtilizationScaleSettings) -> int:
+    """The HPA's minReplicas. An HPA never goes below 1: at min_instances 0 the gateway
+    scales the Deployment to 0 when idle and back to 1, and the HPA rests while it is
+    at 0."""
+    return max(1, scale.min_instances)
+
+
 def _autoscaler(scale: TargetUtilizationScaleSettings, *,
                 metadata: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -164,9 +171,7 @@ def _autoscaler(scale: TargetUtilizationScaleSettings, *,
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
                                "name": metadata["name"]},
-            # An HPA never goes below 1: at min_instances 0 the gateway scales the
-            # Deployment to 0 when idle and back to 1, and the HPA rests while it is at 0.
-            "minReplicas": max(1, scale.min_instances),
+            "minReplicas": autoscaler_floor(scale),
             "maxReplicas": scale.max_instances,
             # mlkube's delays are the HPA's stabilization windows (how long a
             # recommendation must hold before it acts).

@@ -206,9 +206,10 @@ def _template_digest(workload: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def rollout_failure(workload: Mapping[str, Any]) -> str | None:
+def rollout_failure(workload: Mapping[str, Any], *, running: bool) -> str | None:
     """The recorded failure of ``workload``'s current spec ("cause Hint: fix"), or None
-    when none is recorded, the pod template changed since, or it now runs."""
+    when none is recorded, the pod template changed since, or it now runs (``running``:
+    its provisioning state is Succeeded)."""
     text = _annotation(workload, ROLLOUT_FAILURE)
     if not text:
         return None
@@ -216,8 +217,7 @@ def rollout_failure(workload: Mapping[str, Any]) -> str | None:
         record = json.loads(text)
     except ValueError:
         return None
-    if (record.get("template") != _template_digest(workload)
-            or provisioning_state(workload) == "Succeeded"):
+    if running or record.get("template") != _template_digest(workload):
         return None
     fix = record.get("fix")
     return f"{record.get('cause', '')}" + (f" Hint: {fix}" if fix else "")
@@ -233,15 +233,24 @@ def container_image(server: Mapping[str, Any], container: str) -> str | None:
                  if c.get("name") == container), None)
 
 
-def provisioning_state(workload: Mapping[str, Any]) -> str:
+def provisioning_state(workload: Mapping[str, Any], *, autoscaled_floor: int | None = None
+                       ) -> str:
     """Azure ML's provisioning state of a Deployment: Succeeded when every wanted pod of
-    the current revision is available, Updating while it rolls out, Failed when stuck."""
+    the current revision is available, Updating while it rolls out, Failed when stuck.
+
+    ``autoscaled_floor``: an autoscaler owns the replica count and never goes below this.
+    Pods it adds above the floor are scaling, not an update (Azure ML stays Succeeded
+    while it autoscales; ``show`` tells the scaling by current < desired instances): once
+    the floor's pods of the current revision are available and no older pod is left,
+    the deployment is Succeeded."""
     spec, status = workload.get("spec") or {}, workload.get("status") or {}
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Progressing" and condition.get(
                 "reason") == "ProgressDeadlineExceeded":
             return "Failed"
     wanted = spec.get("replicas", 1)
+    if autoscaled_floor is not None:
+        wanted = min(wanted, autoscaled_floor)
     if ((workload.get("metadata") or {}).get("generation", 0) <= status.get(
             "observedGeneration", 0)
             and status.get("updatedReplicas", 0) >= wanted

@@ -30,6 +30,7 @@ from typing import Any
 
 from mlkube.entities.compute import KubernetesCompute
 from mlkube.entities.container_layout import ContainerLayout
+from mlkube.entities.deployment_settings import TargetUtilizationScaleSettings
 from mlkube.entities.online_deployment import OnlineDeployment
 from mlkube.entities.online_endpoint import OnlineEndpoint
 from mlkube.errors import (
@@ -59,6 +60,7 @@ from mlkube.targets.kubernetes.images import (
     publish_gateway_image,
 )
 from mlkube.targets.kubernetes.inference_manifests import CONTAINER as INFERENCE_CONTAINER
+from mlkube.targets.kubernetes.inference_manifests import autoscaler_floor
 from mlkube.targets.kubernetes.names import deployment_object_name, endpoint_object_name
 from mlkube.targets.kubernetes.render import render_manifests
 from mlkube.targets.kubernetes.rollout import (
@@ -556,8 +558,13 @@ def _deployment_entity(server: Mapping[str, Any]) -> OnlineDeployment:
     """The deployment a Deployment carries, with its state and its instances: ready pods
     (current) and the replicas wanted (by mlkube, the HPA or the gateway)."""
     entity = state.read_deployment(server)
-    entity.provisioning_state = state.provisioning_state(server)
-    entity.provisioning_error = state.rollout_failure(server)
+    scale = entity.scale_settings
+    # An HPA's replicas above its minReplicas are scaling, not a rollout.
+    floor = (autoscaler_floor(scale)
+             if isinstance(scale, TargetUtilizationScaleSettings) else None)
+    entity.provisioning_state = state.provisioning_state(server, autoscaled_floor=floor)
+    entity.provisioning_error = state.rollout_failure(
+        server, running=entity.provisioning_state == "Succeeded")
     if entity.provisioning_error:
         entity.provisioning_state = "Failed"
     entity.current_instances = int((server.get("status") or {}).get("readyReplicas") or 0)
