@@ -54,7 +54,9 @@ ROUTES = {"data-rows": _AZUREML, "data-records": _AZUREML, "input_data-split": _
           "input_data-rows": _AZUREML, "input_data-columns": _AZUREML,
           "dataframe_split": _MLFLOW, "dataframe_records": _MLFLOW, "instances": _MLFLOW,
           "inputs": _MLFLOW, "split-reordered": _MLFLOW, "csv": _MLFLOW, "v2": "v2"}
-PROFILED = ("data-rows", "dataframe_records", "csv")
+# (format, rows) points --profile samples with py-spy.
+PROFILED = (("data-rows", 100), ("data-rows", 10_000), ("dataframe_records", 10_000),
+            ("csv", 10_000))
 
 
 def batch(rows: int) -> np.ndarray:
@@ -164,6 +166,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             array = batch(rows)
             expected = booster.predict(array)
             for name, (body, content_type) in table_bodies(columns, array.tolist()).items():
+                if args.formats and name not in args.formats:
+                    continue
                 route = ROUTES[name]
                 path = v2_path if route == "v2" else route
                 status, answer = connection.post(path, body, content_type)
@@ -176,9 +180,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 point.update(format=name, route=path, rows=rows, body_bytes=len(body))
                 results["points"].append(point)
                 print(_line(point, inprocess[str(rows)]), flush=True)
-                if args.profile and rows == max(SIZES) and name in PROFILED:
-                    results["profiles"][name] = profile(server, port, path, body,
-                                                        content_type, args)
+                if args.profile and (name, rows) in PROFILED:
+                    key = f"{rows:,}-row `{name}`"
+                    results["profiles"][key] = profile(server, port, path, body,
+                                                       content_type, args)
     finally:
         proctree.stop(server)
     results["loadavg_end"] = loadavg()
@@ -255,7 +260,7 @@ def render(results: dict[str, Any]) -> str:
             f"{wall:.0%} | {point['server_cpu_us']:,.0f} | "
             f"{mark}{cpu:.0%}{mark} |")
     for name, found in results.get("profiles", {}).items():
-        lines += ["", f"py-spy, 10,000-row `{name}` bodies, all busy threads "
+        lines += ["", f"py-spy, {name} bodies, all busy threads "
                   f"({found['samples']} samples): frame, inclusive %, self %", "",
                   "| frame | inclusive % | self % |", "|---|---|---|"]
         lines += [f"| `{f['frame']}` | {f['inclusive']:.1f} | {f['self']:.1f} |"
@@ -286,8 +291,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=None,
                         help="measured seconds per point (default 4)")
     parser.add_argument("--profile", action="store_true",
-                        help="py-spy the server on 10,000-row bodies of "
-                        + ", ".join(PROFILED))
+                        help="py-spy the server on "
+                        + ", ".join(f"{n} ({r} rows)" for n, r in PROFILED))
+    parser.add_argument("--formats", type=lambda text: text.split(","), default=None,
+                        help="only these request formats (comma-separated names)")
     args = parser.parse_args(argv)
     if args.seconds is None:
         args.seconds = 1.0 if args.quick else 4.0
