@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import re
 from typing import Any
 
 import orjson
@@ -151,8 +152,28 @@ def parse_request(body: bytes, content_type: str | None) -> ScoringRequest:
         raise InvalidInputError("The request body is empty.", hint=ACCEPTED_HINT)
     request = detect_format(parse_json(body))
     # One C-speed scan of the bytes spares a Python-level scan of every value later.
-    request.booleans = b"true" in body or b"false" in body
+    request.booleans = _mentions(body, b"true") or _mentions(body, b"false")
     return request
+
+
+# A numeric body holds a "t" or "f" only in its keys; past this many, the body is text.
+_FIRST_LETTER_LOOKS = 16
+
+
+def _mentions(body: bytes, word: bytes) -> bool:
+    """``word in body``, faster on numeric bodies: finding one letter is a ``memchr``
+    (several GB/s), and a numeric body has few of ``word``'s first letter (in its keys),
+    so looking at each beats a substring search over the whole body (about 1 ms on a
+    10,000-row one)."""
+    first = word[:1]
+    position = body.find(first)
+    for _ in range(_FIRST_LETTER_LOOKS):
+        if position == -1:
+            return False
+        if body.startswith(word, position):
+            return True
+        position = body.find(first, position + 1)
+    return word in body
 
 
 def detect_format(document: Any) -> ScoringRequest:
@@ -329,15 +350,63 @@ def inline_binary_tensors(body: bytes, json_length: int) -> bytes:
 
 
 def parse_csv(body: bytes) -> ScoringRequest:
-    """CSV with a header row: column names in ``columns``, string cells in ``data``."""
+    """CSV with a header row: column names in ``columns``, the rows after it in ``data``
+    (a ``CsvRows``: string cells, or numbers read at C speed where every cell is one)."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise InvalidInputError(f"The CSV body is not UTF-8: {error}.") from None
-    rows = [row for row in csv.reader(io.StringIO(text)) if row]
-    if not rows:
+    stream = io.StringIO(text)
+    header = next((row for row in csv.reader(stream) if row), None)
+    if header is None:
         raise InvalidInputError("The CSV body is empty.", hint="Send a header row, then rows.")
-    return ScoringRequest("csv", rows[1:], columns=[c.strip() for c in rows[0]], format="csv")
+    return ScoringRequest("csv", CsvRows(text[stream.tell():]),
+                          columns=[c.strip() for c in header], format="csv")
+
+
+# Characters no JSON number holds, but other JSON does: a cell with one is a quoted field,
+# a literal (true, false, null: float() refuses them, JSON would not), or brackets.
+_NOT_IN_NUMBERS = ('"', "t", "f", "n", "[", "]", "{", "}")
+# An integer minus zero: JSON reads it as the integer 0, float() as -0.0.
+_MINUS_ZERO = re.compile(r"(?<![\d.eE])-0+(?![\d.eE])")
+
+
+@dataclasses.dataclass(slots=True)
+class CsvRows:
+    """A CSV body's rows after the header, split only when asked, and only as needed.
+
+    ``rows()`` is what Python's csv module reads (string cells; what a column's own
+    parsing turns into values). ``numbers()`` reads a wholly numeric table in one
+    ``orjson`` call instead: Python's ``float()`` and the csv module cost about 5 µs per
+    10,000-row-body cell each, three times LightGBM's predict on them. orjson's
+    numbers are correctly rounded, as ``float()``'s are, so the values are the same;
+    anything that is not a plain JSON number in every cell returns None, and the caller
+    reads the cells one by one as before.
+    """
+
+    text: str
+
+    def rows(self) -> list[list[str]]:
+        return [row for row in csv.reader(io.StringIO(self.text)) if row]
+
+    def numbers(self) -> list[list[Any]] | None:
+        """Every row as a list of numbers, when every cell is a JSON number; else None."""
+        text = self.text
+        if "\r" in text:
+            if text.count("\r") != text.count("\r\n"):
+                return None  # a lone carriage return ends a row for the csv module
+            text = text.replace("\r\n", "\n")
+        if any(character in text for character in _NOT_IN_NUMBERS) or (
+                "-0" in text and _MINUS_ZERO.search(text)):
+            return None
+        lines = [line for line in text.split("\n") if line]  # csv skips empty lines
+        if not lines:
+            return None
+        try:
+            rows: list[list[Any]] = orjson.loads("[[" + "],[".join(lines) + "]]")
+        except orjson.JSONDecodeError:
+            return None  # "", "nan", "+1", ".5"...: float() reads them one by one
+        return rows
 
 
 # --- responses ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from mlkube.errors import InvalidInputError
-from mlkube.server.formats import ScoringRequest
+from mlkube.server.formats import CsvRows, ScoringRequest
 from mlkube.server.v2_inputs import check_v2_input, flatten
 
 # MLflow column types this module can check and convert itself; any other type
@@ -300,11 +300,21 @@ class CompiledSignature:
         return self._typed_table({c: columns[c] for c in self.column_names if c in columns},
                                  n_rows, booleans)
 
-    def _table_from_csv(self, header: Sequence[str], rows: list[list[str]]) -> Table:
+    def _table_from_csv(self, header: Sequence[str], cells: CsvRows) -> Table:
         if self.signature.kind == "none":
-            return _untyped_table(rows, list(header))
+            return _untyped_table(cells.rows(), list(header))
         self._check_given_columns(tuple(header))
         position = {n: i for i, n in enumerate(header)}
+        if self.all_double and all(n in position for n in self.column_names):
+            numbers = cells.numbers()
+            matrix = None if numbers is None else _float_matrix(numbers, len(header))
+            if matrix is not None:
+                if tuple(header) != self.column_names:
+                    matrix = np.ascontiguousarray(
+                        matrix[:, [position[n] for n in self.column_names]])
+                return Table({n: matrix[:, i] for i, n in enumerate(self.column_names)},
+                             len(matrix), matrix)
+        rows = cells.rows()
         values: dict[str, list[Any]] = {}
         for spec in self.signature.columns:
             if spec.name not in position:
@@ -387,7 +397,7 @@ class CompiledSignature:
         elif len(specs) == 1 and len(specs[0].shape) == 2:
             # CSV rows are the rows of a 2-D tensor: the header names its columns, the
             # cells are read as JSON numbers would be (then cast to the tensor's dtype).
-            named = {specs[0].name or "input": _csv_numbers(request.data, specs[0])}
+            named = {specs[0].name or "input": _csv_numbers(request.data.rows(), specs[0])}
         else:
             raise InvalidInputError(
                 "This model takes "
