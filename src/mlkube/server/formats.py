@@ -397,11 +397,13 @@ class CsvRows:
                 "-0" in text and _MINUS_ZERO.search(text)):
             return None
         end = "\r\n" if "\r\n" in text else "\n"
+        text = text.strip("\r\n")
+        if not text or end + end in text:
+            return None  # no rows, or a blank line inside (which the csv module skips)
         # Each line break becomes "],[" in one pass. What is left of "\r" or "\n" is a
-        # lone carriage return (a row break to the csv module), mixed line ends or a blank
-        # line inside: read cell by cell.
-        document = "[[" + text.strip("\r\n").replace(end, "],[") + "]]"
-        if "\r" in document or "\n" in document or document == "[[]]":
+        # lone carriage return (a row break to the csv module) or mixed line ends.
+        document = "[[" + text.replace(end, "],[") + "]]"
+        if "\r" in document or "\n" in document:
             return None
         try:
             rows: list[list[Any]] = orjson.loads(document)
