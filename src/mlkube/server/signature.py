@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -176,6 +177,10 @@ class CompiledSignature:
         # Every column has a type this module checks: pyfunc's enforcement is redundant.
         self.fully_checked = all(c.type in _NUMPY_TYPES for c in signature.columns)
         self._params = {p.name: p for p in signature.params}
+        # A record's values in signature order, as a tuple (all-double signatures of two
+        # columns or more: itemgetter of one name gives the bare value).
+        self._row_of_record = operator.itemgetter(*self.column_names) if (
+            self.all_double and len(self.column_names) > 1) else None
 
     # -- entry point ---------------------------------------------------------------------
 
@@ -281,6 +286,18 @@ class CompiledSignature:
             return _untyped_table([[r.get(n) for n in names] for r in records], names)
         present = set(records[0]) if records else set()
         self._check_given_columns(tuple(present))
+        if self._row_of_record is not None and not booleans and records:
+            # One C-level getter per record and one numpy conversion, instead of a list
+            # per column and an array each. A record without some column (its value is
+            # then missing) or a value that is no number: the per-column path below.
+            try:
+                rows = list(map(self._row_of_record, records))
+            except KeyError:
+                rows = None
+            matrix = None if rows is None else _float_matrix(rows, len(self.column_names))
+            if matrix is not None:
+                return Table({n: matrix[:, i] for i, n in enumerate(self.column_names)},
+                             len(records), matrix)
         values = {c: [r.get(c) for r in records] for c in self.column_names if c in present}
         return self._typed_table(values, len(records), booleans)
 
