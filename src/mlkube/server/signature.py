@@ -16,6 +16,7 @@ its conversion, in one table-like file.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import operator
@@ -445,16 +446,23 @@ class CompiledSignature:
 # --- pure helpers ------------------------------------------------------------------------
 
 
-def _float_matrix(rows: list[Any], width: int) -> Any:
+def _float_matrix(rows: Sequence[Any], width: int) -> Any:
     """Rows as one float64 matrix when they are all numbers of the right width, else None
-    (the slower per-column path then finds and names what is wrong)."""
+    (the slower per-column path then finds and names what is wrong).
+
+    The rows are flattened first: numpy reads a flat list of numbers in about half the
+    time it takes to discover the shape of a list of lists (a tenth of a 10,000-row
+    request's CPU). A row that is no list, or holds a string, null or a nested list,
+    gives a width, dtype or shape that is refused here."""
     try:
-        matrix = np.array(rows)
+        if set(map(len, rows)) != {width}:
+            return None
+        flat = np.array(list(itertools.chain.from_iterable(rows)))
     except (ValueError, TypeError):
         return None
-    if matrix.ndim != 2 or matrix.shape[1] != width or matrix.dtype.kind not in "fiu":
+    if flat.ndim != 1 or flat.dtype.kind not in "fiu":
         return None
-    return matrix.astype(np.float64, copy=False)
+    return flat.astype(np.float64, copy=False).reshape(len(rows), width)
 
 
 def _rows_hold_booleans(rows: list[Any]) -> bool:
