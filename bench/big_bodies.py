@@ -9,8 +9,9 @@ is sent with 100 and 10,000 rows, each answer checked against in-process
 clock), the server's CPU µs per request (its process tree's CPU time over the
 requests), and both as a share of in-process ``booster.predict`` on the same batch, also
 pinned to core 0; each the best of four slices, for the server and in-process alike. On
-a machine shared with other work the CPU share is the figure contention distorts least. Writes the "Big bodies" section of BENCHMARKS.md (between
-its markers) and bench/.work/big-bodies-results.json.
+a machine shared with other work the CPU share is the figure contention distorts least.
+Writes the "Big bodies" section of BENCHMARKS.md (between its markers) and
+bench/.work/big-bodies-results.json.
 
     .venv/bin/python bench/big_bodies.py             # about 4 minutes (make bench runs it)
     .venv/bin/python bench/big_bodies.py --quick     # 1 s per point, no report
@@ -288,18 +289,11 @@ def render(results: dict[str, Any]) -> str:
 
 
 def write_section(text: str) -> None:
-    """Replace the section between its markers, or add it (with a heading) at the end of
-    the hand-written analysis, which run.py keeps across reruns."""
-    from report import ANALYSIS_END
+    """Replace the section between its markers, or add it at the end of the analysis."""
+    from report import replace_section
 
-    document = BENCHMARKS.read_text()
-    if SECTION_START in document and SECTION_END in document:
-        before, rest = document.split(SECTION_START, 1)
-        document = before + text + rest.split(SECTION_END, 1)[1]
-    else:
-        document = document.replace(ANALYSIS_END, "## Big bodies\n\n" + text + "\n\n"
-                                    + ANALYSIS_END, 1)
-    BENCHMARKS.write_text(document)
+    BENCHMARKS.write_text(replace_section(BENCHMARKS.read_text(), text, start=SECTION_START,
+                                          end=SECTION_END, heading="Big bodies"))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
