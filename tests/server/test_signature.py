@@ -74,6 +74,16 @@ def test_csv_cells_are_parsed_per_column_type():
                                               columns=["area", "rooms", "city"]))
 
 
+def test_split_rows_in_another_order_with_an_extra_column_give_the_signature_matrix():
+    table = compiled(IRIS).decode(ScoringRequest("split", [[7, 2, 1.5], [8, 4, -20]],
+                                                 columns=["extra", "b", "a"]))
+    assert table.matrix.tolist() == [[1.5, 2.0], [-20.0, 4.0]]
+    assert table.matrix.flags.c_contiguous and table.columns["b"].tolist() == [2.0, 4.0]
+    with pytest.raises(InvalidInputError, match="Column 'a' expects double"):
+        compiled(IRIS).decode(ScoringRequest("split", [[7, 2, "x"]],
+                                             columns=["extra", "b", "a"]))
+
+
 def test_numeric_csv_gives_the_float_matrix_in_signature_order_and_odd_cells_still_work():
     # Read whole (header in another order, an extra column dropped)...
     table = compiled(IRIS).decode(ScoringRequest("csv", CsvRows("7,2,1.5\n8,4,-2e1\n"),

@@ -258,11 +258,11 @@ class CompiledSignature:
         names = self.column_names if columns is None else tuple(str(c) for c in columns)
         if columns is not None:
             self._check_given_columns(names)
-        if self.all_double and names == self.column_names and not (
+        if self.all_double and self._covers(names) and not (
                 booleans and _rows_hold_booleans(rows)):
             matrix = _float_matrix(rows, len(names))
             if matrix is not None:
-                return Table({n: matrix[:, i] for i, n in enumerate(names)}, len(rows), matrix)
+                return self._table_of_matrix(matrix, names)
         width = len(names)
         for i, row in enumerate(rows):
             if not isinstance(row, list) or len(row) != width:
@@ -323,15 +323,11 @@ class CompiledSignature:
             return _untyped_table(cells.rows(), list(header))
         self._check_given_columns(tuple(header))
         position = {n: i for i, n in enumerate(header)}
-        if self.all_double and all(n in position for n in self.column_names):
+        if self.all_double and self._covers(header):
             numbers = cells.numbers()
             matrix = None if numbers is None else _float_matrix(numbers, len(header))
             if matrix is not None:
-                if tuple(header) != self.column_names:
-                    matrix = np.ascontiguousarray(
-                        matrix[:, [position[n] for n in self.column_names]])
-                return Table({n: matrix[:, i] for i, n in enumerate(self.column_names)},
-                             len(matrix), matrix)
+                return self._table_of_matrix(matrix, header)
         rows = cells.rows()
         values: dict[str, list[Any]] = {}
         for spec in self.signature.columns:
@@ -366,6 +362,20 @@ class CompiledSignature:
                     hint="Send each column's input with shape [rows] (or [rows, 1]).",
                 )
         return self._table_from_mapping({i.name: i.values for i in inputs}, booleans)
+
+    def _covers(self, given: Sequence[str]) -> bool:
+        """Whether ``given`` names every signature column (in any order, maybe more)."""
+        return tuple(given) == self.column_names or set(given) >= set(self.column_names)
+
+    def _table_of_matrix(self, matrix: Any, given: Sequence[str]) -> Table:
+        """A float matrix whose columns are ``given`` as the table of the signature's
+        columns, in signature order (a name given twice counts at its last place, as the
+        per-column paths read it)."""
+        if tuple(given) != self.column_names:
+            position = {n: i for i, n in enumerate(given)}
+            matrix = np.ascontiguousarray(matrix[:, [position[n] for n in self.column_names]])
+        return Table({n: matrix[:, i] for i, n in enumerate(self.column_names)}, len(matrix),
+                     matrix)
 
     def _check_given_columns(self, given: Sequence[str]) -> None:
         present = set(given)
