@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from mlkube.errors import InvalidInputError
-from mlkube.server.formats import CsvRows, ScoringRequest
+from mlkube.server.formats import CsvRows, ScoringRequest, all_dicts
 from mlkube.server.v2_inputs import check_v2_input, flatten
 
 # MLflow column types this module can check and convert itself; any other type
@@ -277,7 +277,7 @@ class CompiledSignature:
         return self._typed_table(values, len(rows), booleans)
 
     def _table_from_records(self, records: Any, booleans: bool) -> Table:
-        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        if not isinstance(records, list) or not all_dicts(records):
             raise InvalidInputError(
                 "Records must be a JSON array of objects ({column: value}).",
                 hint=self._row_hint(),
