@@ -32,10 +32,12 @@ lint: install
 	$(BIN)/mypy
 
 ## Side-by-side benchmark of mlkube and its peers; writes BENCHMARKS.md (then the
-## "More flavors" section: scikit-learn mixed types, XGBoost, ONNX).
+## "More flavors" section: scikit-learn mixed types, XGBoost, ONNX; then "Big bodies":
+## 100- and 10,000-row bodies in every request format against in-process predict).
 bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/flavors.py
+	$(BIN)/python bench/big_bodies.py --profile
 
 ## A single-node Kubernetes cluster built from source on this machine (root; idempotent).
 ## Prints two export lines: eval "$$(make -s cluster)"

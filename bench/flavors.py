@@ -359,19 +359,11 @@ def render(results: dict[str, Any]) -> str:
 
 
 def write_section(text: str) -> None:
-    """Replace the section between its markers, or add it (with a heading) at the end of
-    the hand-written analysis, which run.py keeps across reruns."""
-    from report import ANALYSIS_END
+    """Replace the section between its markers, or add it at the end of the analysis."""
+    from report import replace_section
 
-    document = BENCHMARKS.read_text()
-    if SECTION_START in document and SECTION_END in document:
-        before, rest = document.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1]
-        document = before + text + after
-    else:
-        heading = "## More flavors\n\n"
-        document = document.replace(ANALYSIS_END, heading + text + "\n\n" + ANALYSIS_END, 1)
-    BENCHMARKS.write_text(document)
+    BENCHMARKS.write_text(replace_section(BENCHMARKS.read_text(), text, start=SECTION_START,
+                                          end=SECTION_END, heading="More flavors"))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

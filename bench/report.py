@@ -17,6 +17,17 @@ def keep_analysis(previous: str | None) -> str:
     return "## Analysis\n\n_Not written yet._"
 
 
+def replace_section(document: str, text: str, *, start: str, end: str, heading: str) -> str:
+    """``document`` with ``text`` (which carries its own ``start`` and ``end`` markers)
+    in place of the section between those markers, or, the first time, added with its
+    ``heading`` at the end of the hand-written analysis, which a rerun of run.py keeps.
+    How the other scripts (flavors.py, big_bodies.py) write their sections."""
+    if start in document and end in document:
+        before, rest = document.split(start, 1)
+        return before + text + rest.split(end, 1)[1]
+    return document.replace(ANALYSIS_END, f"## {heading}\n\n{text}\n\n{ANALYSIS_END}", 1)
+
+
 def as_wall_cpu(micros: float | dict) -> dict:
     """In-process times: older results hold only the wall-clock figure."""
     if isinstance(micros, dict):

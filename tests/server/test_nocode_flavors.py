@@ -17,14 +17,9 @@ import pandas as pd
 import pytest
 
 from tests.models import IRIS_COLUMNS, MIXED_COLUMNS, iris_frame, mixed_frame
+from tests.server.request_bodies import table_bodies, tensor_bodies
 from tests.server.test_batching import batch_histogram, fire_concurrently
-from tests.server.test_nocode_predictions import (
-    ROUTES,
-    _route,
-    predictions_from,
-    table_bodies,
-    tensor_bodies,
-)
+from tests.server.test_nocode_predictions import ROUTES, _route, predictions_from
 
 IRIS_SAMPLE = [0, 60, 120, 149]
 # Past the direct predictors' one-thread limit (512 rows): the multi-threaded path too.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mlkube.errors import InvalidInputError
-from mlkube.server.formats import ScoringRequest
+from mlkube.server.formats import CsvRows, ScoringRequest
 from mlkube.server.signature import CompiledSignature, InputSignature
 
 IRIS = {"inputs": '[{"type": "double", "name": "a", "required": true}, '
@@ -66,12 +66,37 @@ def test_wrong_width_names_the_columns_in_order():
 
 def test_csv_cells_are_parsed_per_column_type():
     table = compiled(MIXED).decode(ScoringRequest(
-        "csv", [["1.5", "2", "rome"]], columns=["area", "rooms", "city"]))
+        "csv", CsvRows("1.5,2,rome\n"), columns=["area", "rooms", "city"]))
     assert table.columns["area"].tolist() == [1.5]
     assert table.columns["rooms"].tolist() == [2]
     with pytest.raises(InvalidInputError, match="'rooms'"):
-        compiled(MIXED).decode(ScoringRequest("csv", [["1.5", "two", "rome"]],
+        compiled(MIXED).decode(ScoringRequest("csv", CsvRows("1.5,two,rome\n"),
                                               columns=["area", "rooms", "city"]))
+
+
+def test_split_rows_in_another_order_with_an_extra_column_give_the_signature_matrix():
+    table = compiled(IRIS).decode(ScoringRequest("split", [[7, 2, 1.5], [8, 4, -20]],
+                                                 columns=["extra", "b", "a"]))
+    assert table.matrix.tolist() == [[1.5, 2.0], [-20.0, 4.0]]
+    assert table.matrix.flags.c_contiguous and table.columns["b"].tolist() == [2.0, 4.0]
+    with pytest.raises(InvalidInputError, match="Column 'a' expects double"):
+        compiled(IRIS).decode(ScoringRequest("split", [[7, 2, "x"]],
+                                             columns=["extra", "b", "a"]))
+
+
+def test_numeric_csv_gives_the_float_matrix_in_signature_order_and_odd_cells_still_work():
+    # Read whole (header in another order, an extra column dropped)...
+    table = compiled(IRIS).decode(ScoringRequest("csv", CsvRows("7,2,1.5\n8,4,-2e1\n"),
+                                                 columns=["extra", "b", "a"]))
+    assert table.matrix.tolist() == [[1.5, 2.0], [-20.0, 4.0]]
+    assert table.matrix.flags.c_contiguous and table.columns["a"].tolist() == [1.5, -20.0]
+    # ...and cell by cell where a cell is no JSON number: the same rules as before.
+    table = compiled(IRIS).decode(ScoringRequest("csv", CsvRows("1.5,\nnan,-0\n"),
+                                                 columns=["a", "b"]))
+    assert np.isnan(table.matrix[0, 1]) and np.isnan(table.matrix[1, 0])
+    assert str(table.matrix[1, 1]) == "-0.0"
+    with pytest.raises(InvalidInputError, match="Column 'b' expects double"):
+        compiled(IRIS).decode(ScoringRequest("csv", CsvRows("1,true\n"), columns=["a", "b"]))
 
 
 def test_tensor_shape_and_dtype_are_checked_and_one_row_may_drop_the_batch_axis():

@@ -15,6 +15,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
+import re
 from typing import Any
 
 import orjson
@@ -151,8 +153,28 @@ def parse_request(body: bytes, content_type: str | None) -> ScoringRequest:
         raise InvalidInputError("The request body is empty.", hint=ACCEPTED_HINT)
     request = detect_format(parse_json(body))
     # One C-speed scan of the bytes spares a Python-level scan of every value later.
-    request.booleans = b"true" in body or b"false" in body
+    request.booleans = _mentions(body, b"true") or _mentions(body, b"false")
     return request
+
+
+# A numeric body holds a "t" or "f" only in its keys; past this many, the body is text.
+_FIRST_LETTER_LOOKS = 16
+
+
+def _mentions(body: bytes, word: bytes) -> bool:
+    """``word in body``, faster on numeric bodies: finding one letter is a ``memchr``
+    (several GB/s), and a numeric body has few of ``word``'s first letter (in its keys),
+    so looking at each beats a substring search over the whole body (about 1 ms on a
+    10,000-row one)."""
+    first = word[:1]
+    position = body.find(first)
+    for _ in range(_FIRST_LETTER_LOOKS):
+        if position == -1:
+            return False
+        if body.startswith(word, position):
+            return True
+        position = body.find(first, position + 1)
+    return word in body
 
 
 def detect_format(document: Any) -> ScoringRequest:
@@ -200,6 +222,12 @@ def detect_format(document: Any) -> ScoringRequest:
     return request
 
 
+def all_dicts(values: list[Any]) -> bool:
+    """Whether every item is a JSON object, in a C-level loop (10,000 records: a
+    generator's Python frame per item cost a fifth of a millisecond)."""
+    return all(map(isinstance, values, itertools.repeat(dict)))
+
+
 def _keys(keys: list[Any]) -> str:
     shown = ", ".join(repr(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
     return ("the key " if len(keys) == 1 else "the keys ") + shown
@@ -228,7 +256,7 @@ def _decode_envelope(key: str, value: Any) -> ScoringRequest:
             )
         return _split(value, key)
     # dataframe_records
-    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+    if not isinstance(value, list) or not all_dicts(value):
         raise InvalidInputError(
             '"dataframe_records" must be a JSON array of objects.',
             hint='Send {"dataframe_records": [{"column": value, ...}]}.',
@@ -329,15 +357,66 @@ def inline_binary_tensors(body: bytes, json_length: int) -> bytes:
 
 
 def parse_csv(body: bytes) -> ScoringRequest:
-    """CSV with a header row: column names in ``columns``, string cells in ``data``."""
+    """CSV with a header row: column names in ``columns``, the rows after it in ``data``
+    (a ``CsvRows``: string cells, or numbers read at C speed where every cell is one)."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise InvalidInputError(f"The CSV body is not UTF-8: {error}.") from None
-    rows = [row for row in csv.reader(io.StringIO(text)) if row]
-    if not rows:
+    stream = io.StringIO(text)
+    header = next((row for row in csv.reader(stream) if row), None)
+    if header is None:
         raise InvalidInputError("The CSV body is empty.", hint="Send a header row, then rows.")
-    return ScoringRequest("csv", rows[1:], columns=[c.strip() for c in rows[0]], format="csv")
+    return ScoringRequest("csv", CsvRows(text[stream.tell():]),
+                          columns=[c.strip() for c in header], format="csv")
+
+
+# Characters no JSON number holds, but other JSON does: a cell with one is a quoted field,
+# a literal (true, false, null: float() refuses them, JSON would not), or brackets.
+_NOT_IN_NUMBERS = ('"', "t", "f", "n", "[", "]", "{", "}")
+# An integer minus zero (JSON reads it as the integer 0, float() as -0.0); the pattern
+# starts with its literal, so re scans for "-" at C speed. "1e-0" matches too: read cell
+# by cell, harmlessly.
+_MINUS_ZERO = re.compile(r"-0+(?![\d.eE])")
+
+
+@dataclasses.dataclass(slots=True)
+class CsvRows:
+    """A CSV body's rows after the header, split only when asked, and only as needed.
+
+    ``rows()`` is what Python's csv module reads (string cells, which each column's own
+    parsing turns into values). ``numbers()`` reads a wholly numeric table in one
+    ``orjson`` call instead: on a 10,000-row body the csv module and a ``float()`` per
+    cell cost three times LightGBM's predict. orjson's numbers are correctly rounded,
+    as ``float()``'s are, so the values are the same; where any cell is not a plain JSON
+    number it returns None, and the caller reads the cells one by one as before.
+    """
+
+    text: str
+
+    def rows(self) -> list[list[str]]:
+        return [row for row in csv.reader(io.StringIO(self.text)) if row]
+
+    def numbers(self) -> list[list[Any]] | None:
+        """Every row as a list of numbers, when every cell is a JSON number; else None."""
+        text = self.text
+        if any(character in text for character in _NOT_IN_NUMBERS) or (
+                "-0" in text and _MINUS_ZERO.search(text)):
+            return None
+        end = "\r\n" if "\r\n" in text else "\n"
+        text = text.strip("\r\n")
+        if not text or end + end in text:
+            return None  # no rows, or a blank line inside (which the csv module skips)
+        # Each line break becomes "],[" in one pass. What is left of "\r" or "\n" is a
+        # lone carriage return (a row break to the csv module) or mixed line ends.
+        document = "[[" + text.replace(end, "],[") + "]]"
+        if "\r" in document or "\n" in document:
+            return None
+        try:
+            rows: list[list[Any]] = orjson.loads(document)
+        except orjson.JSONDecodeError:
+            return None  # "", "nan", "+1", ".5"...: float() reads them one by one
+        return rows
 
 
 # --- responses ---------------------------------------------------------------------------

@@ -16,15 +16,17 @@ its conversion, in one table-like file.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from mlkube.errors import InvalidInputError
-from mlkube.server.formats import ScoringRequest
+from mlkube.server.formats import CsvRows, ScoringRequest, all_dicts
 from mlkube.server.v2_inputs import check_v2_input, flatten
 
 # MLflow column types this module can check and convert itself; any other type
@@ -176,6 +178,10 @@ class CompiledSignature:
         # Every column has a type this module checks: pyfunc's enforcement is redundant.
         self.fully_checked = all(c.type in _NUMPY_TYPES for c in signature.columns)
         self._params = {p.name: p for p in signature.params}
+        # A record's values in signature order, as a tuple (all-double signatures of two
+        # columns or more: itemgetter of one name gives the bare value).
+        self._row_of_record = operator.itemgetter(*self.column_names) if (
+            self.all_double and len(self.column_names) > 1) else None
 
     # -- entry point ---------------------------------------------------------------------
 
@@ -252,11 +258,11 @@ class CompiledSignature:
         names = self.column_names if columns is None else tuple(str(c) for c in columns)
         if columns is not None:
             self._check_given_columns(names)
-        if self.all_double and names == self.column_names and not (
+        if self.all_double and self._covers(names) and not (
                 booleans and _rows_hold_booleans(rows)):
             matrix = _float_matrix(rows, len(names))
             if matrix is not None:
-                return Table({n: matrix[:, i] for i, n in enumerate(names)}, len(rows), matrix)
+                return self._table_of_matrix(matrix, names)
         width = len(names)
         for i, row in enumerate(rows):
             if not isinstance(row, list) or len(row) != width:
@@ -271,7 +277,7 @@ class CompiledSignature:
         return self._typed_table(values, len(rows), booleans)
 
     def _table_from_records(self, records: Any, booleans: bool) -> Table:
-        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        if not isinstance(records, list) or not all_dicts(records):
             raise InvalidInputError(
                 "Records must be a JSON array of objects ({column: value}).",
                 hint=self._row_hint(),
@@ -281,6 +287,18 @@ class CompiledSignature:
             return _untyped_table([[r.get(n) for n in names] for r in records], names)
         present = set(records[0]) if records else set()
         self._check_given_columns(tuple(present))
+        if self._row_of_record is not None and not booleans and records:
+            # One C-level getter per record and one numpy conversion, instead of a list
+            # per column and an array each. A record without some column (its value is
+            # then missing) or a value that is no number: the per-column path below.
+            try:
+                rows = list(map(self._row_of_record, records))
+            except KeyError:
+                rows = None
+            matrix = None if rows is None else _float_matrix(rows, len(self.column_names))
+            if matrix is not None:
+                return Table({n: matrix[:, i] for i, n in enumerate(self.column_names)},
+                             len(records), matrix)
         values = {c: [r.get(c) for r in records] for c in self.column_names if c in present}
         return self._typed_table(values, len(records), booleans)
 
@@ -300,11 +318,17 @@ class CompiledSignature:
         return self._typed_table({c: columns[c] for c in self.column_names if c in columns},
                                  n_rows, booleans)
 
-    def _table_from_csv(self, header: Sequence[str], rows: list[list[str]]) -> Table:
+    def _table_from_csv(self, header: Sequence[str], cells: CsvRows) -> Table:
         if self.signature.kind == "none":
-            return _untyped_table(rows, list(header))
+            return _untyped_table(cells.rows(), list(header))
         self._check_given_columns(tuple(header))
         position = {n: i for i, n in enumerate(header)}
+        if self.all_double and self._covers(header):
+            numbers = cells.numbers()
+            matrix = None if numbers is None else _float_matrix(numbers, len(header))
+            if matrix is not None:
+                return self._table_of_matrix(matrix, header)
+        rows = cells.rows()
         values: dict[str, list[Any]] = {}
         for spec in self.signature.columns:
             if spec.name not in position:
@@ -338,6 +362,20 @@ class CompiledSignature:
                     hint="Send each column's input with shape [rows] (or [rows, 1]).",
                 )
         return self._table_from_mapping({i.name: i.values for i in inputs}, booleans)
+
+    def _covers(self, given: Sequence[str]) -> bool:
+        """Whether ``given`` names every signature column (in any order, maybe more)."""
+        return tuple(given) == self.column_names or set(given) >= set(self.column_names)
+
+    def _table_of_matrix(self, matrix: Any, given: Sequence[str]) -> Table:
+        """A float matrix whose columns are ``given`` as the table of the signature's
+        columns, in signature order (a name given twice counts at its last place, as the
+        per-column paths read it)."""
+        if tuple(given) != self.column_names:
+            position = {n: i for i, n in enumerate(given)}
+            matrix = np.ascontiguousarray(matrix[:, [position[n] for n in self.column_names]])
+        return Table({n: matrix[:, i] for i, n in enumerate(self.column_names)}, len(matrix),
+                     matrix)
 
     def _check_given_columns(self, given: Sequence[str]) -> None:
         present = set(given)
@@ -387,7 +425,7 @@ class CompiledSignature:
         elif len(specs) == 1 and len(specs[0].shape) == 2:
             # CSV rows are the rows of a 2-D tensor: the header names its columns, the
             # cells are read as JSON numbers would be (then cast to the tensor's dtype).
-            named = {specs[0].name or "input": _csv_numbers(request.data, specs[0])}
+            named = {specs[0].name or "input": _csv_numbers(request.data.rows(), specs[0])}
         else:
             raise InvalidInputError(
                 "This model takes "
@@ -418,16 +456,23 @@ class CompiledSignature:
 # --- pure helpers ------------------------------------------------------------------------
 
 
-def _float_matrix(rows: list[Any], width: int) -> Any:
+def _float_matrix(rows: Sequence[Any], width: int) -> Any:
     """Rows as one float64 matrix when they are all numbers of the right width, else None
-    (the slower per-column path then finds and names what is wrong)."""
+    (the slower per-column path then finds and names what is wrong).
+
+    The rows are flattened first: numpy reads a flat list of numbers in about half the
+    time it takes to discover the shape of a list of lists (a tenth of a 10,000-row
+    request's CPU). A row that is no list, or holds a string, null or a nested list,
+    gives a width, dtype or shape that is refused here."""
     try:
-        matrix = np.array(rows)
+        if set(map(len, rows)) != {width}:
+            return None
+        flat = np.array(list(itertools.chain.from_iterable(rows)))
     except (ValueError, TypeError):
         return None
-    if matrix.ndim != 2 or matrix.shape[1] != width or matrix.dtype.kind not in "fiu":
+    if flat.ndim != 1 or flat.dtype.kind not in "fiu":
         return None
-    return matrix.astype(np.float64, copy=False)
+    return flat.astype(np.float64, copy=False).reshape(len(rows), width)
 
 
 def _rows_hold_booleans(rows: list[Any]) -> bool:
