@@ -1,11 +1,13 @@
 """Side-by-side benchmark of mlkube's inference server and the servers it replaces.
 
 Serves the same LightGBM iris model with azureml-inference-server-http, `mlflow models
-serve`, MLServer (batching off and on) and mlkube (entry-script, no-code, no-code with
-batching), one worker each, server pinned to core 0 and wrk to core 1; checks every answer
-against in-process predictions before loading; writes BENCHMARKS.md at the repo root.
+serve`, MLServer (batching off and on), BentoML, LitServe (pyfunc and booster), Ray Serve,
+PyTriton and mlkube (entry-script, no-code, no-code with batching, and through a local
+endpoint with key auth at default and tuned settings), one worker or replica each,
+server pinned to core 0 and wrk to core 1; checks every answer against in-process
+predictions before loading; writes BENCHMARKS.md at the repo root.
 
-    .venv/bin/python bench/run.py            # full run (about 15 minutes; 22 with --repeat 2)
+    .venv/bin/python bench/run.py            # full run (about 30 minutes; more with --repeat 2)
     .venv/bin/python bench/run.py --quick    # smoke run: 3 s at 8 connections, own report
     .venv/bin/python bench/run.py --only mlkube-nocode,mlflow   # rerun some, keep the rest
 
