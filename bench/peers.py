@@ -44,7 +44,7 @@ class Paths:
 
     @property
     def seed_score_py(self) -> Path:
-        return self.repo / "examples" / "seed" / "score.py"
+        return self.repo / "examples" / "seed" / "scoring" / "score.py"
 
     @property
     def main_bin(self) -> Path:
