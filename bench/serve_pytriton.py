@@ -14,6 +14,7 @@ answer's ``output`` is (rows, 3).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import sysconfig
 from pathlib import Path
@@ -42,7 +43,11 @@ def main(model_dir: str, http_port: str, grpc_port: str, metrics_port: str,
     config = TritonConfig(http_address="127.0.0.1", http_port=int(http_port),
                           grpc_address="127.0.0.1", grpc_port=int(grpc_port),
                           metrics_address="127.0.0.1", metrics_port=int(metrics_port))
-    with Triton(config=config) as triton:
+    # Triton's model store in the server's work folder (the default, under ~/.cache, is
+    # left behind when the benchmark stops the tree), fresh each start.
+    workspace = Path.cwd() / "triton-workspace"
+    shutil.rmtree(workspace, ignore_errors=True)
+    with Triton(config=config, workspace=workspace) as triton:
         triton.bind(model_name="iris", infer_func=infer,
                     inputs=[Tensor(name="input", dtype=np.float64, shape=(4,))],
                     outputs=[Tensor(name="output", dtype=np.float64, shape=(3,))],
