@@ -51,6 +51,14 @@ def _encode_v2_columns(rows: Rows, columns: Sequence[str]) -> bytes:
     return orjson.dumps({"inputs": inputs, "parameters": {"content_type": "pd"}})
 
 
+def _encode_v2_tensor(rows: Rows, columns: Sequence[str]) -> bytes:
+    # One (rows x features) FP64 tensor, row-major: what a Triton model bound to one
+    # input of shape (features,) takes.
+    return orjson.dumps({"inputs": [{"name": "input", "datatype": "FP64",
+                                     "shape": [len(rows), len(columns)],
+                                     "data": [float(v) for r in rows for v in r]}]})
+
+
 def _decode_bare_or_predictions(answer: Any) -> np.ndarray:
     # Azure ML's /score answers bare JSON; MLflow's /invocations wraps it in "predictions".
     if isinstance(answer, dict) and "predictions" in answer:
@@ -72,16 +80,19 @@ _ENCODERS = {
     "azureml-data": _encode_azureml_data,
     "mlflow-split": _encode_mlflow_split,
     "v2-columns": _encode_v2_columns,
+    "v2-tensor": _encode_v2_tensor,
 }
 _DECODERS = {
     "azureml-data": _decode_bare_or_predictions,
     "mlflow-split": _decode_bare_or_predictions,
     "v2-columns": _decode_v2_outputs,
+    "v2-tensor": _decode_v2_outputs,
 }
 
 AZUREML_DATA = BodyFormat("azureml-data", '`{"data": [[...]]}`')
 MLFLOW_SPLIT = BodyFormat("mlflow-split", '`{"dataframe_split": {...}}`')
 V2_COLUMNS = BodyFormat("v2-columns", "v2 `inputs`, one FP64 input per column")
+V2_TENSOR = BodyFormat("v2-tensor", "v2 `inputs`, one FP64 (rows × 4) tensor")
 
 
 def answers_match(got: np.ndarray, expected: np.ndarray) -> bool:

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from payloads import AZUREML_DATA, MLFLOW_SPLIT, V2_COLUMNS, BodyFormat
+from payloads import AZUREML_DATA, MLFLOW_SPLIT, V2_COLUMNS, V2_TENSOR, BodyFormat
 
 # Adaptive batching settings shared by MLServer and mlkube, so "batching on" means the
 # same thing for both: up to this many requests, waiting at most this long for them.
 BATCH_MAX_SIZE = 64
 BATCH_MAX_TIME_S = 0.005
+BENCH = Path(__file__).resolve().parent
 # mlkube batches whatever queued while the previous batch ran, so it needs no wait (its
 # default); MLServer's batcher needs one to gather anything at all.
 MLKUBE_BATCH_WAIT_MS = 0
+# Triton's max_batch_size counts rows, not requests, and also bounds one request's rows:
+# room for the largest body the benchmarks send (10,000 rows).
+PYTRITON_MAX_BATCH_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ class Paths:
 
     @property
     def seed_score_py(self) -> Path:
-        return self.repo / "examples" / "seed" / "score.py"
+        return self.repo / "examples" / "seed" / "scoring" / "score.py"
 
     @property
     def main_bin(self) -> Path:
@@ -53,6 +58,11 @@ class Launch:
     argv: list[str]
     env: dict[str, str]
     cwd: Path
+    # For a server whose port and credentials are only known once it runs (an endpoint):
+    # the file it writes then, JSON with "port", "path" and "headers" (see run.py).
+    ready_file: Path | None = None
+    # Ask the root process alone to stop first, so it can take its children down in order.
+    root_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,38 @@ def _mlkube(*, entry_script: bool, batching: bool) -> Callable[[Paths, Ports, Pa
     return launch
 
 
+def _in_venv(venv: str, script: str, *args: str, root_first: bool = False,
+             **env: str) -> Callable[[Paths, Ports, Path], Launch]:
+    """A peer whose service code is one of bench/serve_*.py, run by its venv's Python;
+    ``args`` may name ``{model}``, ``{port}`` and ``{spare0}``, ``{spare1}``."""
+    def launch(paths: Paths, ports: Ports, workdir: Path) -> Launch:
+        bin_dir = paths.venvs / venv / "bin"
+        values = {"model": str(paths.model_dir), "port": str(ports.http),
+                  **{f"spare{i}": str(p) for i, p in enumerate(ports.spare)}}
+        extra = {k: v.format(workdir=workdir) for k, v in env.items()}
+        return Launch(argv=[str(bin_dir / "python"), str(BENCH / script),
+                            *(a.format(**values) for a in args)],
+                      env=_env(bin_dir, **extra), cwd=workdir, root_first=root_first)
+
+    return launch
+
+
+def _mlkube_endpoint(*, max_concurrent: int | None) -> Callable[[Paths, Ports, Path], Launch]:
+    def launch(paths: Paths, ports: Ports, workdir: Path) -> Launch:
+        # A fresh workspace each time: the endpoint is created as a user would, from nothing.
+        shutil.rmtree(workdir / "workspace", ignore_errors=True)
+        ready = workdir / "ready.json"
+        ready.unlink(missing_ok=True)
+        argv = [str(paths.main_bin / "python"), str(BENCH / "endpoint_peer.py"),
+                str(paths.model_root), str(workdir), str(ready)]
+        if max_concurrent is not None:
+            argv.append(str(max_concurrent))
+        return Launch(argv=argv, env=_env(paths.main_bin), cwd=workdir, ready_file=ready,
+                      root_first=True)
+
+    return launch
+
+
 PEERS: list[Peer] = [
     Peer("azmlinfsrv", "azureml-inference-server-http 1.5.1 (seed score.py)", AZUREML_DATA,
          "/score", "azmlinfsrv", _azmlinfsrv,
@@ -173,6 +215,41 @@ PEERS: list[Peer] = [
     Peer("mlkube-nocode-batch", "mlkube no-code, adaptive batching", AZUREML_DATA, "/score",
          None, _mlkube(entry_script=False, batching=True),
          notes=[f"--max-batch-size {BATCH_MAX_SIZE} --max-batch-wait-ms {MLKUBE_BATCH_WAIT_MS}"]),
+    # Issue 14, item 1: every serving peer a user would pick instead.
+    Peer("bentoml", "BentoML 1.4.40 (bentoml.mlflow model in a service)", AZUREML_DATA,
+         "/score", "bentoml", _in_venv("bentoml", "serve_bentoml.py", "{model}", "{port}",
+                                       BENTOML_HOME="{workdir}/bentoml-home",
+                                       BENTOML_DO_NOT_TRACK="True"),
+         notes=["`@bentoml.service(workers=1)`, pyfunc from `bentoml.mlflow.load_model` on "
+                "a DataFrame; the model imported into a store under the server's work "
+                "folder at start"]),
+    Peer("litserve-pyfunc", "LitServe 0.2.19, MLflow pyfunc", AZUREML_DATA, "/predict",
+         "litserve", _in_venv("litserve", "serve_litserve.py", "pyfunc", "{model}", "{port}"),
+         notes=["1 API server, 1 inference worker (`workers_per_device=1`), no batching"]),
+    Peer("litserve-booster", "LitServe 0.2.19, LightGBM booster directly", AZUREML_DATA,
+         "/predict", "litserve",
+         _in_venv("litserve", "serve_litserve.py", "booster", "{model}", "{port}"),
+         notes=["`booster.predict` on a numpy array (no MLflow layer); 1 API server, "
+                "1 inference worker"]),
+    Peer("ray-serve", "Ray Serve 2.60.0, one replica (MLflow pyfunc)", AZUREML_DATA, "/score",
+         "ray", _in_venv("ray", "serve_ray.py", "{model}", "{port}", root_first=True),
+         notes=["`ray.init(num_cpus=1)`, 100 MiB object store, no dashboard; all of Ray's "
+                "processes count in its CPU and memory"]),
+    Peer("pytriton", "PyTriton 0.7.0 (Triton's C++ front end, Python callable on the booster)",
+         V2_TENSOR, "/v2/models/iris/infer", "pytriton",
+         _in_venv("pytriton", "serve_pytriton.py", "{model}", "{port}", "{spare0}",
+                  "{spare1}", str(PYTRITON_MAX_BATCH_ROWS)),
+         notes=["Triton's dynamic batcher on (no queue delay), `max_batch_size` "
+                f"{PYTRITON_MAX_BATCH_ROWS:,} rows; `@batch` callable on `booster.predict`"]),
+    Peer("mlkube-endpoint", "mlkube endpoint with key auth (client → gateway → no-code)",
+         AZUREML_DATA, "/score", None, _mlkube_endpoint(max_concurrent=None),
+         notes=["a local endpoint created with `MLClient` as users do, default deployment "
+                "settings (`max_concurrent_requests_per_instance` 1), one instance, "
+                "`Authorization: Bearer <key>` on every request; gateway, supervisor and "
+                "instance all on the server core"]),
+    Peer("mlkube-endpoint-tuned", "mlkube endpoint with key auth, 8 requests in flight",
+         AZUREML_DATA, "/score", None, _mlkube_endpoint(max_concurrent=8),
+         notes=["the same with `max_concurrent_requests_per_instance` 8"]),
 ]
 
 NOOP_SUFFIX = "-noop"

@@ -4,6 +4,10 @@
 local body_file = os.getenv("BENCH_BODY_FILE")
 wrk.method = os.getenv("BENCH_METHOD") or "POST"
 wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE") or "application/json"
+local authorization = os.getenv("BENCH_AUTHORIZATION")
+if authorization and authorization ~= "" then
+  wrk.headers["Authorization"] = authorization
+end
 if body_file and body_file ~= "" then
   local f = assert(io.open(body_file, "rb"))
   wrk.body = f:read("*a")

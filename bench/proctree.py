@@ -127,9 +127,21 @@ def _is_gone(pid: int) -> bool:
     return True
 
 
-def stop(server: Server, *, grace_s: float = 10.0) -> None:
-    """SIGTERM the server's group and descendants, SIGKILL what is left after the grace."""
+def stop(server: Server, *, grace_s: float = 10.0, root_first: bool = False) -> None:
+    """SIGTERM the server's group and descendants, SIGKILL what is left after the grace.
+
+    With ``root_first`` the root alone is asked first and given the grace to stop its
+    own children in order (a driver shutting Ray down, a client deleting its endpoint);
+    the tree read before that signal is what gets SIGKILLed after, so children the
+    root's exit reparented to init are not missed.
+    """
     pids = tree_pids(server.pid)
+    if root_first:
+        with contextlib.suppress(ProcessLookupError):
+            server.process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.process.wait(timeout=grace_s)
+        pids = sorted(set(pids) | set(tree_pids(server.pid)))
     _signal_all(server.pid, pids, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
@@ -165,11 +177,13 @@ atexit.register(stop_all_started)
 
 
 def post(port: int, path: str, body: bytes | None, *, content_type: str = "application/json",
-         timeout_s: float = 10.0) -> tuple[int, bytes]:
+         timeout_s: float = 10.0, headers: Mapping[str, str] | None = None
+         ) -> tuple[int, bytes]:
     """One request to 127.0.0.1 (the only address the benchmark talks to)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
     try:
-        headers = {"Content-Type": content_type} if body is not None else {}
+        headers = {**({"Content-Type": content_type} if body is not None else {}),
+                   **(headers or {})}
         connection.request("POST" if body is not None else "GET", path, body=body,
                            headers=headers)
         response = connection.getresponse()
@@ -183,7 +197,8 @@ class AnswerCheckFailed(Exception):
 
 
 def wait_for_answer(server: Server, *, port: int, path: str, body: bytes,
-                    is_right: Callable[[int, bytes], bool], deadline_s: float) -> float:
+                    is_right: Callable[[int, bytes], bool], deadline_s: float,
+                    headers: Mapping[str, str] | None = None) -> float:
     """Poll until the first right answer; returns seconds since the process started.
 
     A wrong 200 answer fails at once (a wrong server gets no number); refusals and
@@ -197,7 +212,7 @@ def wait_for_answer(server: Server, *, port: int, path: str, body: bytes,
                 f"exited with code {server.process.returncode} before answering "
                 f"(see {server.log_path})")
         try:
-            status, answer = post(port, path, body, timeout_s=5.0)
+            status, answer = post(port, path, body, timeout_s=5.0, headers=headers)
         except (OSError, http.client.HTTPException) as error:
             last = f"{type(error).__name__}: {error}"
         else:
@@ -208,3 +223,18 @@ def wait_for_answer(server: Server, *, port: int, path: str, body: bytes,
             last = f"HTTP {status}: {answer[:300]!r}"
         time.sleep(0.02)
     raise AnswerCheckFailed(f"no right answer within {deadline_s:.0f} s (last: {last})")
+
+
+def wait_for_file(server: Server, path: Path, *, deadline_s: float) -> bytes:
+    """The contents of ``path`` once the server has written it (it renames it into place
+    whole); fails if the server exits first or the deadline passes."""
+    deadline = server.started_at + deadline_s
+    while time.monotonic() < deadline:
+        if path.exists():
+            return path.read_bytes()
+        if server.process.poll() is not None:
+            raise AnswerCheckFailed(
+                f"exited with code {server.process.returncode} before it was ready "
+                f"(see {server.log_path})")
+        time.sleep(0.05)
+    raise AnswerCheckFailed(f"not ready within {deadline_s:.0f} s (no {path.name})")

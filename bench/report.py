@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import report_peers
+
 ANALYSIS_START = "<!-- analysis:start (hand-written; kept across reruns) -->"
 ANALYSIS_END = "<!-- analysis:end -->"
 NOOP_KEY = "mlkube-nocode-noop"
@@ -156,6 +158,16 @@ def targets(results: dict) -> list[tuple[str, str, str, str]]:
           "mlkube-nocode-batch", "mlflow", 64, 10)
     ratio("batching: no-code ≥ 3× MLServer with batching (64 conn, 1 row)",
           "mlkube-nocode-batch", "mlserver-batch", 64, 3)
+    leads = report_peers.endpoint_leads(results)
+    name = (f"issue 14: endpoint with auth ≥ {report_peers.ENDPOINT_LEAD:g}× every peer "
+            "(8 conn, 1 row)")
+    if leads:
+        key, lead, per_cpu = min(leads, key=lambda item: item[1])
+        rows.append((name, f"lowest {lead:.1f}× ({results['servers'][key]['label']})",
+                     "met" if lead >= report_peers.ENDPOINT_LEAD else "not met",
+                     f"{per_cpu:.1f}×" if per_cpu else "—"))
+    else:
+        rows.append((name, "—", "not measured", "—"))
     return rows
 
 
@@ -219,8 +231,7 @@ def _time_goes(results: dict) -> list[str]:
 def render(results: dict, *, analysis: str) -> str:
     meta = results["meta"]
     connections = meta["connections"]
-    order = [k for k in ("azmlinfsrv", "mlflow", "mlserver", "mlserver-batch",
-                         "mlkube-entry", "mlkube-nocode", "mlkube-nocode-batch")
+    order = [k for k in (*report_peers.PEER_KEYS, *report_peers.MLKUBE_KEYS)
              if k in results["servers"]]
     out = [
         "# Benchmarks",
@@ -298,5 +309,6 @@ def render(results: dict, *, analysis: str) -> str:
     for name, measured, verdict, per_cpu in targets(results):
         out.append(f"| {name} | {measured} | **{verdict}** | {per_cpu} |")
     out.append("")
+    out += report_peers.section(results)
     out += _time_goes(results)
     return "\n".join(out).rstrip() + "\n"

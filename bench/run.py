@@ -1,11 +1,13 @@
 """Side-by-side benchmark of mlkube's inference server and the servers it replaces.
 
 Serves the same LightGBM iris model with azureml-inference-server-http, `mlflow models
-serve`, MLServer (batching off and on) and mlkube (entry-script, no-code, no-code with
-batching), one worker each, server pinned to core 0 and wrk to core 1; checks every answer
-against in-process predictions before loading; writes BENCHMARKS.md at the repo root.
+serve`, MLServer (batching off and on), BentoML, LitServe (pyfunc and booster), Ray Serve,
+PyTriton and mlkube (entry-script, no-code, no-code with batching, and through a local
+endpoint with key auth at default and tuned settings), one worker or replica each,
+server pinned to core 0 and wrk to core 1; checks every answer against in-process
+predictions before loading; writes BENCHMARKS.md at the repo root.
 
-    .venv/bin/python bench/run.py            # full run (about 15 minutes; 22 with --repeat 2)
+    .venv/bin/python bench/run.py            # full run (about 30 minutes; more with --repeat 2)
     .venv/bin/python bench/run.py --quick    # smoke run: 3 s at 8 connections, own report
     .venv/bin/python bench/run.py --only mlkube-nocode,mlflow   # rerun some, keep the rest
 
@@ -111,18 +113,19 @@ def check_answer(peer: peers.Peer, bodies: inprocess.Bodies, size: str):
 
 def measure(url: str, *, server_pid: int, connections: list[int], seconds: float,
             warmup: float, repeat: int, body_file: Path | None,
-            method: str = "POST") -> list[dict]:
+            method: str = "POST", authorization: str | None = None) -> list[dict]:
     """Warm up, then measure each connection count ``repeat`` times and keep the run with
     the most req/s: contention from other work only ever makes a run slower."""
     loads = []
     for conns in connections:
         wrk_load.run_wrk(url, connections=conns, seconds=warmup, core=LOAD_CORE,
-                         body_file=body_file, method=method)
+                         body_file=body_file, method=method, authorization=authorization)
         runs = []
         for _ in range(repeat):
             cpu_before = proctree.tree_cpu_seconds(server_pid)
             run = wrk_load.run_wrk(url, connections=conns, seconds=seconds, core=LOAD_CORE,
-                                   body_file=body_file, method=method)
+                                   body_file=body_file, method=method,
+                                   authorization=authorization)
             cpu_used = proctree.tree_cpu_seconds(server_pid) - cpu_before
             runs.append(dataclasses.replace(
                 run, server_cpu=cpu_used / run.seconds if run.seconds else None,
@@ -183,18 +186,25 @@ def bench_peer(peer: peers.Peer, *, paths: peers.Paths, bodies: inprocess.Bodies
     launch = peer.launch(paths, ports, workdir)
     server = proctree.start_pinned(launch.argv, core=SERVER_CORE, env=launch.env,
                                    cwd=launch.cwd, log_path=workdir / "server.log")
-    url = f"http://127.0.0.1:{ports.http}{peer.path}"
+    port, path, headers = ports.http, peer.path, {}
     try:
+        if launch.ready_file:
+            ready = orjson.loads(proctree.wait_for_file(server, launch.ready_file,
+                                                        deadline_s=STARTUP_DEADLINE_S))
+            port, path, headers = ready["port"], ready["path"], ready["headers"]
+        url = f"http://127.0.0.1:{port}{path}"
         first = "1 row"
         entry["startup_s"] = proctree.wait_for_answer(
-            server, port=ports.http, path=peer.path,
+            server, port=port, path=path,
             body=body_files[(peer.body.name, first)].read_bytes(),
-            is_right=check_answer(peer, bodies, first), deadline_s=STARTUP_DEADLINE_S)
+            is_right=check_answer(peer, bodies, first), deadline_s=STARTUP_DEADLINE_S,
+            headers=headers)
         print(f"  first right answer after {entry['startup_s']:.2f} s", flush=True)
         entry["loads"] = {}
         for size in bodies.rows:
             body_file = body_files[(peer.body.name, size)]
-            status, answer = proctree.post(ports.http, peer.path, body_file.read_bytes())
+            status, answer = proctree.post(port, path, body_file.read_bytes(),
+                                           headers=headers)
             if status != 200 or not check_answer(peer, bodies, size)(status, answer):
                 entry.setdefault("notes", []).append(
                     f"{size}: wrong answer (HTTP {status}), not measured: {answer[:200]!r}")
@@ -205,12 +215,13 @@ def bench_peer(peer: peers.Peer, *, paths: peers.Paths, bodies: inprocess.Bodies
                                            connections=args.connections,
                                            seconds=args.seconds, warmup=args.warmup,
                                            repeat=args.repeat,
-                                           body_file=body_file)
+                                           body_file=body_file,
+                                           authorization=headers.get("Authorization"))
         entry["memory"] = proctree.tree_memory_mib(server.pid)
         entry["status"] = "ok"
         print(f"  idle memory: {entry['memory']}", flush=True)
         if peer.noop_path:
-            noop_url = f"http://127.0.0.1:{ports.http}{peer.noop_path}"
+            noop_url = f"http://127.0.0.1:{port}{peer.noop_path}"
             print(f"  no-op route GET {peer.noop_path}", flush=True)
             results["servers"][peer.key + peers.NOOP_SUFFIX] = {
                 "label": "mlkube no-op route (HTTP floor)", "body_format": "none",
@@ -238,15 +249,17 @@ def bench_peer(peer: peers.Peer, *, paths: peers.Paths, bodies: inprocess.Bodies
         print("  last log lines:\n    " + "\n    ".join(
             server.log_path.read_text(errors="replace").strip().splitlines()[-8:]), flush=True)
     finally:
-        proctree.stop(server)
+        proctree.stop(server, root_first=launch.root_first)
 
 
 def peer_versions(paths: peers.Paths) -> str:
     wanted = [("azmlinfsrv", "azureml-inference-server-http"), ("mlflow", "mlflow"),
-              ("mlserver", "mlserver"), ("mlserver", "mlserver-mlflow")]
+              ("mlserver", "mlserver"), ("mlserver", "mlserver-mlflow"),
+              ("bentoml", "bentoml"), ("litserve", "litserve"), ("ray", "ray"),
+              ("pytriton", "nvidia-pytriton")]
     parts = []
     python_of = "import platform; print(platform.python_version())"
-    for venv in ("azmlinfsrv", "mlflow", "mlserver"):
+    for venv in ("azmlinfsrv", "mlflow", "mlserver", "bentoml", "litserve", "ray", "pytriton"):
         python = paths.venvs / venv / "bin" / "python"
         if python.exists():
             version = subprocess.run([str(python), "-c", python_of], capture_output=True,

@@ -55,12 +55,16 @@ def require_wrk() -> str:
 
 def run_wrk(url: str, *, connections: int, seconds: float, core: int,
             body_file: Path | None, method: str = "POST",
-            content_type: str = "application/json") -> LoadResult:
-    """One wrk run of ``seconds`` against ``url`` (which must be on 127.0.0.1)."""
+            content_type: str = "application/json",
+            authorization: str | None = None) -> LoadResult:
+    """One wrk run of ``seconds`` against ``url`` (which must be on 127.0.0.1), with an
+    ``Authorization`` header on every request when given (passed in the environment, so
+    the key never shows in a process list)."""
     if not url.startswith("http://127.0.0.1:"):
         raise ValueError(f"the benchmark only sends traffic to 127.0.0.1, not {url}")
     env = dict(os.environ, BENCH_METHOD=method, BENCH_CONTENT_TYPE=content_type,
-               BENCH_BODY_FILE=str(body_file) if body_file else "")
+               BENCH_BODY_FILE=str(body_file) if body_file else "",
+               BENCH_AUTHORIZATION=authorization or "")
     # One thread: wrk has one core to itself, and more threads would only contend for it.
     argv = ["taskset", "-c", str(core), require_wrk(), "-t1", f"-c{connections}",
             f"-d{max(1, round(seconds))}s", "--timeout", "10s", "--latency",
