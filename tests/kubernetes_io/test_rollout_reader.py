@@ -49,6 +49,18 @@ def test_an_image_missing_from_the_registry_says_to_push_it():
     assert "push" in result.fix
 
 
+def test_a_missing_image_whose_digest_holds_403_still_says_to_push_it():
+    """A digest is hex: "e04034dc" in it is no HTTP status (CI met one)."""
+    recorded = json.loads(json.dumps(load("err-image-pull-not-found")).replace(
+        "sha256:", "sha256:e04034dc401"))
+    result = read_rollout(recorded["deployment"], recorded["pods"]["items"],
+                          recorded["events"]["items"],
+                          replica_sets=recorded["replicaSets"]["items"],
+                          logs=recorded.get("previousLogs"))
+    assert "sha256:e04034dc401" in result.cause
+    assert "push" in result.fix and "credentials" not in result.fix
+
+
 def test_crash_loop_quotes_the_last_log_lines_and_the_exit_code():
     result = verdict("crash-loop-backoff")
     assert result.reason == "CrashLoopBackOff"

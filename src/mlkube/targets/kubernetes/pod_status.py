@@ -213,10 +213,14 @@ def _pull_event_message(events: Sequence[Mapping[str, Any]]) -> str:
     return failed[-1] if failed else ""
 
 
+#: What a refused pull's message says when credentials are the cause. Whole words: an
+#: image digest is hex, and ``sha256:...e04034dc...`` must not read as a 403.
+_AUTH_REFUSAL = re.compile(r"\b(401|403|unauthorized|denied|authorization|authentication)\b")
+
+
 def _pull_fix(message: str) -> str:
     lowered = message.lower()
-    if any(word in lowered for word in ("401", "403", "unauthorized", "denied",
-                                        "authorization", "authentication")):
+    if _AUTH_REFUSAL.search(lowered):
         return ("The registry refused the cluster's credentials: create an image pull "
                 "Secret for the registry (`kubectl create secret docker-registry`) and add it "
                 "to the namespace's default ServiceAccount (imagePullSecrets), or make the "

@@ -80,6 +80,8 @@ POLL_SECONDS = 2.0
 PULL_MARGIN_SECONDS = 600
 #: Polls a crash verdict may wait for the crashed container's log to be readable.
 CRASH_LOG_POLLS = 5
+#: How long a recorded failure waits for the Deployment's controller to observe it.
+FAILURE_OBSERVED_SECONDS = 10.0
 #: How long a changed ConfigMap / Secret may take to reach the gateway's mounted files
 #: (the kubelet's sync period plus its cache TTL, one minute each by default).
 PROPAGATION_SECONDS = 150
@@ -508,9 +510,20 @@ class KubernetesTarget:
                         *, progress: Progress) -> None:
         """Keep the failure's cause on the Deployment, for ``get`` (and the studio) later
         and elsewhere; a cluster refusing the patch leaves only the error raised."""
+        name = (workload.get("metadata") or {}).get("name", "")
         try:
             self.cluster.annotate(workload, state.rollout_failure_annotations(
                 workload, cause=failure.message, fix=failure.hint))
+            # An annotation moves a Deployment's generation: until its controller has
+            # observed that, readers (kubectl rollout status, mlkube's own) would take it
+            # for a spec not yet seen. It observes within moments; wait that long.
+            deadline = time.monotonic() + FAILURE_OBSERVED_SECONDS
+            while time.monotonic() < deadline:
+                current = self.cluster.get("Deployment", name) or {}
+                if (current.get("status") or {}).get("observedGeneration", 0) >= (
+                        current.get("metadata") or {}).get("generation", 0):
+                    break
+                time.sleep(min(self._poll_seconds, 0.2))
         except MlkubeError as error:
             progress(f"the failure's cause is not kept on the Deployment: {error.message}")
 
