@@ -38,7 +38,8 @@ def _recorded(workload: dict[str, Any], *, image: str | None = None) -> dict[str
 
 
 def _shown(workload: dict[str, Any]) -> str | None:
-    return rollout_failure(workload, running=provisioning_state(workload) == "Succeeded")
+    running = provisioning_state(workload) == "Succeeded"
+    return None if running else rollout_failure(workload)
 
 
 def test_the_cause_and_fix_are_shown_while_the_failed_spec_is_not_running():

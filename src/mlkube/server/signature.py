@@ -297,8 +297,7 @@ class CompiledSignature:
                 rows = None
             matrix = None if rows is None else _float_matrix(rows, len(self.column_names))
             if matrix is not None:
-                return Table({n: matrix[:, i] for i, n in enumerate(self.column_names)},
-                             len(records), matrix)
+                return self._table_of_matrix(matrix, self.column_names)
         values = {c: [r.get(c) for r in records] for c in self.column_names if c in present}
         return self._typed_table(values, len(records), booleans)
 

@@ -196,7 +196,7 @@ def rollout_failure_annotations(workload: Mapping[str, Any], *, cause: str,
                                 fix: str | None) -> dict[str, str]:
     """The annotation recording that ``workload``'s current spec failed to roll out, with
     the cause and fix the user was told. mlkube's applies do not render it (they own
-    other fields), so it stays until a newer generation makes it stale."""
+    other fields), so it stays until the pod template changes or the pods run."""
     return {ROLLOUT_FAILURE: json.dumps({"template": _template_digest(workload),
                                          "cause": cause, "fix": fix or ""})}
 
@@ -206,10 +206,10 @@ def _template_digest(workload: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def rollout_failure(workload: Mapping[str, Any], *, running: bool) -> str | None:
-    """The recorded failure of ``workload``'s current spec ("cause Hint: fix"), or None
-    when none is recorded, the pod template changed since, or it now runs (``running``:
-    its provisioning state is Succeeded)."""
+def rollout_failure(workload: Mapping[str, Any]) -> str | None:
+    """The recorded failure of ``workload``'s current pod template ("cause Hint: fix"),
+    or None when none is recorded or the template changed since. Whether the pods run
+    now is the caller's to judge (its provisioning state)."""
     text = _annotation(workload, ROLLOUT_FAILURE)
     if not text:
         return None
@@ -217,7 +217,7 @@ def rollout_failure(workload: Mapping[str, Any], *, running: bool) -> str | None
         record = json.loads(text)
     except ValueError:
         return None
-    if running or record.get("template") != _template_digest(workload):
+    if record.get("template") != _template_digest(workload):
         return None
     fix = record.get("fix")
     return f"{record.get('cause', '')}" + (f" Hint: {fix}" if fix else "")

@@ -576,10 +576,10 @@ def _deployment_entity(server: Mapping[str, Any]) -> OnlineDeployment:
     floor = (autoscaler_floor(scale)
              if isinstance(scale, TargetUtilizationScaleSettings) else None)
     entity.provisioning_state = state.provisioning_state(server, autoscaled_floor=floor)
-    entity.provisioning_error = state.rollout_failure(
-        server, running=entity.provisioning_state == "Succeeded")
-    if entity.provisioning_error:
-        entity.provisioning_state = "Failed"
+    if entity.provisioning_state != "Succeeded":
+        entity.provisioning_error = state.rollout_failure(server)
+        if entity.provisioning_error:
+            entity.provisioning_state = "Failed"
     entity.current_instances = int((server.get("status") or {}).get("readyReplicas") or 0)
     entity.desired_instances = int((server.get("spec") or {}).get("replicas") or 0)
     return entity
