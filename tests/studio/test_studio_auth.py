@@ -94,13 +94,15 @@ def test_the_token_becomes_an_httponly_strict_cookie_and_leaves_the_url(
 def test_a_cross_site_post_is_refused_with_403(studio: Studio) -> None:
     with signed_in(studio) as http:
         token = csrf_token(http)
+        # Change the last character to one it is not (a fixed "A" is the token itself 1 in 64).
+        wrong = token[:-1] + ("B" if token.endswith("A") else "A")
         body = {"name": "x", "path": "/nonexistent"}
         for headers in (
             {"Origin": "http://evil.example", "X-CSRF-Token": token},  # another site
             {"Sec-Fetch-Site": "cross-site", "X-CSRF-Token": token},  # no Origin
             {"X-CSRF-Token": token},  # neither: not provably a studio page
             {"Origin": studio.base},  # same origin, no CSRF token
-            {"Origin": studio.base, "X-CSRF-Token": token[:-1] + "A"},  # a wrong one
+            {"Origin": studio.base, "X-CSRF-Token": wrong},  # a wrong one
         ):
             response = http.post("/api/models", json=body, headers=headers)
             assert response.status_code == 403, headers
