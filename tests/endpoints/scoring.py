@@ -41,13 +41,15 @@ def assert_header_picks_the_deployment(client: httpx.Client, uri: str, key: str,
     assert {r.headers["azureml-model-deployment"] for r in pinned_answers} == {pinned}
 
 
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Poll ``condition`` every 0.1 s until it holds; fail naming ``what`` at the deadline."""
+def wait_for(condition: Callable[[], bool], *, timeout: float, what: str,
+             every: float = 0.1) -> None:
+    """Poll ``condition`` every ``every`` s until it holds; fail naming ``what`` at the
+    deadline."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
+        time.sleep(every)
 
 
 @dataclass

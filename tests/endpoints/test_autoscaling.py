@@ -40,8 +40,9 @@ def elastic_endpoint(ml_client: MLClient, request: pytest.FixtureRequest,
     try:
         yield name
     finally:
-        log = endpoint_workspace / "endpoints" / name / "logs" / "autoscaler.log"
-        print(log.read_text() if log.is_file() else "no autoscaler log")  # shown on failure
+        logs = endpoint_workspace / "endpoints" / name / "logs"
+        for log in (logs / "autoscaler.log", logs / "gateway.log"):  # shown on failure
+            print(f"--- {log.name}\n{log.read_text() if log.is_file() else 'none'}")
         ml_client.online_endpoints.begin_delete(name).result()
 
 
@@ -124,3 +125,28 @@ def test_an_idle_deployment_scales_to_zero_and_its_next_request_is_held_and_answ
     wait_for(lambda: instances(ml_client, elastic_endpoint, "hasty")[0] == 1, timeout=60,
              what="hasty woken by the timed-out request")
     assert score(http, uri, key, deployment="hasty").status_code == 200
+
+
+def test_a_request_that_comes_as_the_last_instance_stops_is_held_and_answered(
+    ml_client: MLClient, elastic_endpoint: str, iris_lgbm_model_root: Path, slow_code: Path,
+    http: httpx.Client, endpoint_workspace: Path,
+) -> None:
+    """The window a user meets by chance: the last instance has drained and its process is
+    being stopped when a request comes. The request must wait for an instance that will
+    live (a fresh one), not reach the one that is going away, so it and the requests
+    right after it are all answered."""
+    zero = TargetUtilizationScaleSettings(min_instances=0, max_instances=1,
+                                          scale_to_zero_after_s=1, scale_down_delay_s=1)
+    ml_client.online_deployments.begin_create_or_update(slow_deployment(
+        "sleepy", elastic_endpoint, iris_lgbm_model_root, slow_code, scale=zero)).result()
+    uri, key = route(ml_client, elastic_endpoint, {"sleepy": 100})
+    log = endpoint_workspace / "endpoints" / elastic_endpoint / "logs" / "autoscaler.log"
+    for attempt in range(3):
+        assert score(http, uri, key).status_code == 200
+        stops = log.read_text().count("drained instance")
+        # Send the next request the moment the autoscaler lets the drained instance go.
+        wait_for(lambda stops=stops: log.read_text().count("drained instance") > stops,
+                 timeout=1 + 2 + 10, what="the last instance to be let go", every=0.005)
+        answers = [score(http, uri, key) for _ in range(5)]
+        # Answered, and by an instance that stays: not by the process on its way out.
+        assert [a.status_code for a in answers] == [200] * 5, (attempt, answers[-1].text)

@@ -125,12 +125,20 @@ class Autoscaler:
             return True
 
     def _start(self, name: str, count: int, signal: LoadSignal) -> None:
+        # A standby instance whose old process the supervisor still runs (it is being
+        # stopped after a drain) is not started again yet: its port would answer ready from
+        # the process that is going away, and a request sent there would fail. The next
+        # tick looks again; a held request waits meanwhile.
+        still_running = set(read_status(self.folder.path))
+
         def change(record: DeploymentRecord) -> DeploymentRecord | None:
-            chosen = record.standby[:count]
+            free = [i for i in record.standby if i.program not in still_running]
+            chosen = free[:count]
             if not chosen:
                 return None
-            return record.with_changes(standby=record.standby[len(chosen):],
-                                       starting=(*record.starting, *chosen))
+            return record.with_changes(
+                standby=tuple(i for i in record.standby if i not in chosen),
+                starting=(*record.starting, *chosen))
         if self._change(name, change):
             _log(f"{name}: starting {count} instance(s) (in flight {signal.busy:.2f}, held "
                  f"{signal.held})")
@@ -194,7 +202,7 @@ class Autoscaler:
                 return None
             return current.with_changes(
                 stopping=tuple(i for i in current.stopping if i.program not in done),
-                standby=(*leaving, *current.standby))
+                standby=(*current.standby, *leaving))  # ones long stopped start first
         if self._change(name, change):
             _log(f"{name}: stopped {len(done)} drained instance(s)")
 
