@@ -29,6 +29,18 @@ def test_a_ready_compute_reports_only_passing_checks():
     assert f"all {len(access_checks())} permissions" in found[2].message
 
 
+def test_a_cluster_without_the_metrics_api_is_warned_that_cpu_autoscaling_will_not_act():
+    found = findings(facts(metrics_api=False))
+    (missing,) = [f for f in found if f.code == "metrics-api-missing"]
+    assert missing.severity == "warning"
+    assert "target_utilization" in missing.message and "min_instances" in missing.message
+    assert "metrics-server" in missing.fix and "min_instances: 0" in missing.fix
+    # A warning, not an error: the compute is still usable.
+    assert {f.severity for f in found} == {"info", "warning"}
+    served = findings(facts(metrics_api=True))
+    assert "metrics-api-served" in codes(served) and "metrics-api-missing" not in codes(served)
+
+
 def test_missing_namespace_says_cluster_install_creates_it():
     (first, *_rest) = findings(facts(namespace_exists=False))
     assert first.code == "namespace-missing" and first.severity == "error"

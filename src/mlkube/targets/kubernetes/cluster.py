@@ -277,6 +277,21 @@ class Cluster:
             raise
         return found is not None
 
+    def serves_api(self, group_version: str) -> bool | None:
+        """Whether the API server serves ``group_version`` (``metrics.k8s.io/v1beta1``)
+        now: False when it is unknown (404) or registered but unavailable (503, an
+        aggregated API whose backend is down); None when this identity may not ask."""
+        try:
+            found = self._request("GET", f"/apis/{group_version}", missing_ok=True,
+                                  doing=f"discovering {group_version}")
+        except ClusterApiError as error:
+            if error.code == 403:
+                return None
+            if error.code == 503:
+                return False
+            raise
+        return found is not None
+
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         """One object of this namespace (or a cluster-wide one, e.g. a Namespace), or None."""
         spec = KINDS.get(kind) or READ_KINDS.get(kind)

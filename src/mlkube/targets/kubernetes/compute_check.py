@@ -1,9 +1,12 @@
 """``mlkube compute check NAME``: can this machine deploy to an attached cluster?
 
-Four questions, each answered as a finding with a fix: is the registry set (and well
+Five questions, each answered as a finding with a fix: is the registry set (and well
 formed), does the API server answer with the kubeconfig's credentials, does the
-namespace exist, and may this identity do everything mlkube does there (one
-``SelfSubjectAccessReview`` per verb and resource of ``install.REQUIRED_ACCESS``).
+namespace exist, does the cluster serve the resource metrics API that a
+``target_utilization`` deployment's HorizontalPodAutoscaler reads (without it the HPA
+never scales, and says so only in its own events), and may this identity do everything
+mlkube does there (one ``SelfSubjectAccessReview`` per verb and resource of
+``install.REQUIRED_ACCESS``).
 
 ``gather`` does the I/O and records what it saw in ``ClusterFacts``; ``findings`` turns
 facts into findings and is pure, so every answer is tested without a cluster.
@@ -21,6 +24,9 @@ from mlkube.targets.kubernetes.images import check_registry
 from mlkube.targets.kubernetes.install import REQUIRED_ACCESS, access_checks
 
 Severity = Literal["error", "warning", "info"]
+
+#: The resource metrics API (metrics-server) that CPU-based HPAs read.
+METRICS_API = "metrics.k8s.io/v1beta1"
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class ClusterFacts:
     server_version: str | None = None
     #: True / False, or None when the identity may not read namespaces.
     namespace_exists: bool | None = None
+    #: Whether metrics.k8s.io is served; None when not asked or not answerable.
+    metrics_api: bool | None = None
     #: (verb, resource, group) this identity may not do; None when it could not be asked.
     denied: tuple[tuple[str, str, str], ...] | None = field(default=())
     review_error: MlkubeError | None = None
@@ -74,6 +82,10 @@ def gather(compute: KubernetesCompute, *, connect: Callable[[], Any]) -> Cluster
         except MlkubeError as error:
             return replace(facts, connection_error=error)
         facts = replace(facts, namespace_exists=cluster.namespace_exists())
+        try:
+            facts = replace(facts, metrics_api=cluster.serves_api(METRICS_API))
+        except MlkubeError:
+            pass  # an odd answer to discovery: the other questions still get answered
         denied: list[tuple[str, str, str]] = []
         try:
             for verb, resource, group in access_checks():
@@ -115,6 +127,7 @@ def findings(facts: ClusterFacts) -> list[ComputeFinding]:
     else:
         found.append(ComputeFinding("namespace-exists", "info",
                                     f"Namespace {facts.namespace} exists."))
+    found.extend(_metrics_api(facts))
     if facts.review_error is not None:
         found.append(ComputeFinding(
             "rbac-unknown", "warning",
@@ -140,6 +153,25 @@ def findings(facts: ClusterFacts) -> list[ComputeFinding]:
             f"This identity has all {len(access_checks())} permissions mlkube uses in "
             f"namespace {facts.namespace}."))
     return _sorted(found + _passed_registry(facts))
+
+
+def _metrics_api(facts: ClusterFacts) -> list[ComputeFinding]:
+    if facts.metrics_api is None:
+        return []
+    if facts.metrics_api:
+        return [ComputeFinding(
+            "metrics-api-served", "info",
+            f"The cluster serves the resource metrics API ({METRICS_API}): deployments "
+            "with scale_settings type target_utilization scale on CPU use.")]
+    return [ComputeFinding(
+        "metrics-api-missing", "warning",
+        f"The cluster does not serve the resource metrics API ({METRICS_API}): a "
+        "deployment with scale_settings type target_utilization gets a "
+        "HorizontalPodAutoscaler that cannot read CPU use, so it stays at min_instances.",
+        "Install metrics-server (github.com/kubernetes-sigs/metrics-server) until "
+        "`kubectl get apiservice v1beta1.metrics.k8s.io` says Available; or use "
+        "scale_settings type default. Scale to zero (min_instances: 0) does not need it: "
+        "the gateway scales from its own request counts.")]
 
 
 def _passed_registry(facts: ClusterFacts) -> list[ComputeFinding]:
