@@ -21,7 +21,7 @@ from mlkube.gateway import EndpointKeys, dump_endpoint_keys, generate_keys, load
 from mlkube.gateway.app import Gateway, create_app
 from mlkube.gateway.serving import uvicorn_options
 from mlkube.http_limits import HttpLimits
-from tests.gateway.native import NATIVE, NativeProcess, mirrors_in_flight
+from tests.gateway.native import NATIVE, NativeProcess, mirrors_in_flight, server_connections
 from tests.gateway.servers import RecordingUpstream, ThreadedServer, wait_until
 
 
@@ -81,6 +81,12 @@ class GatewayHandle:
         if self.native is not None:
             return mirrors_in_flight(self.url)
         return len(self.app._mirrors)
+
+    def open_connections(self) -> int:
+        """Client connections the gateway holds open now."""
+        if self.native is not None:
+            return server_connections(self.url)
+        return len(self.server.server.server_state.connections)
 
     def log_text(self, caplog: pytest.LogCaptureFixture) -> str:
         """The gateway's own log: caught by caplog in-process, else the process's stderr."""

@@ -131,6 +131,19 @@ class NativeProcess:
             self.process.wait(timeout=10)
 
 
+def server_connections(url: str) -> int:
+    """Open connections on the server side of ``url``'s port, as the kernel lists them
+    (accepted or waiting to be, and ones the client closed that the server has not)."""
+    port = int(url.rsplit(":", 1)[1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rsplit(":", 1)[1], 16)
+        if local_port == port and fields[3] in ("01", "08"):  # ESTABLISHED, CLOSE_WAIT
+            count += 1
+    return count
+
+
 def mirrors_in_flight(url: str) -> int:
     """Mirrored copies the native gateway has not finished (its /metrics gauge)."""
     text = httpx.get(url + "/metrics").text
@@ -140,4 +153,4 @@ def mirrors_in_flight(url: str) -> int:
 
 
 __all__ = ["ENGINE", "NATIVE", "NativeProcess", "mirrors_in_flight", "native_binary",
-           "native_gap", "python_only"]
+           "native_gap", "python_only", "server_connections"]

@@ -4,13 +4,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -81,31 +79,30 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, fmt.Sprintf("Cannot listen on %s:%d: %v.", *host, *port, err), "Pick a free port with --port, or stop what holds it.")
 	}
-	capped := gateway.NewCappedListener(listener, *maxConnections, *maxHeaderKB*1024)
-	server := &http.Server{
-		Handler:           gw,
-		MaxHeaderBytes:    *maxHeaderKB * 1024,
-		ReadHeaderTimeout: seconds(*headerTimeout),
-		IdleTimeout:       seconds(*keepAlive),
-		ErrorLog:          nil,
+	server := &gateway.Server{
+		Handler:        gw.Serve,
+		MaxHeadBytes:   *maxHeaderKB * 1024,
+		HeadTimeout:    seconds(*headerTimeout),
+		KeepAlive:      seconds(*keepAlive),
+		MaxConnections: *maxConnections,
+		Logger:         logger,
 	}
-	server.SetKeepAlivesEnabled(true)
 	gw.Start()
 	logger.Logf(gateway.LevelInfo, "Listening on http://%s", listener.Addr())
 	done := make(chan os.Signal, 1)
 	signal.Notify(done, syscall.SIGTERM, syscall.SIGINT)
 	served := make(chan error, 1)
-	go func() { served <- server.Serve(capped) }()
+	go func() { served <- server.Serve(listener) }()
 	select {
 	case err := <-served:
 		gw.Close()
 		return fail(stderr, fmt.Sprintf("The gateway stopped serving: %v.", err), "")
 	case <-done:
 	}
-	// Drain in-flight requests, as uvicorn's graceful shutdown does.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_ = server.Shutdown(ctx)
+	// Stop accepting, then let requests in flight finish (as uvicorn's graceful
+	// shutdown does, up to 30 s).
+	listener.Close()
+	gw.Drain(30 * time.Second)
 	gw.Close()
 	return 0
 }

@@ -43,15 +43,15 @@ type ScaleToZero struct {
 
 // Deployment is one deployment as the gateway sees it.
 type Deployment struct {
-	Name                   string
-	Instances              []string
-	RequestTimeoutMS       int
-	MaxConcurrentPerInst   int
-	MaxQueueWaitMS         int
-	State                  string
-	Reason                 *string
-	InstanceCount          *int // servers behind the URLs when one fronts several
-	ScaleToZero            *ScaleToZero
+	Name                 string
+	Instances            []string
+	RequestTimeoutMS     int
+	MaxConcurrentPerInst int
+	MaxQueueWaitMS       int
+	State                string
+	Reason               *string
+	InstanceCount        *int // servers behind the URLs when one fronts several
+	ScaleToZero          *ScaleToZero
 }
 
 // Capacity is the requests in flight at once before new ones queue, then get 429.
@@ -68,13 +68,13 @@ func (d *Deployment) Capacity() int {
 
 // Config is what one endpoint's gateway routes. Traffic and mirror keep file order.
 type Config struct {
-	Endpoint     string
-	AuthMode     string
-	Traffic      []Weight
-	Mirror       []Weight // only shares > 0
-	Deployments  []*Deployment
-	byName       map[string]*Deployment
-	digest       string
+	Endpoint    string
+	AuthMode    string
+	Traffic     []Weight
+	Mirror      []Weight // only shares > 0
+	Deployments []*Deployment
+	byName      map[string]*Deployment
+	digest      string
 }
 
 // Weight is a deployment's percent of traffic (or of mirrored copies).

@@ -43,7 +43,7 @@ func errValidation(msg, hint string) *Error {
 func errArtifactsNotFound(msg, hint string) *Error {
 	return &Error{400, "REQUIRED_ARTIFACTS_NOT_FOUND", msg, hint}
 }
-func errMalformed(msg, hint string) *Error   { return &Error{400, "BAD_REQUEST", msg, hint} }
+func errMalformed(msg, hint string) *Error    { return &Error{400, "BAD_REQUEST", msg, hint} }
 func errUnauthorized(msg, hint string) *Error { return &Error{401, "UNAUTHORIZED", msg, hint} }
 func errNotFound(msg, hint string) *Error {
 	return &Error{404, "RESOURCE_DOES_NOT_EXIST", msg, hint}

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"reflect"
 	"strconv"
@@ -38,14 +37,14 @@ const maxRequestID = 100
 // hopByHop headers describe one connection, not the message, so they never cross;
 // bodies are buffered whole, so framing (content-length, expect) is the gateway's own.
 var hopByHop = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
-	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Host": true,
-	"Content-Length": true, "Expect": true,
+	"connection": true, "keep-alive": true, "proxy-authenticate": true, "proxy-authorization": true,
+	"te": true, "trailer": true, "transfer-encoding": true, "upgrade": true, "host": true,
+	"content-length": true, "expect": true,
 }
 
 var ownResponseHeaders = map[string]bool{
-	"Azureml-Model-Deployment": true, "X-Request-Id": true, "X-Ms-Request-Id": true,
-	"Server": true, "Date": true,
+	"azureml-model-deployment": true, "x-request-id": true, "x-ms-request-id": true,
+	"server": true, "date": true,
 }
 
 // routes is everything derived from one (config, keys) pair, swapped whole on reload.
@@ -143,6 +142,21 @@ func (g *Gateway) Start() {
 	go g.every(FlushInterval, g.accessLog.Flush)
 }
 
+// Drain waits up to timeout for the requests in flight to finish.
+func (g *Gateway) Drain(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		busy := 0
+		for _, pool := range g.routes.Load().poolList {
+			busy += pool.Busy()
+		}
+		if busy == 0 && g.mirrors.Load() == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Close stops the background work, flushes the access log, drops idle connections.
 func (g *Gateway) Close() {
 	close(g.stop)
@@ -163,21 +177,17 @@ func (g *Gateway) every(interval time.Duration, work func()) {
 	}
 }
 
-// ServeHTTP answers one request.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Serve answers one request (a Handler for Server).
+func (g *Gateway) Serve(r *Request, respond func(*Answer)) {
 	started := time.Now()
-	header := w.Header()
-	header["Date"] = nil // the upstream's own is not forwarded either
-	if r.Method == "GET" && r.URL.Path == "/" {
-		header["Content-Type"] = []string{"application/json"}
-		writeBody(w, 200, g.health())
+	if r.Method == "GET" && r.Path == "/" {
+		respond(&Answer{Status: 200, Headers: []Header{{"content-type", "application/json"}}, Body: g.health()})
 		return
 	}
-	if r.Method == "GET" && r.URL.Path == "/metrics" {
+	if r.Method == "GET" && r.Path == "/metrics" {
 		// The replica lets a reader behind a Service keep one baseline per pod.
-		header["Content-Type"] = []string{"text/plain; version=0.0.4"}
-		header["X-Mlkube-Replica"] = []string{g.replica}
-		writeBody(w, 200, []byte(g.renderMetrics()))
+		respond(&Answer{Status: 200, Headers: []Header{{"content-type", "text/plain; version=0.0.4"},
+			{"x-mlkube-replica", g.replica}}, Body: []byte(g.renderMetrics())})
 		return
 	}
 
@@ -187,35 +197,34 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pinned        string
 		requestID     string
 		repeated      string
-		forward       = make([]Header, 0, len(r.Header)+2)
+		pins          int
+		forward       = make([]Header, 0, len(r.Headers)+2)
 	)
-	for name, values := range r.Header {
-		switch name {
-		case "Authorization": // checked here, never sent upstream or logged
-			hasAuth = true
-			authorization = values[len(values)-1]
-			if len(values) > 1 {
+	for _, h := range r.Headers {
+		switch h.Name {
+		case "authorization": // checked here, never sent upstream or logged
+			if hasAuth {
 				repeated = "Authorization"
 			}
-		case "X-Request-Id":
-			requestID = values[len(values)-1]
-		case "X-Ms-Request-Id":
+			hasAuth, authorization = true, h.Value
+		case "x-request-id":
+			requestID = h.Value
+		case "x-ms-request-id":
 		default:
-			if hopByHop[name] {
+			if hopByHop[h.Name] {
 				continue
 			}
-			if name == "Azureml-Model-Deployment" {
-				if len(values) > 1 {
+			if h.Name == "azureml-model-deployment" {
+				if pins++; pins > 1 {
 					repeated = "azureml-model-deployment"
 				}
-				pinned = strings.TrimSpace(values[len(values)-1])
+				pinned = strings.TrimSpace(h.Value)
 			}
-			for _, value := range values {
-				forward = append(forward, Header{name, value})
-			}
+			forward = append(forward, h)
 		}
 	}
-	if requestID == "" {
+	generated := requestID == ""
+	if generated {
 		requestID = newRequestID()
 	}
 	routes := g.routes.Load()
@@ -224,12 +233,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		mirrors  []string
 		body     []byte
 		bodyRead bool
-		status   int
-		payload  []byte
-		length   string
 		response *Response
 	)
-	target := r.RequestURI
 	err := func() error {
 		if repeated != "" {
 			// Proxies and servers disagree on which of two values wins; a credential or
@@ -243,7 +248,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"Send a shorter request id (a UUID), or none to get one generated.")
 		}
 		forward = append(forward, Header{"x-request-id", requestID}, Header{"x-ms-request-id", requestID})
-		if err := routes.auth.Check(authorization, hasAuth, time.Now()); err != nil {
+		if err := routes.auth.Check(authorization, hasAuth, started); err != nil {
 			return err
 		}
 		var err error
@@ -254,7 +259,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > g.options.MaxBodyBytes {
 			return g.tooLarge() // refused before a byte is read (and before "100 Continue")
 		}
-		if body, err = readBody(r, g.options.MaxBodyBytes); err != nil {
+		if body, err = r.ReadBody(g.options.MaxBodyBytes); err != nil {
 			if errors.Is(err, errBodyTooLarge) {
 				return g.tooLarge()
 			}
@@ -269,12 +274,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.activity.Begin(deployment)
 		defer g.activity.End(deployment)
-		response, err = g.forward(routes, deployment, r.Method, target, forward, body, started)
+		response, err = g.forward(routes, deployment, r.Method, r.Target, forward, body, started)
 		return err
 	}()
 	if err == errClientGone {
 		return
 	}
+	answer := &Answer{}
 	if err != nil {
 		var gwErr *Error
 		if !errors.As(err, &gwErr) {
@@ -282,87 +288,47 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			gwErr = errInternal("The gateway failed to handle the request.",
 				"Retry; if it persists, report it with the gateway's log.")
 		}
-		status, payload = gwErr.Status, gwErr.Body()
-		header["Content-Type"] = []string{"application/json"}
+		answer.Status, answer.Body = gwErr.Status, gwErr.Body()
+		answer.Headers = append(make([]Header, 0, 4), Header{"content-type", "application/json"})
+		answer.HeadLength = strconv.Itoa(len(answer.Body))
 	} else {
-		status, payload = response.Status, response.Body
-		for name, values := range response.Header {
-			if !hopByHop[name] && !ownResponseHeaders[name] {
-				header[name] = values
+		answer.Status, answer.Body = response.Status, response.Body
+		answer.Headers = make([]Header, 0, len(response.Headers)+3)
+		for _, h := range response.Headers {
+			if h.Name == "content-length" {
+				answer.HeadLength = h.Value // what a HEAD answer declares
+			}
+			if !hopByHop[h.Name] && !ownResponseHeaders[h.Name] {
+				answer.Headers = append(answer.Headers, h)
 			}
 		}
-		if r.Method == "HEAD" {
-			length = response.Header.Get("Content-Length")
-		}
 	}
-	header["X-Request-Id"] = []string{requestID}
-	header["X-Ms-Request-Id"] = []string{requestID}
+	answer.Headers = append(answer.Headers, Header{"x-request-id", requestID}, Header{"x-ms-request-id", requestID})
 	if deployment != "" {
-		header["Azureml-Model-Deployment"] = []string{deployment}
+		answer.Headers = append(answer.Headers, Header{"azureml-model-deployment", deployment})
 	}
-	if !bodyRead && (r.ContentLength > 0 || (r.ContentLength < 0 && len(r.TransferEncoding) > 0)) {
+	if !bodyRead && r.HasBody() && (r.Expect100 || answer.Status == 413) {
 		// Answered before its body was read: a client that waited for "100 Continue"
 		// will not send it, and a body over the limit is not drained just to keep the
 		// connection, so the framing ends with the connection.
-		if status == 413 || strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
-			header["Connection"] = []string{"close"}
-		}
+		answer.Close = true
 	}
-	if r.Method == "HEAD" {
-		// No body, but the length a GET would get: the upstream's, or the gateway's own
-		// error body's; none when the upstream said none.
-		if length == "" && err != nil {
-			length = strconv.Itoa(len(payload))
-		}
-		if length != "" {
-			header["Content-Length"] = []string{length}
-		}
-		w.WriteHeader(status)
-	} else {
-		writeBody(w, status, payload)
-	}
+	respond(answer)
 	for _, mirror := range mirrors {
-		g.startMirror(routes, mirror, r.Method, target, forward, body)
+		g.startMirror(routes, mirror, r.Method, r.Target, forward, body)
 	}
 	if deployment != "" { // idle from the end of the last request
 		g.activity.Touch(deployment)
 	}
 	seconds := time.Since(started).Seconds()
-	g.metrics.ObserveRequest(deployment, status, seconds)
-	g.accessLog.Write(requestID, r.Method, r.URL.Path, deployment, status, seconds)
+	g.metrics.ObserveRequest(deployment, answer.Status, seconds)
+	g.accessLog.Write(requestID, r.Method, r.Path, deployment, answer.Status, seconds)
 }
 
 var (
 	errClientGone   = errors.New("the client went away")
 	errBodyTooLarge = errors.New("body over the limit")
 )
-
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
-	}
-	if r.ContentLength > 0 {
-		body := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, body); err != nil {
-			return nil, err
-		}
-		return body, nil
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(body)) > limit {
-		return nil, errBodyTooLarge
-	}
-	return body, nil
-}
-
-func writeBody(w http.ResponseWriter, status int, body []byte) {
-	w.Header()["Content-Length"] = []string{strconv.Itoa(len(body))}
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
 
 func (g *Gateway) tooLarge() *Error {
 	return errTooLarge(fmt.Sprintf("The request body is larger than the gateway's limit of %d MB.", g.options.MaxBodyBytes/(1024*1024)),

@@ -76,7 +76,7 @@ func (m *Metrics) add(counter map[pair]int64, a, b string) {
 
 // Gauge is one deployment's in flight and capacity at render time.
 type Gauge struct {
-	Deployment        string
+	Deployment         string
 	InFlight, Capacity int
 }
 

@@ -14,11 +14,11 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -65,11 +65,11 @@ func NewInstance(raw string) Instance {
 		prefix: strings.TrimRight(parts.EscapedPath(), "/"), hostHeader: parts.Host}
 }
 
-// Response is a whole upstream answer.
+// Response is a whole upstream answer; header names are lower case.
 type Response struct {
-	Status int
-	Header http.Header
-	Body   []byte
+	Status  int
+	Headers []Header
+	Body    []byte
 }
 
 type upstreamConn struct {
@@ -134,8 +134,6 @@ func (c *Client) Do(inst Instance, method, target string, headers []Header, body
 	return c.exchange(inst, conn, request, deadline, head)
 }
 
-var headRequest = &http.Request{Method: "HEAD"}
-
 func (c *Client) exchange(inst Instance, conn *upstreamConn, request []byte, deadline time.Time, head bool) (*Response, error) {
 	conn.got = conn.reader.Buffered()
 	_ = conn.SetDeadline(deadline)
@@ -143,35 +141,99 @@ func (c *Client) exchange(inst Instance, conn *upstreamConn, request []byte, dea
 		conn.Close()
 		return nil, classify(err, conn, "")
 	}
-	var forRequest *http.Request
-	if head {
-		forRequest = headRequest
-	}
-	var answer *http.Response
-	for {
-		var err error
-		answer, err = http.ReadResponse(conn.reader, forRequest)
-		if err != nil {
-			conn.Close()
-			return nil, classify(err, conn, "invalid HTTP from the inference server")
-		}
-		if answer.StatusCode >= 200 || answer.StatusCode == 101 {
-			break
-		}
-		// An interim answer (100 Continue, 103 Early Hints): the real one follows.
-	}
-	payload, err := io.ReadAll(answer.Body)
-	answer.Body.Close()
+	response, keepAlive, err := readResponse(conn.reader, head)
 	if err != nil {
 		conn.Close()
-		return nil, classify(err, conn, "")
+		return nil, classify(err, conn, "invalid HTTP from the inference server")
 	}
-	if answer.Close {
-		conn.Close()
-	} else {
+	if keepAlive {
 		c.putIdle(inst.addr, conn)
+	} else {
+		conn.Close()
 	}
-	return &Response{Status: answer.StatusCode, Header: answer.Header, Body: payload}, nil
+	return response, nil
+}
+
+var errInvalidResponse = errors.New("malformed answer")
+
+// readResponse reads one whole answer (interim 1xx answers skipped); keepAlive says
+// whether the connection may carry another exchange.
+func readResponse(reader *bufio.Reader, head bool) (*Response, bool, error) {
+	for {
+		line, err := reader.ReadSlice('\n')
+		if err != nil {
+			return nil, false, err
+		}
+		// HTTP/1.x SP status SP reason
+		if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+			return nil, false, fmt.Errorf("%w: bad status line", errInvalidResponse)
+		}
+		status, convErr := strconv.Atoi(string(line[9:12]))
+		if convErr != nil {
+			return nil, false, fmt.Errorf("%w: bad status code", errInvalidResponse)
+		}
+		keepAlive := line[7] == '1'
+		response := &Response{Status: status, Headers: make([]Header, 0, 8)}
+		length, chunked := int64(-1), false
+		for {
+			line, err = reader.ReadSlice('\n')
+			if err != nil {
+				if errors.Is(err, bufio.ErrBufferFull) {
+					return nil, false, fmt.Errorf("%w: header line too long", errInvalidResponse)
+				}
+				return nil, false, err
+			}
+			line = bytes.TrimRight(line, "\r\n")
+			if len(line) == 0 {
+				break
+			}
+			colon := bytes.IndexByte(line, ':')
+			if colon <= 0 {
+				return nil, false, fmt.Errorf("%w: bad header line", errInvalidResponse)
+			}
+			name := lowerASCII(line[:colon])
+			value := string(bytes.Trim(line[colon+1:], " \t"))
+			switch name {
+			case "content-length":
+				n, err := strconv.ParseInt(value, 10, 64)
+				if err != nil || n < 0 {
+					return nil, false, fmt.Errorf("%w: bad content-length", errInvalidResponse)
+				}
+				length = n
+			case "transfer-encoding":
+				chunked = strings.Contains(strings.ToLower(value), "chunked")
+			case "connection":
+				lower := strings.ToLower(value)
+				if strings.Contains(lower, "close") {
+					keepAlive = false
+				} else if strings.Contains(lower, "keep-alive") {
+					keepAlive = true
+				}
+			}
+			response.Headers = append(response.Headers, Header{name, value})
+		}
+		if status >= 100 && status < 200 && status != 101 {
+			continue // an interim answer (100 Continue, 103 Early Hints): the real one follows
+		}
+		switch {
+		case head || status == 204 || status == 304:
+		case chunked:
+			if response.Body, err = readChunked(reader, 1<<40); err != nil {
+				return nil, false, err
+			}
+		case length >= 0:
+			response.Body = make([]byte, length)
+			if _, err := io.ReadFull(reader, response.Body); err != nil {
+				return nil, false, err
+			}
+		default: // delimited by the end of the connection
+			if response.Body, err = io.ReadAll(reader); err != nil {
+				return nil, false, err
+			}
+			keepAlive = false
+		}
+		return response, keepAlive, nil
+	}
 }
 
 // classify names what a failed exchange means for retrying.
