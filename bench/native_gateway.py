@@ -15,14 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
-
 from bench import inprocess, proctree, wrk_load
+from tests.gateway.native import native_binary
+
 from mlkube.gateway import (
     DeploymentRoute,
     GatewayConfig,
@@ -30,7 +30,6 @@ from mlkube.gateway import (
     dump_gateway_config,
     generate_keys,
 )
-from tests.gateway.native import native_binary
 
 WORK = Path(__file__).resolve().parent / ".work"
 REPO = WORK.parent.parent

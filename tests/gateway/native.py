@@ -4,9 +4,9 @@ and a handle that starts it as a real subprocess on the same files.
 ``MLKUBE_GATEWAY_ENGINE=native`` makes the ``gateway`` fixture start ``mlkube-gateway``
 (built from ``gateway-native/`` with ``go build``, cached by source digest under
 ``~/.cache/mlkube/gateway-native``) instead of serving the Python app in-process; the
-default, ``python``, is what targets run today. Tests that read Python internals are
-marked ``python_only`` with the reason; features the native engine does not have yet
-are marked ``native_gap`` (expected to fail there, so a fix shows as XPASS).
+default, ``python``, is what targets run today. Tests of the Python modules themselves
+(and of the Python-only `mlkube gateway check`) are marked ``python_only`` with the
+reason: under the native engine they are skipped, so what passes there is the engine.
 """
 
 from __future__ import annotations
@@ -36,12 +36,6 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlkube
 def python_only(reason: str) -> pytest.MarkDecorator:
     """The test reads the Python gateway's internals (``reason`` says which)."""
     return pytest.mark.skipif(NATIVE, reason=f"Python engine only: {reason}")
-
-
-def native_gap(reason: str) -> pytest.MarkDecorator:
-    """The native engine lacks this yet: the test runs and is expected to fail there."""
-    return pytest.mark.xfail(NATIVE, reason=f"not in the native engine yet: {reason}",
-                             strict=False)
 
 
 def source_digest() -> str:
@@ -153,4 +147,4 @@ def mirrors_in_flight(url: str) -> int:
 
 
 __all__ = ["ENGINE", "NATIVE", "NativeProcess", "mirrors_in_flight", "native_binary",
-           "native_gap", "python_only", "server_connections"]
+           "python_only", "server_connections"]

@@ -21,7 +21,7 @@ from mlkube.gateway import (
     generate_keys,
 )
 from tests.gateway.conftest import dead_url
-from tests.gateway.native import NATIVE, native_binary
+from tests.gateway.native import NATIVE, native_binary, python_only
 from tests.gateway.raw_client import connect, read_response
 from tests.gateway.servers import wait_until
 
@@ -151,6 +151,7 @@ def test_gateway_run_without_keys_file_exits_1_with_a_hint(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@python_only("`mlkube gateway check` is the Python CLI; the native binary only serves")
 def test_gateway_check_validates_a_config_file(tmp_path):
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
     good.write_text(json.dumps({"endpoint": "iris", "traffic": {"blue": 100},
