@@ -86,6 +86,7 @@ type Gateway struct {
 	mu         sync.Mutex
 	retired    []*Pool // pools a reload replaced, until their requests finish
 	stop       chan struct{}
+	scaler     atomic.Pointer[KubernetesScaler] // set once the config names a Deployment
 }
 
 // New loads both files (an error names the bad one and the fix) and builds the gateway.
@@ -122,7 +123,6 @@ func New(configPath, keysPath string, options Options) (*Gateway, error) {
 	}
 	g.routes.Store(g.buildRoutes(nil))
 	g.activity.Track(g.config.Deployments)
-	g.warnAboutKubernetesScaling()
 	return g, nil
 }
 
@@ -138,6 +138,7 @@ func (g *Gateway) Start() {
 	}
 	g.logger.Logf(LevelInfo, "Gateway for endpoint '%s' serving config %s (deployments: %s).",
 		g.config.Endpoint, g.config.Digest(), list)
+	g.startScaler() // before the reloader, the only other writer of the config
 	go g.every(g.options.ReloadInterval, func() { g.Reload() })
 	go g.every(FlushInterval, g.accessLog.Flush)
 }
@@ -453,12 +454,19 @@ func (g *Gateway) holdWhileAsleep(current *routes, deployment string, started ti
 	if sleep == nil {
 		return current, nil
 	}
+	scaler := g.scaler.Load()
 	ready := func() bool {
 		pool := g.routes.Load().pools[deployment]
-		return pool == nil || len(pool.Route.Instances) > 0 // removed: the usual errors answer
+		if pool == nil || len(pool.Route.Instances) == 0 {
+			return pool == nil // removed meanwhile: let the usual errors answer
+		}
+		return scaler == nil || !scaler.Asleep(pool.Route)
 	}
 	if ready() {
 		return g.routes.Load(), nil
+	}
+	if scaler != nil {
+		scaler.Wake(route)
 	}
 	budget := time.Duration(route.RequestTimeoutMS)*time.Millisecond - time.Since(started)
 	if err := g.activity.Hold(deployment, ready, sleep.HeldLimit, budget, route.RequestTimeoutMS); err != nil {
@@ -471,12 +479,34 @@ func (g *Gateway) holdWhileAsleep(current *routes, deployment string, started ti
 	return latest, nil
 }
 
-func (g *Gateway) warnAboutKubernetesScaling() {
-	for _, d := range g.config.Deployments {
-		if d.ScaleToZero != nil && d.ScaleToZero.KubernetesDeployment != "" {
-			g.logger.Logf(LevelWarning, "Deployment '%s' scales to zero through Kubernetes, which the native gateway does not do yet: it will not be scaled (use the Python gateway for it).", d.Name)
-		}
+// startScaler starts scaling Kubernetes Deployments once the config names one (at
+// start, or when a reload brings the first).
+func (g *Gateway) startScaler() {
+	if g.scaler.Load() != nil {
+		return
 	}
+	named := false
+	for _, d := range g.config.Deployments {
+		named = named || kubernetesTarget(d) != ""
+	}
+	if !named {
+		return
+	}
+	access := InCluster(AccountDir)
+	if access == nil {
+		g.logger.Logf(LevelWarning, "Deployments scale to zero through Kubernetes, but this gateway has no service account token: they will not be scaled.")
+		return
+	}
+	scaler := NewKubernetesScaler(access, g.activity, g.logger)
+	g.scaler.Store(scaler)
+	go scaler.Run(func() []ScaledRoute {
+		pools := g.routes.Load().poolList
+		out := make([]ScaledRoute, len(pools))
+		for i, pool := range pools {
+			out[i] = ScaledRoute{pool.Route, pool.Busy()}
+		}
+		return out
+	}, g.stop)
 }
 
 // startMirror copies a request to a mirror deployment, in the background.
@@ -566,7 +596,7 @@ func (g *Gateway) Reload() bool {
 	g.activity.Track(g.config.Deployments)
 	g.activity.Notify() // held requests look again: instances may have come
 	if configOK {
-		g.warnAboutKubernetesScaling()
+		g.startScaler()
 		g.logger.Logf(LevelInfo, "Applied config %s: traffic %s, mirror %s.", g.config.Digest(),
 			pyWeights(g.config.Traffic), pyWeights(g.config.Mirror))
 	}
