@@ -117,12 +117,18 @@ class NativeProcess:
         return str(wait_until(address, what="mlkube-gateway to listen", timeout=10))
 
     def stop(self) -> None:
+        """Stop the process; a panic (or a race a -race build found) fails the test."""
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
+        output = self.output.getvalue()
+        for sign in ("panic:", "WARNING: DATA RACE", "fatal error:"):
+            if sign in output:
+                start = output.index(sign)
+                raise AssertionError(f"mlkube-gateway failed: {output[start:start + 3000]}")
 
 
 def server_connections(url: str) -> int:
