@@ -35,17 +35,6 @@ type Request struct {
 	bodyRead      bool
 }
 
-// Header returns the last value of a (lower-case) header and whether it was present.
-func (r *Request) Header(name string) (string, bool) {
-	value, found := "", false
-	for _, h := range r.Headers {
-		if h.Name == name {
-			value, found = h.Value, true
-		}
-	}
-	return value, found
-}
-
 // HasBody tells whether the request announced a body.
 func (r *Request) HasBody() bool { return r.Chunked || r.ContentLength > 0 }
 

@@ -42,9 +42,6 @@ func (l *CappedListener) Accept() (net.Conn, error) {
 	}
 }
 
-// Open is the number of admitted connections now.
-func (l *CappedListener) Open() int { return int(l.open.Load()) }
-
 var refusedBody = errTooManyConnections("The server already holds its maximum of open connections.",
 	"Retry in a moment, reusing one connection for many requests.").Body()
 

@@ -31,9 +31,6 @@ type Logger struct {
 // NewLogger writing lines at level and above to out.
 func NewLogger(out io.Writer, level int) *Logger { return &Logger{out: out, level: level} }
 
-// Enabled tells whether lines at level are written.
-func (l *Logger) Enabled(level int) bool { return level >= l.level }
-
 // Logf writes one line at level.
 func (l *Logger) Logf(level int, format string, args ...any) {
 	if level < l.level {
