@@ -18,7 +18,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,17 +44,6 @@ var hopByHop = map[string]bool{
 var ownResponseHeaders = map[string]bool{
 	"azureml-model-deployment": true, "x-request-id": true, "x-ms-request-id": true,
 	"server": true, "date": true,
-}
-
-// routes is everything derived from one (config, keys) pair, swapped whole on reload.
-type routes struct {
-	config          *Config
-	keysFingerprint string
-	table           *RoutingTable
-	pools           map[string]*Pool
-	poolList        []*Pool // in config order
-	instances       map[string][]Instance
-	auth            *Authenticator
 }
 
 // Options of a gateway besides its two files.
@@ -336,116 +324,6 @@ func (g *Gateway) tooLarge() *Error {
 		"Send smaller batches, or start the gateway with a larger --max-body-mb.")
 }
 
-// forward sends the request to one of deployment's instances, retrying on each other
-// instance (once) while the request provably never reached a model.
-func (g *Gateway) forward(routes *routes, deployment, method, target string, headers []Header, body []byte, started time.Time) (*Response, error) {
-	pool := routes.pools[deployment]
-	route := pool.Route
-	if route.State == "Failed" {
-		return nil, pool.NoInstanceError()
-	}
-	index, err := pool.Acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer func() { pool.Release(index) }()
-	instances := routes.instances[deployment]
-	budget := time.Duration(route.RequestTimeoutMS) * time.Millisecond
-	timeout := budget
-	var (
-		tried    []int // built on the first failure only: lean hot path
-		fresh    bool
-		notReady string
-		refused  error
-	)
-	for {
-		response, err := g.client.Do(instances[index], method, target, headers, body, timeout, fresh)
-		var reason string
-		switch e := err.(type) {
-		case nil:
-			if response.Status != 503 {
-				return response, nil
-			}
-			message, isNotReady := notReadyMessage(response.Body)
-			if !isNotReady {
-				return response, nil
-			}
-			notReady, reason = message, "not_ready"
-		case *ConnectError:
-			refused, reason = e, "refused"
-		case *TimeoutError:
-			return nil, errScoringTimeout(fmt.Sprintf("Deployment '%s' did not answer within request_timeout_ms=%d.", deployment, route.RequestTimeoutMS),
-				"Raise request_settings.request_timeout_ms, or send smaller batches.")
-		default:
-			return nil, errBadGateway(fmt.Sprintf("Deployment '%s' failed while scoring: %v.", deployment, err),
-				fmt.Sprintf("The inference server may have crashed; check %s.", logsCommand(deployment, pool.Endpoint)))
-		}
-		// The request provably never reached this instance's model: avoid the instance
-		// for a while, and try each other one once, within the budget.
-		if pool.MarkUnhealthy(index) {
-			cause := notReady
-			if reason == "refused" {
-				cause = refused.Error()
-			}
-			g.logger.Logf(LevelInfo, "Instance %s of deployment '%s' is avoided for %.1f s: %s.",
-				instances[index].URL, deployment, pool.CoolDown().Seconds(), cause)
-		}
-		tried = append(tried, index)
-		timeout = budget - time.Since(started)
-		following, ok := -1, false
-		if timeout > 0 {
-			following, ok = pool.Retarget(index, tried)
-		}
-		if !ok {
-			return nil, allFailed(route, len(tried), notReady, refused, pool.Endpoint)
-		}
-		g.metrics.ObserveRetry(deployment, reason)
-		// The same URL again (a Service fronting several pods): a new connection, so
-		// the Service may pick another pod.
-		fresh = false
-		for _, i := range tried {
-			if instances[i] == instances[following] {
-				fresh = true
-			}
-		}
-		index = following
-	}
-}
-
-// notReadyMessage is the server's message if this 503 says its model is not loaded.
-func notReadyMessage(body []byte) (string, bool) {
-	parsed, ok := parseErrorBody(body)
-	if !ok || parsed.code != "MODEL_NOT_READY" {
-		return "", false
-	}
-	if parsed.message == "" {
-		return "the model is not ready", true
-	}
-	return parsed.message, true
-}
-
-func allFailed(route *Deployment, count int, notReady string, refused error, endpoint string) *Error {
-	which := "its instance"
-	if count != 1 {
-		which = fmt.Sprintf("all %d instances tried", count)
-	}
-	logs := logsCommand(route.Name, endpoint)
-	if notReady != "" {
-		return errModelNotReady(fmt.Sprintf("Deployment '%s' is not ready: %s answered that the model is not loaded (%s).", route.Name, which, strings.TrimRight(notReady, ".")),
-			fmt.Sprintf("Retry in a few seconds while instances start; if it persists, check %s.", logs))
-	}
-	if route.State != "Succeeded" {
-		reason := ""
-		if route.Reason != nil && *route.Reason != "" {
-			reason = ", " + *route.Reason
-		}
-		return errModelContainer(fmt.Sprintf("Deployment '%s' is not serving: state %s%s (%v).", route.Name, route.State, reason, refused),
-			fmt.Sprintf("Wait for the deployment to finish, or check %s.", logs))
-	}
-	return errBadGateway(fmt.Sprintf("Deployment '%s' is not reachable: %s refused the request (%v).", route.Name, which, refused),
-		fmt.Sprintf("Its inference servers may have crashed or be restarting; check %s and its status.", logs))
-}
-
 // holdWhileAsleep returns the routes to forward with: these, or, for a deployment at
 // zero instances, the routes once one is ready (the request is held meanwhile).
 func (g *Gateway) holdWhileAsleep(current *routes, deployment string, started time.Time) (*routes, error) {
@@ -509,45 +387,6 @@ func (g *Gateway) startScaler() {
 	}, g.stop)
 }
 
-// startMirror copies a request to a mirror deployment, in the background.
-func (g *Gateway) startMirror(routes *routes, deployment, method, target string, headers []Header, body []byte) {
-	if g.mirrors.Load() >= MaxMirrorsInFlight {
-		g.metrics.ObserveMirror(deployment, "dropped")
-		return
-	}
-	g.mirrors.Add(1)
-	copied := append(append(make([]Header, 0, len(headers)+1), headers...), Header{"x-mlkube-mirror", "true"})
-	go func() {
-		defer g.mirrors.Add(-1)
-		g.metrics.ObserveMirror(deployment, g.mirror(routes, deployment, method, target, copied, body))
-	}()
-}
-
-func (g *Gateway) mirror(routes *routes, deployment, method, target string, headers []Header, body []byte) string {
-	pool := routes.pools[deployment]
-	if pool.Route.State == "Failed" || len(pool.Route.Instances) == 0 {
-		return "unavailable"
-	}
-	index, err := pool.Acquire()
-	if err != nil {
-		return "rejected"
-	}
-	defer pool.Release(index)
-	response, err := g.client.Do(routes.instances[deployment][index], method, target, headers, body,
-		time.Duration(pool.Route.RequestTimeoutMS)*time.Millisecond, false)
-	if err != nil {
-		g.logger.Logf(LevelInfo, "Mirrored request to '%s' failed: %v", deployment, err)
-		switch err.(type) {
-		case *TimeoutError:
-			return "timeout"
-		case *ConnectError:
-			return "unreachable"
-		}
-		return "broken"
-	}
-	return strconv.Itoa(response.Status)
-}
-
 func (g *Gateway) renderMetrics() string {
 	routes := g.routes.Load()
 	gauges := make([]Gauge, 0, len(routes.poolList))
@@ -556,89 +395,6 @@ func (g *Gateway) renderMetrics() string {
 		gauges = append(gauges, Gauge{pool.Route.Name, total, pool.Capacity()})
 	}
 	return g.metrics.Render(gauges, routes.config.Digest(), int(g.mirrors.Load()))
-}
-
-// Reload re-reads both files and applies them if either changed and parsed.
-func (g *Gateway) Reload() bool {
-	configChanged, config, configOK := g.configFile.Poll()
-	keysChanged, keys, keysOK := g.keysFile.Poll()
-	for _, change := range []struct {
-		name        string
-		changed, ok bool
-	}{{"config", configChanged, configOK}, {"keys", keysChanged, keysOK}} {
-		if change.changed {
-			outcome := "refused"
-			if change.ok {
-				outcome = "applied"
-			}
-			g.metrics.ObserveReload(change.name, outcome)
-		}
-	}
-	if !configOK && !keysOK {
-		return false
-	}
-	if configOK {
-		g.config = config
-	}
-	if keysOK {
-		g.keys = keys
-	}
-	previous := g.routes.Load()
-	next := g.buildRoutes(previous)
-	g.routes.Store(next)
-	g.mu.Lock()
-	for _, pool := range previous.poolList {
-		if next.pools[pool.Route.Name] != pool && pool.Busy() > 0 {
-			g.retired = append(g.retired, pool)
-		}
-	}
-	g.mu.Unlock()
-	g.activity.Track(g.config.Deployments)
-	g.activity.Notify() // held requests look again: instances may have come
-	if configOK {
-		g.startScaler()
-		g.logger.Logf(LevelInfo, "Applied config %s: traffic %s, mirror %s.", g.config.Digest(),
-			pyWeights(g.config.Traffic), pyWeights(g.config.Mirror))
-	}
-	if keysOK {
-		g.logger.Logf(LevelInfo, "Applied new keys; the previous keys no longer authenticate.")
-	}
-	return true
-}
-
-func pyWeights(weights []Weight) string {
-	parts := make([]string, len(weights))
-	for i, w := range weights {
-		parts[i] = fmt.Sprintf("'%s': %d", w.Name, w.Percent)
-	}
-	return "{" + strings.Join(parts, ", ") + "}"
-}
-
-func (g *Gateway) buildRoutes(previous *routes) *routes {
-	config := g.config
-	next := &routes{config: config, keysFingerprint: g.keys.Fingerprint(), table: NewRoutingTable(config),
-		pools: map[string]*Pool{}, instances: map[string][]Instance{},
-		auth: NewAuthenticator(config.AuthMode, config.Endpoint, g.keys)}
-	for _, d := range config.Deployments {
-		var pool *Pool
-		if previous != nil {
-			// An unchanged deployment keeps its pool, so in-flight counts stay true.
-			if old := previous.pools[d.Name]; old != nil && reflect.DeepEqual(*old.Route, *d) {
-				pool = old
-			}
-		}
-		if pool == nil {
-			pool = NewPool(d, g.options.CoolDown, config.Endpoint)
-		}
-		next.pools[d.Name] = pool
-		next.poolList = append(next.poolList, pool)
-		instances := make([]Instance, len(d.Instances))
-		for i, u := range d.Instances {
-			instances[i] = NewInstance(u)
-		}
-		next.instances[d.Name] = instances
-	}
-	return next
 }
 
 // newRequestID is a random RFC 4122 version-4 UUID; it needs uniqueness, not secrecy.
