@@ -118,6 +118,7 @@ func (s *Server) serveConn(raw net.Conn) {
 	defer raw.Close()
 	if tcp, ok := underlyingTCP(raw); ok {
 		_ = tcp.SetNoDelay(true)
+		raw = newSocketConn(raw, tcp)
 	}
 	c := &serverConn{conn: raw, reader: bufio.NewReaderSize(raw, 16384)}
 	// The first head's deadline runs from the connection's start: a client that

@@ -281,6 +281,7 @@ func (c *Client) connect(inst Instance, deadline time.Time) (*upstreamConn, erro
 	}
 	if tcp, ok := raw.(*net.TCPConn); ok {
 		_ = tcp.SetNoDelay(true)
+		raw = newSocketConn(raw, tcp)
 	}
 	conn := &upstreamConn{Conn: raw}
 	conn.reader = bufio.NewReaderSize(conn, 16384)
