@@ -1,4 +1,7 @@
-"""Fixtures: recording upstream servers and real gateways, all on 127.0.0.1."""
+"""Fixtures: recording upstream servers and real gateways, all on 127.0.0.1.
+
+The gateway is the Python app served in-process, or with ``MLKUBE_GATEWAY_ENGINE=native``
+the Go binary as a subprocess on the same files (``tests/gateway/native.py``)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from mlkube.gateway import EndpointKeys, dump_endpoint_keys, generate_keys, load
 from mlkube.gateway.app import Gateway, create_app
 from mlkube.gateway.serving import uvicorn_options
 from mlkube.http_limits import HttpLimits
+from tests.gateway.native import NATIVE, NativeProcess, mirrors_in_flight, server_connections
 from tests.gateway.servers import RecordingUpstream, ThreadedServer, wait_until
 
 
@@ -32,15 +36,25 @@ class GatewayHandle:
         self.keys = generate_keys()
         self.write_keys(self.keys)
         self.write_config(config)
-        draw = random.Random(seed).random if seed is not None else random.random
-        self.access_log = io.StringIO()
-        self.app: Gateway = create_app(config_path=self.config_path, keys_path=self.keys_path,
-                                       reload_interval_s=0.05, draw=draw,
-                                       access_log_stream=self.access_log, **options)
-        serving = uvicorn_options(limits or HttpLimits())
-        serving.pop("timeout_graceful_shutdown")
-        self.server = ThreadedServer(self.app, **serving).start()
-        self.url = self.server.url
+        self.native: NativeProcess | None = None
+        if NATIVE:
+            # The seed is not passed: the Go engine draws from its own source, so no test
+            # may depend on a particular sequence of draws.
+            self.native = NativeProcess(self.config_path, self.keys_path, limits=limits,
+                                        **options)
+            self.access_log: Any = self.native.output
+            self.url = self.native.url
+        else:
+            draw = random.Random(seed).random if seed is not None else random.random
+            self.access_log = io.StringIO()
+            self.app: Gateway = create_app(config_path=self.config_path,
+                                           keys_path=self.keys_path, reload_interval_s=0.05,
+                                           draw=draw, access_log_stream=self.access_log,
+                                           **options)
+            serving = uvicorn_options(limits or HttpLimits())
+            serving.pop("timeout_graceful_shutdown")
+            self.server = ThreadedServer(self.app, **serving).start()
+            self.url = self.server.url
         self.client = httpx.Client(base_url=self.url, timeout=10,
                                    headers={"Authorization": f"Bearer {self.keys.primary_key}"})
 
@@ -57,12 +71,36 @@ class GatewayHandle:
         wait_until(lambda: httpx.get(self.url + "/").json()["config_digest"] == digest,
                    what=f"the gateway to serve config {digest}")
 
+    @property
+    def digest(self) -> str:
+        """The digest of the config file as the Python side computes it."""
+        return load_gateway_config(self.config_path.read_text()).digest
+
+    def mirrors_in_flight(self) -> int:
+        """Mirrored copies sent and not yet answered."""
+        if self.native is not None:
+            return mirrors_in_flight(self.url)
+        return len(self.app._mirrors)
+
+    def open_connections(self) -> int:
+        """Client connections the gateway holds open now."""
+        if self.native is not None:
+            return server_connections(self.url)
+        return len(self.server.server.server_state.connections)
+
+    def log_text(self, caplog: pytest.LogCaptureFixture) -> str:
+        """The gateway's own log: caught by caplog in-process, else the process's stderr."""
+        return self.native.output.getvalue() if self.native is not None else caplog.text
+
     def score(self, **kwargs: Any) -> httpx.Response:
         return self.client.post("/score", json={"data": [[1, 2, 3, 4]]}, **kwargs)
 
     def stop(self) -> None:
         self.client.close()
-        self.server.stop()
+        if self.native is not None:
+            self.native.stop()
+        else:
+            self.server.stop()
 
 
 def deployment(*upstreams: RecordingUpstream | str, **settings: Any) -> dict[str, Any]:

@@ -18,6 +18,10 @@ from mlkube.gateway import (
     verify_token,
 )
 from mlkube.gateway.auth import Authenticator
+from tests.gateway.native import python_only
+
+pytestmark = python_only("unit tests of mlkube.gateway.auth (the Go engine has its own "
+                         "`go test` in gateway-native/)")
 
 
 def test_generated_keys_are_distinct_and_never_shown_by_repr():

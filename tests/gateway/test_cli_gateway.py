@@ -21,10 +21,16 @@ from mlkube.gateway import (
     generate_keys,
 )
 from tests.gateway.conftest import dead_url
+from tests.gateway.native import NATIVE, native_binary, python_only
 from tests.gateway.raw_client import connect, read_response
 from tests.gateway.servers import wait_until
 
 MLKUBE = [sys.executable, "-c", "from mlkube.cli.main import main; main()"]
+
+
+def _gateway_run() -> list[str]:
+    """`mlkube gateway run`, or the native engine's binary, which takes the same flags."""
+    return [str(native_binary())] if NATIVE else [*MLKUBE, "gateway", "run"]
 
 
 def _free_port() -> int:
@@ -32,7 +38,8 @@ def _free_port() -> int:
 
 
 def _start(args: list[str], log: Path, **env: str) -> subprocess.Popen:
-    return subprocess.Popen([*MLKUBE, *args], stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    argv = [*_gateway_run(), *args[2:]] if args[:2] == ["gateway", "run"] else [*MLKUBE, *args]
+    return subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             env={**os.environ, **env})
 
 
@@ -134,7 +141,7 @@ def test_gateway_run_without_keys_file_exits_1_with_a_hint(tmp_path):
     config = tmp_path / "gateway.json"
     config.write_text(json.dumps({"endpoint": "iris", "deployments": {}}))
 
-    result = subprocess.run([*MLKUBE, "gateway", "run", "--config", str(config), "--keys",
+    result = subprocess.run([*_gateway_run(), "--config", str(config), "--keys",
                              str(tmp_path / "missing.json"), "--port", str(_free_port())],
                             capture_output=True, text=True, timeout=60)
 
@@ -144,6 +151,7 @@ def test_gateway_run_without_keys_file_exits_1_with_a_hint(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@python_only("`mlkube gateway check` is the Python CLI; the native binary only serves")
 def test_gateway_check_validates_a_config_file(tmp_path):
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
     good.write_text(json.dumps({"endpoint": "iris", "traffic": {"blue": 100},

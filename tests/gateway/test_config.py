@@ -8,6 +8,10 @@ import pytest
 
 from mlkube.errors import ValidationError
 from mlkube.gateway import DeploymentRoute, GatewayConfig, dump_gateway_config, load_gateway_config
+from tests.gateway.native import python_only
+
+pytestmark = python_only("unit tests of mlkube.gateway.config (the Go engine has its own "
+                         "`go test` in gateway-native/)")
 
 
 def _config(**overrides):

@@ -92,14 +92,12 @@ def test_head_not_complete_at_the_deadline_is_408_and_an_idle_connection_is_clos
 
 def test_connection_past_the_cap_gets_503_in_json_and_the_cap_frees_up(upstream, gateway):
     gw = gateway(_config(upstream("blue")), limits=HttpLimits(max_connections=3))
-    state = gw.server.server.server_state
-
     held = [connect(gw.url) for _ in range(3)]
-    wait_until(lambda: len(state.connections) == 3, what="three open connections")
+    wait_until(lambda: gw.open_connections() == 3, what="three open connections")
     refused = exchange(gw.url, _post(gw.keys.primary_key))
     for sock in held:
         sock.close()
-    wait_until(lambda: not state.connections, what="the held connections to close")
+    wait_until(lambda: not gw.open_connections(), what="the held connections to close")
     admitted = exchange(gw.url, _post(gw.keys.primary_key))
 
     assert refused.status == 503
@@ -137,8 +135,6 @@ def test_half_open_connections_and_a_trickling_client_neither_delay_others_nor_o
         upstream, gateway):
     deadline_s = 1.5
     gw = gateway(_config(upstream("blue")), limits=HttpLimits(head_timeout_s=deadline_s))
-
-    state = gw.server.server.server_state
 
     def latencies(*, until: float) -> list[float]:
         """30 scores, or at least 10 and as many as fit before ``until`` (a loaded
@@ -179,7 +175,7 @@ def test_half_open_connections_and_a_trickling_client_neither_delay_others_nor_o
     thread = threading.Thread(target=trickle, daemon=True)
     thread.start()
     under_attack = statistics.median(latencies(until=opened + deadline_s / 2))
-    open_while_measured = len(state.connections)
+    open_while_measured = gw.open_connections()
 
     for sock in half_open:
         sock.setblocking(False)

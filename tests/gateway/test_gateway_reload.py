@@ -49,7 +49,7 @@ def test_vanished_config_file_keeps_the_gateway_serving(upstream, gateway, caplo
 
     gw.config_path.unlink()
 
-    wait_until(lambda: "cannot be read" in caplog.text, what="the warning")
+    wait_until(lambda: "cannot be read" in gw.log_text(caplog), what="the warning")
     assert gw.score().status_code == 200
 
 

@@ -9,6 +9,9 @@ import pytest
 from mlkube.errors import ModelContainerError, TooManyRequestsError
 from mlkube.gateway import DeploymentRoute
 from mlkube.gateway.instances import InstancePool
+from tests.gateway.native import python_only
+
+pytestmark = python_only("unit tests of mlkube.gateway.instances, the Python pool")
 
 
 def _pool(instances=2, per_instance=2, queue_ms=0, cool_down_s=1.0, **kwargs):

@@ -10,6 +10,9 @@ import pytest
 from mlkube.errors import ResourceNotFoundError
 from mlkube.gateway import DeploymentRoute, GatewayConfig
 from mlkube.gateway.routing import build_routing_table, choose_deployment, choose_mirrors
+from tests.gateway.native import python_only
+
+pytestmark = python_only("unit tests of mlkube.gateway.routing, the Python choice functions")
 
 
 def _table(traffic, mirror=None):

@@ -16,6 +16,9 @@ from mlkube.gateway.upstream import (
     UpstreamTimeoutError,
 )
 from tests.gateway.conftest import dead_url
+from tests.gateway.native import python_only
+
+pytestmark = python_only("unit tests of mlkube.gateway.upstream, the Python upstream client")
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok"
 

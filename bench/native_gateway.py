@@ -1,0 +1,141 @@
+"""CPU per proxied request of the Python gateway and the native (Go) one, same run.
+
+    .venv/bin/python -m bench.native_gateway [--seconds 10] [--rounds 3]
+
+A real `mlkube serve` on the iris LightGBM model is the upstream; in front of it each
+gateway engine in turn serves the same keyed config (8 requests in flight admitted),
+and `wrk -c 8` POSTs one row through it. Server and gateway share core 0, wrk has core
+1 (as `make bench` pins them). The figure is the gateway process's CPU (utime + stime
+from /proc/PID/stat) per request; rounds alternate the engines so both meet the same
+background load, and the load average is printed beside each round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from bench import inprocess, proctree, wrk_load
+from tests.gateway.native import native_binary
+
+from mlkube.gateway import (
+    DeploymentRoute,
+    GatewayConfig,
+    dump_endpoint_keys,
+    dump_gateway_config,
+    generate_keys,
+)
+
+WORK = Path(__file__).resolve().parent / ".work"
+REPO = WORK.parent.parent
+SERVER_CORE, LOAD_CORE = 0, 1
+MLKUBE = [sys.executable, "-c", "from mlkube.cli.main import main; main()"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def wait_ready(url: str, *, headers: dict[str, str], path: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + path, headers=headers, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url}{path} did not answer 200 within {timeout} s")
+
+
+def start(argv: list[str], log: Path) -> proctree.Server:
+    return proctree.start_pinned(argv, core=SERVER_CORE, env=os.environ, cwd=REPO, log_path=log)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    work = WORK / "native-gateway"
+    work.mkdir(parents=True, exist_ok=True)
+    model_dir = inprocess.train_once(WORK / "model")
+    bodies = inprocess.make_bodies(model_dir)
+    body_file = work / "one-row.json"
+    body_file.write_text(json.dumps({"input_data": {
+        "columns": bodies.columns, "index": [0], "data": bodies.rows["1 row"]}}))
+
+    serve_port = free_port()
+    keys = generate_keys()
+    keys_path = work / "keys.json"
+    keys_path.write_text(dump_endpoint_keys(keys))
+    os.chmod(keys_path, 0o600)
+    config_path = work / "gateway.json"
+    config_path.write_text(dump_gateway_config(GatewayConfig(
+        endpoint="bench", traffic={"blue": 100}, deployments={"blue": DeploymentRoute(
+            "blue", (f"http://127.0.0.1:{serve_port}",),
+            max_concurrent_requests_per_instance=8)})))
+    authorization = f"Bearer {keys.primary_key}"
+    binary = native_binary()
+    engines = {
+        "python": lambda port: [*MLKUBE, "gateway", "run", "--config", str(config_path),
+                                "--keys", str(keys_path), "--port", str(port),
+                                "--log-level", "info"],
+        "native": lambda port: [str(binary), "--config", str(config_path), "--keys",
+                                str(keys_path), "--port", str(port), "--log-level", "info"],
+    }
+    server = start([*MLKUBE, "serve", "--model-dir", str(model_dir.parent), "--port",
+                    str(serve_port)], work / "serve.log")
+    results: dict[str, list[float]] = {name: [] for name in engines}
+    try:
+        wait_ready(f"http://127.0.0.1:{serve_port}", headers={}, path="/ready")
+        for round_number in range(args.rounds):
+            for name, argv in engines.items():
+                port = free_port()
+                gateway = start(argv(port), work / f"gateway-{name}.log")
+                url = f"http://127.0.0.1:{port}"
+                try:
+                    wait_ready(url, headers={"Authorization": authorization}, path="/ready")
+                    wrk_load.run_wrk(url + "/score", connections=8, seconds=2,
+                                     core=LOAD_CORE, body_file=body_file,
+                                     authorization=authorization)
+                    before = proctree.tree_cpu_seconds(gateway.pid)
+                    upstream_before = proctree.tree_cpu_seconds(server.pid)
+                    run = wrk_load.run_wrk(url + "/score", connections=8,
+                                           seconds=args.seconds, core=LOAD_CORE,
+                                           body_file=body_file, authorization=authorization)
+                    used = proctree.tree_cpu_seconds(gateway.pid) - before
+                    upstream_used = proctree.tree_cpu_seconds(server.pid) - upstream_before
+                finally:
+                    proctree.stop(gateway)
+                per_request = used / run.requests * 1e6 if run.requests else float("nan")
+                results[name].append(per_request)
+                print(f"round {round_number + 1} {name:6}: {run.rps:7,.0f} req/s  "
+                      f"p50 {run.p50_ms:5.2f} ms  p99 {run.p99_ms:5.2f} ms  gateway CPU "
+                      f"{per_request:6.1f} us/request  upstream CPU "
+                      f"{upstream_used / max(run.requests, 1) * 1e6:6.1f} us/request  "
+                      f"non-2xx {run.non_2xx} errors {run.errors}  load {loadavg()}",
+                      flush=True)
+    finally:
+        proctree.stop(server)
+    for name, figures in results.items():
+        print(f"{name:6}: best {min(figures):6.1f} us/request, median "
+              f"{sorted(figures)[len(figures) // 2]:6.1f} us/request over {len(figures)} rounds")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

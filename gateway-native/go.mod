@@ -1,0 +1,3 @@
+module mlkube.io/gateway
+
+go 1.26
