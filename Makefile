@@ -15,7 +15,18 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/uv pip install --python $(BIN)/python -q --compile-bytecode -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.installed
+# The native gateway engine (gateway-native/, Go): endpoints on this machine use it when it
+# is installed beside the virtualenv's Python (src/mlkube/gateway/engine.py). Without Go
+# the Python engine serves, so a missing toolchain is a note, not a failure.
+GATEWAY_SOURCES := $(shell find gateway-native -name '*.go' -o -name go.mod 2>/dev/null)
+$(BIN)/mlkube-gateway: $(GATEWAY_SOURCES) | $(BIN)/python
+	@if command -v go >/dev/null 2>&1; then \
+		cd gateway-native && CGO_ENABLED=0 go build -trimpath -o ../$@ ./cmd/mlkube-gateway; \
+	else \
+		echo "note: no Go toolchain on PATH; endpoints use the Python gateway engine"; \
+	fi
+
+install: $(VENV)/.installed $(BIN)/mlkube-gateway
 
 ## Train the iris LightGBM model, serve it, score it: the main job end to end.
 demo: install

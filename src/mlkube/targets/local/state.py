@@ -43,6 +43,7 @@ from mlkube.gateway.config import (
     ScaleToZero,
     dump_gateway_config,
 )
+from mlkube.gateway.engine import gateway_command
 from mlkube.targets.local.processes import ProgramSpec, set_programs
 
 ENDPOINT_FILE = "endpoint.json"
@@ -338,12 +339,12 @@ def publish(folder: EndpointFolder) -> str:
 
 
 def gateway_program(folder: EndpointFolder, *, port: int) -> ProgramSpec:
-    """The gateway process: this mlkube's Python, which has the gateway installed."""
+    """The gateway process: the native engine when it is installed, else this mlkube's
+    Python (``gateway/engine.py``)."""
     return ProgramSpec(
-        argv=[sys.executable, "-m", "mlkube.cli.main", "gateway", "run",
-              "--config", str(folder.gateway_config_file), "--keys", str(folder.keys_file),
-              "--port", str(port), "--host", "127.0.0.1",
-              "--reload-interval", str(GATEWAY_RELOAD_SECONDS)],
+        argv=gateway_command(config=folder.gateway_config_file, keys=folder.keys_file,
+                             port=port, host="127.0.0.1",
+                             reload_interval_s=GATEWAY_RELOAD_SECONDS),
         log=folder.logs_dir / "gateway.log",
         env={"PYTHONUNBUFFERED": "1"},
     )
