@@ -33,9 +33,12 @@ demo: install
 	$(BIN)/python examples/quickstart.py
 
 ## The whole test suite, on a fresh Debian machine as root: installs what is missing and
-## starts Docker, PostgreSQL and the single-node Kubernetes cluster, then runs pytest.
+## starts Docker, PostgreSQL and the single-node Kubernetes cluster, then runs pytest; then
+## the gateway's tests once more against the native engine (the first run serves the Python
+## engine in-process there, and the native one behind every endpoint on this machine).
 test: install
 	@exports="$$(bash .ci/test-services.sh)" && eval "$$exports" && $(BIN)/python -m pytest -q --durations=25
+	MLKUBE_GATEWAY_ENGINE=native $(BIN)/python -m pytest -q tests/gateway
 
 lint: install
 	$(BIN)/ruff check src tests bench examples

@@ -21,9 +21,18 @@ from mlkube.gateway import EndpointKeys, dump_endpoint_keys, generate_keys, load
 from mlkube.gateway.app import Gateway, create_app
 from mlkube.gateway.serving import uvicorn_options
 from mlkube.http_limits import HttpLimits
-from tests.gateway.native import NATIVE, NativeProcess, mirrors_in_flight, server_connections
+from tests.gateway.native import (
+    NATIVE,
+    NativeProcess,
+    deselect_python_only,
+    mirrors_in_flight,
+    server_connections,
+)
 from tests.gateway.servers import RecordingUpstream, ThreadedServer, wait_until
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    deselect_python_only(config, items)
 
 class GatewayHandle:
     """A running gateway, served as `mlkube gateway run` serves it (``limits`` its HTTP

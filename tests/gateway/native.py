@@ -3,10 +3,11 @@ and a handle that starts it as a real subprocess on the same files.
 
 ``MLKUBE_GATEWAY_ENGINE=native`` makes the ``gateway`` fixture start ``mlkube-gateway``
 (built from ``gateway-native/`` with ``go build``, cached by source digest under
-``~/.cache/mlkube/gateway-native``) instead of serving the Python app in-process; the
-default, ``python``, is what targets run today. Tests of the Python modules themselves
-(and of the Python-only `mlkube gateway check`) are marked ``python_only`` with the
-reason: under the native engine they are skipped, so what passes there is the engine.
+``~/.cache/mlkube/gateway-native``) instead of serving the Python app in-process (the
+default here; ``make test`` runs this folder once more with ``native``). Tests of the
+Python modules themselves (and of the Python-only `mlkube gateway check`) are marked
+``python_only`` with the reason: under the native engine they are deselected, so what
+passes there is the engine.
 """
 
 from __future__ import annotations
@@ -34,8 +35,20 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlkube
 
 
 def python_only(reason: str) -> pytest.MarkDecorator:
-    """The test reads the Python gateway's internals (``reason`` says which)."""
-    return pytest.mark.skipif(NATIVE, reason=f"Python engine only: {reason}")
+    """The test is of the Python gateway's own modules (``reason`` says which): a run
+    against the native engine leaves it out (``deselect_python_only``), since there it
+    would test nothing of the engine that runs."""
+    return pytest.mark.python_only(reason)
+
+
+def deselect_python_only(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under the native engine, drop the tests marked ``python_only`` from the run."""
+    if not NATIVE:
+        return
+    dropped = [item for item in items if item.get_closest_marker("python_only")]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not item.get_closest_marker("python_only")]
 
 
 def source_digest() -> str:
@@ -153,4 +166,4 @@ def mirrors_in_flight(url: str) -> int:
 
 
 __all__ = ["ENGINE", "NATIVE", "NativeProcess", "mirrors_in_flight", "native_binary",
-           "python_only", "server_connections"]
+           "deselect_python_only", "python_only", "server_connections"]
