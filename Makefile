@@ -34,10 +34,12 @@ demo: install
 
 ## The whole test suite, on a fresh Debian machine as root: installs what is missing and
 ## starts Docker, PostgreSQL and the single-node Kubernetes cluster, then runs pytest; then
-## the gateway's tests once more against the native engine (the first run serves the Python
-## engine in-process there, and the native one behind every endpoint on this machine).
+## the native gateway's Go tests, and the gateway's tests once more against the native
+## engine (the first run serves the Python engine in-process there, and the native one
+## behind every endpoint on this machine).
 test: install
 	@exports="$$(bash .ci/test-services.sh)" && eval "$$exports" && $(BIN)/python -m pytest -q --durations=25
+	cd gateway-native && go vet ./... && go test ./...
 	MLKUBE_GATEWAY_ENGINE=native $(BIN)/python -m pytest -q tests/gateway
 
 lint: install
