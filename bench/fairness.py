@@ -12,7 +12,9 @@ server tree's CPU µs and context switches per request, the load average, and wr
 latency distribution. Then the same load from ``tests/overload.py``'s client (also on
 core 1), which counts, for every request, how many answers other requests got while it
 waited: a server serving in arrival order answers each other connection once (63 at 64
-connections); a request passed over sees far more.
+connections); a request passed over sees far more. ``--wire`` (root) also captures the
+loopback packets during each wrk run (``wire_latency.py``): the latency the server
+caused, by kernel timestamps, beside the latency wrk reports.
 
 At overload every request waits for the ones ahead of it, so p50 is about connections x
 service time (Little's law); a p99 far above it means some requests were passed over
@@ -25,14 +27,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 
 import inprocess
 import orjson
 import peers
 import proctree
+import wire_latency
 import wrk_load
-from run import (LOAD_CORE, REPO, SERVER_CORE, STARTUP_DEADLINE_S, WORK, check_answer,
-                 free_port, loadavg)
+from run import (
+    LOAD_CORE,
+    REPO,
+    SERVER_CORE,
+    STARTUP_DEADLINE_S,
+    WORK,
+    check_answer,
+    free_port,
+    loadavg,
+)
 
 sys.path.insert(0, str(REPO))
 from tests.overload import overload  # noqa: E402  (the repo root is on the path now)
@@ -51,7 +63,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=1, help="runs (each printed)")
+    parser.add_argument("--wire", action="store_true",
+                        help="also time each wrk run on the wire (root; wire_latency.py)")
     return parser.parse_args(argv)
+
+
+class _WireCapture:
+    """``wire_latency.capture`` in a thread, for the length of one wrk run."""
+
+    def __init__(self, port: int, seconds: float) -> None:
+        self._found: tuple[list[float], list[int]] = ([], [])
+        self._thread = threading.Thread(target=self._capture, args=(port, seconds))
+        self._thread.start()
+
+    def _capture(self, port: int, seconds: float) -> None:
+        self._found = wire_latency.capture(port, seconds)
+
+    def result(self) -> str:
+        self._thread.join()
+        return wire_latency.summary(*self._found)
 
 
 def report_run(run: wrk_load.LoadResult, cpu_seconds: float, switches: int,
@@ -102,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeat):
             before = proctree.tree_cpu_seconds(server.pid)
             switches = proctree.tree_context_switches(server.pid)
+            wire = _WireCapture(port, args.seconds + 1) if args.wire else None
             run = wrk_load.run_wrk(url, seconds=args.seconds, **load)
+            if wire is not None:
+                print(wire.result(), flush=True)
             report_run(run, proctree.tree_cpu_seconds(server.pid) - before,
                        proctree.tree_context_switches(server.pid) - switches, loadavg())
         # The client runs in this process: on the load core, as wrk does.
