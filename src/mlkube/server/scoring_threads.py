@@ -12,7 +12,7 @@ group). Each call still runs alone, in order. At overload one hand-off per reque
 the loop and the scoring thread woke each other for every request, each waiting for the
 GIL the other held, and answers went out in bursts (``bench/fairness.py``); grouped, the
 two threads take turns once per pass. With several threads each call is its own item,
-so they run in parallel.
+so they run in parallel; a micro-batch (``batching.py``) is handed over at once.
 
 A call cannot be stopped once it runs (Python threads cannot be killed), so a request
 that times out leaves its call holding the thread. The pool says which calls are
@@ -57,11 +57,15 @@ class ScoringThreads:
         for thread in self._threads:
             thread.start()
 
-    def run(self, function: Callable[[Any], Any], argument: Any) -> asyncio.Future[Any]:
-        """``function(argument)`` in a scoring thread; await the returned future."""
+    def run(self, function: Callable[[Any], Any], argument: Any, *,
+            at_once: bool = False) -> asyncio.Future[Any]:
+        """``function(argument)`` in a scoring thread; await the returned future.
+
+        ``at_once`` hands the call over now instead of with the rest of this pass: for a
+        call that is a group already (a micro-batch), which waiting would only delay."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        if len(self._threads) > 1:
+        if at_once or len(self._threads) > 1:
             self._queue.put((loop, [(future, function, argument)]))
             return future
         calls = self._gathering.get(loop)
