@@ -111,7 +111,7 @@ class MicroBatcher:
                     self._on_batch(len(batch))
                 items = [item for item, _ in batch]
                 try:
-                    outputs = await self._threads.run(self._run, items, at_once=True)
+                    outputs = await self._threads.run(self._run, items)
                 except BaseException as error:  # handed to every waiter
                     for _, fut in batch:
                         if not fut.done():
