@@ -95,6 +95,25 @@ def tree_cpu_seconds(root: int) -> float:
     return ticks / _CLOCK_TICKS
 
 
+def tree_context_switches(root: int) -> int:
+    """Context switches (voluntary + involuntary) so far, over every thread of the tree.
+
+    Per request, a figure of how often the server's threads hand the core to each other
+    (or lose it): it does not depend on how fast the machine is, and contention from
+    other work adds only the involuntary part.
+    """
+    switches = 0
+    for pid in tree_pids(root):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError):
+                    for line in (task / "status").read_text().splitlines():
+                        if line.startswith(("voluntary_ctxt_switches:",
+                                            "nonvoluntary_ctxt_switches:")):
+                            switches += int(line.split()[1])
+    return switches
+
+
 def _status_kib(pid: int, field: str) -> int:
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

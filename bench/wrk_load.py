@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import orjson
@@ -41,6 +41,8 @@ class LoadResult:
     # and requests per CPU-second it used: how efficient it is, whatever else ran.
     server_cpu: float | None = None
     requests_per_cpu_s: float | None = None
+    # wrk's own "Latency Distribution" lines (50/75/90/99 %), as it printed them.
+    latency_distribution: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,7 +75,8 @@ def run_wrk(url: str, *, connections: int, seconds: float, core: int,
                                timeout=seconds + 60)
     for line in completed.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
-            return _parse(orjson.loads(line.removeprefix("BENCH_JSON ")), connections)
+            result = _parse(orjson.loads(line.removeprefix("BENCH_JSON ")), connections)
+            return replace(result, latency_distribution=_distribution(completed.stdout))
     raise RuntimeError(f"wrk printed no summary (exit {completed.returncode}): "
                        f"{completed.stdout[-500:]} {completed.stderr[-500:]}")
 
@@ -95,3 +98,17 @@ def _parse(summary: dict, connections: int) -> LoadResult:
         non_2xx=summary["status_errors"],
         timeouts=summary["timeouts"],
     )
+
+
+def _distribution(stdout: str) -> str:
+    """wrk's "Latency Distribution" block: its heading and the percentile lines under it."""
+    lines = stdout.splitlines()
+    for start, line in enumerate(lines):
+        if line.strip().startswith("Latency Distribution"):
+            block = [line]
+            for following in lines[start + 1:]:
+                if "%" not in following:
+                    break
+                block.append(following)
+            return "\n".join(block)
+    return ""
