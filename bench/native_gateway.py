@@ -1,6 +1,6 @@
 """CPU per proxied request of the Python gateway and the native (Go) one, same run.
 
-    .venv/bin/python -m bench.native_gateway [--seconds 10] [--rounds 3]
+    .venv/bin/python bench/native_gateway.py [--seconds 10] [--rounds 3]
 
 A real `mlkube serve` on the iris LightGBM model is the upstream; in front of it each
 gateway engine in turn serves the same keyed config (8 requests in flight admitted),
@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 
 import httpx
-from bench import inprocess, proctree, wrk_load
-from tests.gateway.native import native_binary
+import inprocess
+import proctree
+import wrk_load
+from run import LOAD_CORE, REPO, SERVER_CORE, WORK, free_port, loadavg
 
 from mlkube.gateway import (
     DeploymentRoute,
@@ -31,22 +33,10 @@ from mlkube.gateway import (
     generate_keys,
 )
 
-WORK = Path(__file__).resolve().parent / ".work"
-REPO = WORK.parent.parent
-SERVER_CORE, LOAD_CORE = 0, 1
+sys.path.insert(0, str(REPO))
+from tests.gateway.native import native_binary  # noqa: E402  (the repo root is on the path now)
+
 MLKUBE = [sys.executable, "-c", "from mlkube.cli.main import main; main()"]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def wait_ready(url: str, *, headers: dict[str, str], path: str, timeout: float = 120) -> None:

@@ -34,6 +34,7 @@ from tests.gateway.servers import RecordingUpstream, ThreadedServer, wait_until
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     deselect_python_only(config, items)
 
+
 class GatewayHandle:
     """A running gateway, served as `mlkube gateway run` serves it (``limits`` its HTTP
     limits), its files, and an HTTP client holding a valid key."""

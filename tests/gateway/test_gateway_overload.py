@@ -10,33 +10,21 @@ loaded machine; never anything else). No wall-clock time is asserted.
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
-from pathlib import Path
-
 import pytest
 
 from tests.gateway.conftest import deployment
 from tests.models import SAMPLE_REQUEST
 from tests.overload import overload
-from tests.server.conftest import ServeProcess, free_port
+
+# The server tests' fixture, used here by name (pytest finds it in this module).
+from tests.server.conftest import serve_process  # noqa: F401
 
 CONNECTIONS = 64
 
 
 @pytest.fixture(scope="module")
-def instance(iris_lgbm_model_root, tmp_path_factory):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AZUREML_", "AML_", "MLKUBE_", "SERVER_PORT", "WORKER_COUNT"))}
-    env["SERVER_PORT"] = str(port)
-    mlkube = shutil.which("mlkube", path=str(Path(sys.executable).parent)) or "mlkube"
-    log = tmp_path_factory.mktemp("instance") / "serve.log"
-    process = ServeProcess([mlkube, "serve", "--model-dir", str(iris_lgbm_model_root)],
-                           env=env, port=port, log=log)
-    yield process.wait_ready()
-    process.stop()
+def instance(serve_process, iris_lgbm_model_root):  # noqa: F811
+    return serve_process(["serve", "--model-dir", str(iris_lgbm_model_root)]).wait_ready()
 
 
 def test_queued_requests_are_answered_in_arrival_order_at_default_settings(instance,

@@ -6,7 +6,7 @@ only) reads the same config and keys files and gives the same answers, headers, 
 JSON, metrics and access log as the Python one (the gateway tests run against both), for
 about a third of the CPU. It is a binary built from the repository: ``make install``
 builds ``mlkube-gateway`` into the virtualenv when Go is on PATH. An install without it
-serves with the Python engine, which stays complete, and says so once in the log.
+serves with the Python engine, which stays complete.
 
 ``MLKUBE_GATEWAY_ENGINE`` chooses: ``auto`` (the default: native when its binary is
 found), ``native`` (refuse to start an endpoint without it), ``python``.
@@ -14,7 +14,6 @@ found), ``native`` (refuse to start an endpoint without it), ``python``.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import sys
@@ -26,8 +25,6 @@ BINARY = "mlkube-gateway"
 ENGINE_VARIABLE = "MLKUBE_GATEWAY_ENGINE"
 ENGINES = ("auto", "native", "python")
 
-log = logging.getLogger("mlkube.gateway")
-
 
 def native_binary() -> Path | None:
     """The native gateway next to this Python (the virtualenv's ``bin``), else on PATH."""
@@ -38,33 +35,32 @@ def native_binary() -> Path | None:
     return Path(found) if found else None
 
 
-def chosen_engine() -> tuple[str, Path | None]:
-    """``("native", binary)`` or ``("python", None)``, as ``MLKUBE_GATEWAY_ENGINE`` says."""
+def chosen_binary() -> Path | None:
+    """The native binary to serve with, or None for the Python engine, as
+    ``MLKUBE_GATEWAY_ENGINE`` says."""
     wanted = os.environ.get(ENGINE_VARIABLE, "auto").strip().lower() or "auto"
     if wanted not in ENGINES:
         raise ValidationError(
             f"{ENGINE_VARIABLE}={wanted!r} is not a gateway engine.",
             hint=f"Set it to one of {', '.join(ENGINES)} (or unset it: auto).")
     if wanted == "python":
-        return "python", None
+        return None
     binary = native_binary()
-    if binary is not None:
-        return "native", binary
-    if wanted == "native":
+    if binary is None and wanted == "native":
         raise ValidationError(
             f"{ENGINE_VARIABLE}=native, but no {BINARY} binary is installed beside "
             f"{sys.executable} or on PATH.",
             hint="Build it with `make install` (needs Go ≥ 1.26 on PATH), or unset "
                  f"{ENGINE_VARIABLE} to serve with the Python engine.")
-    return "python", None
+    return binary
 
 
 def gateway_command(*, config: Path, keys: Path, port: int, host: str,
                     reload_interval_s: float) -> list[str]:
     """The command that serves one endpoint's gateway on this machine."""
-    engine, binary = chosen_engine()
+    binary = chosen_binary()
     files = ["--config", str(config), "--keys", str(keys), "--port", str(port),
              "--host", host, "--reload-interval", str(reload_interval_s)]
-    if engine == "native" and binary is not None:
+    if binary is not None:
         return [str(binary), *files]
     return [sys.executable, "-m", "mlkube.cli.main", "gateway", "run", *files]
