@@ -10,9 +10,9 @@ and instance it starts share that core, as every peer's processes do):
 Once the deployment serves it writes READY_FILE (mode 600: it holds the key), JSON with
 ``port``, ``path`` and ``headers`` (the Authorization header), then waits. SIGTERM
 deletes the endpoint (its supervisor stops gateway and instance) and exits. Without
-MAX_CONCURRENT the deployment keeps every default setting (Azure's
-``max_concurrent_requests_per_instance`` 1); with it, that many requests may be in
-flight per instance.
+MAX_CONCURRENT the deployment keeps every default setting
+(``max_concurrent_requests_per_instance`` 4; Azure's is 1); with it, that many requests
+may be in flight per instance.
 """
 
 from __future__ import annotations

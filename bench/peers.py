@@ -241,15 +241,20 @@ PEERS: list[Peer] = [
                   "{spare1}", str(PYTRITON_MAX_BATCH_ROWS)),
          notes=["Triton's dynamic batcher on (no queue delay), `max_batch_size` "
                 f"{PYTRITON_MAX_BATCH_ROWS:,} rows; `@batch` callable on `booster.predict`"]),
-    Peer("mlkube-endpoint", "mlkube endpoint with key auth (client → gateway → no-code)",
+    Peer("mlkube-endpoint", "mlkube endpoint with key auth (client → gateway → no-code), defaults",
          AZUREML_DATA, "/score", None, _mlkube_endpoint(max_concurrent=None),
          notes=["a local endpoint created with `MLClient` as users do, default deployment "
-                "settings (`max_concurrent_requests_per_instance` 1), one instance, "
+                "settings (`max_concurrent_requests_per_instance` 4 when unset), one instance, "
                 "`Authorization: Bearer <key>` on every request; gateway, supervisor and "
                 "instance all on the server core"]),
     Peer("mlkube-endpoint-tuned", "mlkube endpoint with key auth, 8 requests in flight",
          AZUREML_DATA, "/score", None, _mlkube_endpoint(max_concurrent=8),
          notes=["the same with `max_concurrent_requests_per_instance` 8"]),
+    Peer("mlkube-endpoint-one",
+         "mlkube endpoint with key auth, 1 request in flight (Azure's default)",
+         AZUREML_DATA, "/score", None, _mlkube_endpoint(max_concurrent=1),
+         notes=["the same with `max_concurrent_requests_per_instance` 1, as a deployment "
+                "ported from Azure ML that sets it explicitly"]),
 ]
 
 NOOP_SUFFIX = "-noop"

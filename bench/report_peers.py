@@ -9,7 +9,7 @@ ENDPOINT_KEY = "mlkube-endpoint"
 PEER_KEYS = ("azmlinfsrv", "mlflow", "mlserver", "mlserver-batch", "bentoml",
              "litserve-pyfunc", "litserve-booster", "ray-serve", "pytriton")
 MLKUBE_KEYS = ("mlkube-entry", "mlkube-nocode", "mlkube-nocode-batch", ENDPOINT_KEY,
-               "mlkube-endpoint-tuned")
+               "mlkube-endpoint-tuned", "mlkube-endpoint-one")
 #: The issue's bar: the endpoint path, with auth, this many times every peer at 8 conn.
 ENDPOINT_LEAD = 3.0
 ONE_ROW = "1 row"

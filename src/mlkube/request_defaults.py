@@ -1,4 +1,15 @@
-"""Azure ML's defaults for a deployment's request settings, in one place for both sides.
+"""A deployment's request-setting defaults, in one place for both sides.
+
+Azure ML's, except one: ``max_concurrent_requests_per_instance`` is 4 when a deployment
+does not set it (Azure's is 1). A value a user sets keeps Azure's meaning exactly: at most
+that many requests are forwarded to each instance at once, the rest wait in the gateway up
+to ``max_queue_wait_ms`` and then get 429. Azure's 1 fits its inference server, whose one
+gunicorn worker takes one request at a time. mlkube's server reads, decodes and answers
+requests on its event loop while one scoring thread predicts, in arrival order; with one
+request at a time it idles through every gateway round trip and amortises nothing. With
+4, the endpoint path serves about as much as with 8 and each request costs the server
+and the gateway about 30 % less CPU (BENCHMARKS.md, "Gateway engines"), while the queue
+and its 429s stay in the gateway, where ``max_queue_wait_ms`` bounds them.
 
 The deployment entity (pydantic, control plane) and the gateway's config (which runs in
 an image without pydantic) both need them, as do the targets that write a gateway
@@ -10,6 +21,7 @@ from __future__ import annotations
 #: ``request_settings.request_timeout_ms``: the gateway answers 504 past it.
 REQUEST_TIMEOUT_MS = 5000
 #: ``request_settings.max_concurrent_requests_per_instance``: 429 past it (and the queue).
-MAX_CONCURRENT_REQUESTS_PER_INSTANCE = 1
+#: Azure's default is 1; see the module's docstring for why mlkube's is 4.
+MAX_CONCURRENT_REQUESTS_PER_INSTANCE = 4
 #: ``request_settings.max_queue_wait_ms``: how long a request may wait for a free slot.
 MAX_QUEUE_WAIT_MS = 500

@@ -16,10 +16,10 @@ import (
 	"strings"
 )
 
-// Azure ML's request_settings defaults (mlkube.request_defaults).
+// request_settings defaults: Azure ML's, except 4 in flight per instance (mlkube.request_defaults).
 const (
 	DefaultRequestTimeoutMS     = 5000
-	DefaultMaxConcurrentPerInst = 1
+	DefaultMaxConcurrentPerInst = 4
 	DefaultMaxQueueWaitMS       = 500
 )
 

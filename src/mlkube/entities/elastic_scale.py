@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mlkube import request_defaults
 from mlkube.entities.deployment_settings import (
     DefaultScaleSettings,
     TargetUtilizationScaleSettings,
@@ -69,7 +70,8 @@ def elastic_scale(spec: dict[str, Any]) -> ElasticScale | None:
     """The policy of a stored deployment spec, or None when it runs a fixed count."""
     raw = spec.get("scale_settings") or {}
     concurrency = int((spec.get("request_settings") or {}).get(
-        "max_concurrent_requests_per_instance", 1))
+        "max_concurrent_requests_per_instance",
+        request_defaults.MAX_CONCURRENT_REQUESTS_PER_INSTANCE))
     count = int(spec.get("instance_count") or 1)
     kind = str(raw.get("type") or "default")
     if kind == "target_utilization":
