@@ -2,7 +2,8 @@
 and a handle that starts it as a real subprocess on the same files.
 
 ``MLKUBE_GATEWAY_ENGINE=native`` makes the ``gateway`` fixture start ``mlkube-gateway``
-(built from ``gateway-native/`` with ``go build``, cached by source digest under
+(built from ``gateway-native/`` with ``go build`` as ``make install`` builds it,
+statically linked, cached by source digest under
 ``~/.cache/mlkube/gateway-native``) instead of serving the Python app in-process (the
 default here; ``make test`` runs this folder once more with ``native``). Tests of the
 Python modules themselves (and of the Python-only `mlkube gateway check`) are marked
@@ -62,7 +63,7 @@ def source_digest() -> str:
 
 def native_binary() -> Path:
     """The ``mlkube-gateway`` binary of these sources, built once per source digest."""
-    binary = CACHE / source_digest() / "mlkube-gateway"
+    binary = CACHE / f"{source_digest()}-static" / "mlkube-gateway"
     if binary.exists():
         return binary
     go = shutil.which("go")
@@ -71,8 +72,11 @@ def native_binary() -> Path:
                                 "on PATH to build gateway-native/.")
     binary.parent.mkdir(parents=True, exist_ok=True)
     partial = binary.with_suffix(".partial")
-    result = subprocess.run([go, "build", "-o", str(partial), "./cmd/mlkube-gateway"],
-                            cwd=SOURCE, capture_output=True, text=True, timeout=600)
+    # As `make install` builds it: statically linked, so it is also what a gateway image
+    # may carry (``gateway.engine.image_binary``).
+    result = subprocess.run([go, "build", "-trimpath", "-o", str(partial),
+                             "./cmd/mlkube-gateway"], cwd=SOURCE, capture_output=True,
+                            text=True, timeout=600, env={**os.environ, "CGO_ENABLED": "0"})
     if result.returncode != 0:
         raise pytest.UsageError(f"go build of gateway-native/ failed:\n{result.stderr}")
     partial.replace(binary)

@@ -20,6 +20,8 @@ from mlkube.gateway import (
     dump_gateway_config,
     generate_keys,
 )
+from mlkube.gateway.engine import ENGINE_VARIABLE
+from mlkube.gateway.engine import native_binary as installed_binary
 from tests.gateway.conftest import dead_url
 from tests.gateway.native import NATIVE, native_binary, python_only
 from tests.gateway.raw_client import connect, read_response
@@ -37,10 +39,17 @@ def _free_port() -> int:
     return int(dead_url().rsplit(":", 1)[1])
 
 
+def _engine_env(**env: str) -> dict[str, str]:
+    """The environment of a process here: under the Python engine `mlkube gateway run`
+    is told to serve with Python (else it hands over to the native binary, where one is
+    installed, and this run would test that instead)."""
+    return {**os.environ, **({} if NATIVE else {ENGINE_VARIABLE: "python"}), **env}
+
+
 def _start(args: list[str], log: Path, **env: str) -> subprocess.Popen:
     argv = [*_gateway_run(), *args[2:]] if args[:2] == ["gateway", "run"] else [*MLKUBE, *args]
     return subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            env={**os.environ, **env})
+                            env=_engine_env(**env))
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +152,7 @@ def test_gateway_run_without_keys_file_exits_1_with_a_hint(tmp_path):
 
     result = subprocess.run([*_gateway_run(), "--config", str(config), "--keys",
                              str(tmp_path / "missing.json"), "--port", str(_free_port())],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env=_engine_env())
 
     assert result.returncode == 1
     assert "Error: The gateway's keys file" in result.stderr
@@ -167,3 +176,53 @@ def test_gateway_check_validates_a_config_file(tmp_path):
     assert ok.returncode == 0 and "digest" in ok.stdout
     assert refused.returncode == 1
     assert "traffic adds up to 50" in refused.stderr and "Hint:" in refused.stderr
+
+
+def _serve_with_mlkube(config: Path, keys: Path, *, engine: str | None) -> tuple[dict, Path]:
+    """Start `mlkube gateway run` as a target or pod does (``engine``: the value of
+    ``MLKUBE_GATEWAY_ENGINE``, None for unset); its health JSON and the program its
+    process runs once it answers."""
+    env = {k: v for k, v in os.environ.items() if k != ENGINE_VARIABLE}
+    if engine is not None:
+        env[ENGINE_VARIABLE] = engine
+    port = _free_port()
+    process = subprocess.Popen([*MLKUBE, "gateway", "run", "--config", str(config), "--keys",
+                                str(keys), "--port", str(port), "--log-level", "warning"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        def health() -> dict | None:
+            assert process.poll() is None, process.communicate()[1].decode()[-2000:]
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).json()
+            except httpx.TransportError:
+                return None
+
+        answer = wait_until(health, what="mlkube gateway run to answer", timeout=60,
+                            interval=0.1)
+        return answer, Path(os.readlink(f"/proc/{process.pid}/exe"))
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+@python_only("the choice `mlkube gateway run` makes between the engines, not an engine")
+def test_gateway_run_serves_with_the_native_engine_where_it_is_installed(tmp_path):
+    keys = tmp_path / "keys.json"
+    keys.write_text(dump_endpoint_keys(generate_keys()))
+    config = tmp_path / "gateway.json"
+    config.write_text(json.dumps({"endpoint": "iris", "deployments": {}}))
+    yaml_config = tmp_path / "gateway.yaml"
+    yaml_config.write_text("endpoint: iris\ndeployments: {}\n")
+    binary = installed_binary()
+
+    auto, auto_program = _serve_with_mlkube(config, keys, engine=None)
+    python, python_program = _serve_with_mlkube(config, keys, engine="python")
+    from_yaml, _ = _serve_with_mlkube(yaml_config, keys, engine=None)
+
+    # The same process (a pod's PID 1, a target's supervised child) becomes the binary.
+    assert auto["engine"] == ("native" if binary else "python")
+    if binary is not None:
+        assert auto_program == binary.resolve()
+    assert python["engine"] == "python" and python_program.name.startswith("python")
+    # The native engine reads JSON only: a hand-written YAML file is served as before.
+    assert from_yaml["engine"] == "python" and from_yaml["endpoint"] == "iris"

@@ -12,6 +12,7 @@ import httpx
 from mlkube.gateway import issue_token
 from mlkube.gateway.auth import regenerate_key
 from tests.gateway.conftest import deployment
+from tests.gateway.native import ENGINE
 from tests.gateway.servers import wait_until
 
 
@@ -259,6 +260,7 @@ def test_health_and_metrics_need_no_key(upstream, gateway):
 
     assert health.status_code == 200
     assert health.json()["status"] == "Healthy"
+    assert health.json()["engine"] == ENGINE  # which program answers: python or native
     assert health.json()["config_digest"] == gw.digest
     assert health.json()["replica"] == socket.gethostname()  # the pod, on Kubernetes
     assert metrics.status_code == 200

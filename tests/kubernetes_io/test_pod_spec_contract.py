@@ -7,7 +7,8 @@ readiness probe paths answer 200 and ``POST /score`` with the seed's request ret
 the model's own in-process prediction. The gateway's Deployment runs from the gateway
 image with its rendered ConfigMap and Secret mounted where the pod mounts them, reaches
 the inference container by the Service's in-cluster DNS name from the rendered config,
-and routes a keyed request to it (and refuses one without the key).
+and routes a keyed request to it (and refuses one without the key), served by the native
+engine when this machine has one to put in the image.
 
 Docker must be running (``bash .ci/start-docker.sh``): the test fails, not skips,
 without it. The deployment image is the docker tests' (same build context, so the same
@@ -31,6 +32,7 @@ import docker
 from mlkube.entities.online_deployment import KubernetesOnlineDeployment
 from mlkube.entities.online_endpoint import KubernetesOnlineEndpoint
 from mlkube.gateway.auth import generate_keys
+from mlkube.gateway.engine import image_binary
 from mlkube.targets.base import PreparedDeployment
 from mlkube.targets.docker.build import (
     deployment_build_context,
@@ -90,8 +92,10 @@ def images(docker_engine, prepared, server_wheel) -> dict[str, str]:
     deployment_image = docker_engine.build_image(
         deployment_build_context(prepared, server_wheel, ca_bundle=HOST_CA_BUNDLE),
         repository=REPOSITORY)
+    # As the Kubernetes target builds it: with this machine's native engine, if any.
     gateway_image = docker_engine.build_image(
-        gateway_build_context(server_wheel, ca_bundle=HOST_CA_BUNDLE),
+        gateway_build_context(server_wheel, ca_bundle=HOST_CA_BUNDLE,
+                              native_gateway=image_binary()),
         repository=GATEWAY_REPOSITORY)
     return {"deployment": deployment_image.reference, "gateway": gateway_image.reference}
 
@@ -210,3 +214,13 @@ def test_rendered_gateway_refuses_a_request_without_the_key(gateway):
     response = httpx.post(f"{base}/score", json=SEED_REQUEST, timeout=30)
 
     assert response.status_code == 401
+
+
+def test_rendered_gateway_pod_serves_with_the_engine_its_image_carries(gateway):
+    container, ports, _keys = gateway
+    base = probe_url(container, "readinessProbe", host_ports=ports).rstrip("/")
+
+    health = httpx.get(f"{base}/", timeout=30).json()
+
+    # `mlkube gateway run` (the pod's command) hands over to the binary beside its Python.
+    assert health["engine"] == ("native" if image_binary() else "python")

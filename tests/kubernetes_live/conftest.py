@@ -134,6 +134,28 @@ def serving_endpoint(client: MLClient, deployment: OnlineDeployment
         client.online_endpoints.begin_delete(name).result()
 
 
+def expected_gateway_engine() -> str:
+    """The engine the gateway pods must report in their health JSON: native, since the
+    gateway image carries this machine's ``mlkube-gateway`` (``make install`` builds it;
+    these tests run after it), unless ``MLKUBE_GATEWAY_ENGINE=python`` says otherwise."""
+    from mlkube.gateway.engine import engine_choice, image_binary
+
+    if engine_choice() == "python":
+        return "python"
+    assert image_binary() is not None, (
+        "No statically linked mlkube-gateway is installed beside this Python or on PATH, so "
+        "the gateway image would serve with the Python engine: run `make install` (needs Go).")
+    return "native"
+
+
+def gateway_health(http: httpx.Client, scoring_uri: str) -> dict[str, Any]:
+    """``GET /`` of the endpoint's gateway (no key), at its scoring URI's address."""
+    base = scoring_uri.split("/score", 1)[0]
+    answer = http.get(base + "/")
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
 def unique_namespace(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 

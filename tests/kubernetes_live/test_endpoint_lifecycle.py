@@ -35,6 +35,8 @@ from tests.kubernetes_live.conftest import (
     LiveCluster,
     LiveWorkspace,
     attach_workspace,
+    expected_gateway_engine,
+    gateway_health,
 )
 from tests.models import SEED_SCORE_PY
 from tests.studio.conftest import running_studio, signed_in
@@ -128,6 +130,14 @@ def test_no_code_and_score_py_deployments_answer_through_the_scoring_uri_with_th
         assert response.json()[0] == pytest.approx(expected_prediction)
     assert score(http, live_endpoint.scoring_uri, None).status_code == 401
     assert score(http, live_endpoint.scoring_uri, "not-the-key").status_code == 401
+
+
+def test_the_gateway_pods_serve_with_the_native_engine(live_endpoint: LiveEndpoint,
+                                                       http: httpx.Client) -> None:
+    health = gateway_health(http, live_endpoint.scoring_uri)
+
+    assert health["engine"] == expected_gateway_engine()
+    assert health["endpoint"] == ENDPOINT and health["traffic"] == {"blue": 100}
 
 
 def test_curl_with_the_key_scores_the_seed_request(live_endpoint: LiveEndpoint,

@@ -1,5 +1,6 @@
 """Scale to zero on the real cluster: the gateway scales its deployment's Deployment to 0
-when idle and back when a request comes, holding that request meanwhile; and the API
+when idle and back when a request comes, holding that request meanwhile (the native
+engine's scaler, where this machine has the binary for the gateway image); and the API
 server lets the gateway's account scale that Deployment and nothing else.
 
 What the cluster holds is read with the official Kubernetes client; the gateway's rights
@@ -20,7 +21,12 @@ from mlkube.entities.model import Model
 from mlkube.entities.online_deployment import KubernetesOnlineDeployment
 from mlkube.operations.client import MLClient
 from tests.endpoints.scoring import score, wait_for
-from tests.kubernetes_live.conftest import LiveWorkspace, serving_endpoint
+from tests.kubernetes_live.conftest import (
+    LiveWorkspace,
+    expected_gateway_engine,
+    gateway_health,
+    serving_endpoint,
+)
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -94,6 +100,8 @@ def test_an_idle_deployment_goes_to_zero_pods_and_its_next_request_is_held_and_a
     uri, key = sleepy_endpoint
     server, _ = _workload_names(live_workspace)
     with httpx.Client(timeout=180, trust_env=False) as http:
+        # The engine whose scaler is tried here against the real API server.
+        assert gateway_health(http, uri)["engine"] == expected_gateway_engine()
         first = score(http, uri, key)
         assert first.status_code == 200, f"{first.text}\n{_gateway_logs(live_workspace)}"
         # 3 s without a request at both gateway replicas and at the pod, read through

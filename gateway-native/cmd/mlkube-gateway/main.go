@@ -44,8 +44,12 @@ func run(args []string, stderr io.Writer) int {
 	if err := flags.Parse(args); err != nil {
 		return 2
 	}
-	level, ok := map[string]int{"debug": gateway.LevelDebug, "info": gateway.LevelInfo,
-		"warning": gateway.LevelWarning, "error": gateway.LevelError}[strings.ToLower(*logLevel)]
+	// The names Python's logging knows, as `mlkube gateway run` takes them (it hands its
+	// flags over to this binary): nothing here logs at critical, so that is silence.
+	level, ok := map[string]int{"notset": gateway.LevelDebug, "debug": gateway.LevelDebug,
+		"info": gateway.LevelInfo, "warning": gateway.LevelWarning, "warn": gateway.LevelWarning,
+		"error": gateway.LevelError, "critical": gateway.LevelCritical, "fatal": gateway.LevelCritical,
+	}[strings.ToLower(*logLevel)]
 	if !ok {
 		return fail(stderr, fmt.Sprintf("--log-level %q is not a log level", *logLevel), "Use debug, info, warning or error.")
 	}

@@ -1,7 +1,7 @@
 package gateway
 
-// GET / (no auth): which replica answers, the config digest and keys fingerprint it
-// serves, and what autoscalers read (src/mlkube/targets/local/autoscaler.py): requests
+// GET / (no auth): which engine ("native" here, "python" in the Python gateway) and
+// replica answer, the config digest and keys fingerprint it serves, and what autoscalers read (src/mlkube/targets/local/autoscaler.py): requests
 // in flight or queued per deployment (retired ones included, so a deployment that lost
 // its traffic may be stopped once it reaches 0), per instance URL, requests held for a
 // deployment at zero instances, idle_s and busy_s.
@@ -43,7 +43,7 @@ func (g *Gateway) health() []byte {
 		}
 	}
 	var b strings.Builder
-	b.WriteString(`{"status":"Healthy","endpoint":`)
+	b.WriteString(`{"status":"Healthy","engine":"native","endpoint":`)
 	writeJSONString(&b, routes.config.Endpoint, false)
 	b.WriteString(`,"replica":`)
 	writeJSONString(&b, g.replica, false)

@@ -42,8 +42,30 @@ const (
 type APIAccess struct {
 	BaseURL   string
 	Namespace string
+	// TokenFile, when set, is read again for each call (bearer); Token is the last
+	// token read, or the only one.
+	TokenFile string
 	Token     string
 	Client    *http.Client
+	mu        sync.Mutex
+}
+
+// bearer is the pod's current token. The kubelet rewrites the mounted token file well
+// before the token expires (a bound token lasts an hour where the API server does not
+// extend it), so a gateway that read it once would lose its access after that hour: it
+// is read for every call (about one a second), and the last one read stands in while
+// the file cannot be read.
+func (a *APIAccess) bearer() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.TokenFile != "" {
+		if data, err := os.ReadFile(a.TokenFile); err == nil {
+			if token := strings.TrimSpace(string(data)); token != "" {
+				a.Token = token
+			}
+		}
+	}
+	return a.Token
 }
 
 // InCluster is the access Kubernetes mounts into the pod, or nil outside a cluster.
@@ -64,7 +86,8 @@ func InCluster(accountDir string) *APIAccess {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
 	return &APIAccess{BaseURL: "https://" + net.JoinHostPort(host, port),
-		Namespace: strings.TrimSpace(string(namespace)), Token: strings.TrimSpace(string(token)), Client: client}
+		Namespace: strings.TrimSpace(string(namespace)), TokenFile: filepath.Join(accountDir, "token"),
+		Token: strings.TrimSpace(string(token)), Client: client}
 }
 
 // KubernetesScaler puts this endpoint's scale-to-zero Deployments to sleep and wakes them.
@@ -303,7 +326,7 @@ func (s *KubernetesScaler) call(method, path string, body []byte, into any) erro
 	if err != nil {
 		return err
 	}
-	request.Header.Set("Authorization", "Bearer "+s.access.Token)
+	request.Header.Set("Authorization", "Bearer "+s.access.bearer())
 	request.Header.Set("Accept", "application/json")
 	request.Header.Set("Content-Type", "application/merge-patch+json")
 	response, err := s.access.Client.Do(request)

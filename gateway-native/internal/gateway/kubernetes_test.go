@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -98,6 +100,39 @@ func TestScalerReportsTheApiServersRefusal(t *testing.T) {
 	_, err := scaler.getReplicas("blue-dep")
 	if err == nil || !strings.Contains(err.Error(), "403 forbidden") {
 		t.Errorf("got %v, want the API server's 403 and message", err)
+	}
+}
+
+func TestScalerUsesTheTokenTheKubeletRotatedIn(t *testing.T) {
+	cluster := httptest.NewTLSServer(&apiServer{replicas: 2})
+	defer cluster.Close()
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("expired-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	scaler := NewKubernetesScaler(&APIAccess{BaseURL: cluster.URL, Namespace: "ns", TokenFile: tokenFile,
+		Token: "expired-token", Client: cluster.Client()}, NewActivity(), NewLogger(io.Discard, LevelError))
+	if _, err := scaler.getReplicas("blue-dep"); err == nil {
+		t.Fatal("the stand-in API server took the expired token")
+	}
+
+	// The kubelet writes the refreshed token into the mounted file (atomically).
+	if err := os.WriteFile(tokenFile+".new", []byte("pod-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tokenFile+".new", tokenFile); err != nil {
+		t.Fatal(err)
+	}
+	replicas, err := scaler.getReplicas("blue-dep")
+	if err != nil || replicas != 2 {
+		t.Fatalf("after the rotation got %d, %v; want 2 replicas read with the new token", replicas, err)
+	}
+	// A file that cannot be read for a moment: the last token read stands in.
+	if err := os.Remove(tokenFile); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scaler.getReplicas("blue-dep"); err != nil {
+		t.Errorf("with the token file briefly gone: %v", err)
 	}
 }
 

@@ -17,6 +17,8 @@ const (
 	LevelInfo    = 20
 	LevelWarning = 30
 	LevelError   = 40
+	// LevelCritical is only a threshold: no line is written at it.
+	LevelCritical = 50
 )
 
 var levelNames = map[int]string{LevelDebug: "DEBUG", LevelInfo: "INFO", LevelWarning: "WARNING", LevelError: "ERROR"}

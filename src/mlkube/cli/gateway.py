@@ -1,7 +1,9 @@
 """`mlkube gateway ...`: the process every target starts in front of an endpoint.
 
 `mlkube gateway run` serves one endpoint from a config file and a keys file (both
-re-read on change, see ``mlkube.gateway.config`` and ``mlkube.gateway.auth``);
+re-read on change, see ``mlkube.gateway.config`` and ``mlkube.gateway.auth``), with the
+native engine when it is installed (``mlkube.gateway.engine``: it hands over to the
+``mlkube-gateway`` binary, which takes the same flags), else with the Python one;
 `mlkube gateway check` validates a config file as the gateway would, for targets and
 for people editing one by hand.
 """
@@ -60,10 +62,7 @@ def run(
     import logging
     import sys
 
-    import uvicorn
-
-    from mlkube.gateway.app import create_app
-    from mlkube.gateway.serving import uvicorn_options
+    from mlkube.gateway.engine import chosen_binary, engine_choice, exec_native
 
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
@@ -71,6 +70,22 @@ def run(
 
         raise ValidationError(f"--log-level {log_level!r} is not a log level",
                               hint="Use debug, info, warning or error.")
+    binary = chosen_binary()
+    # The native engine reads JSON only (what targets write); a hand-written YAML file is
+    # served by the Python engine unless MLKUBE_GATEWAY_ENGINE=native insists.
+    if binary is not None and (engine_choice() == "native" or _holds_json(config)):
+        exec_native(binary, [
+            "--config", str(config), "--keys", str(keys), "--port", str(port),
+            "--host", host, "--reload-interval", str(reload_interval),
+            "--max-body-mb", str(max_body_mb), "--max-header-kb", str(max_header_kb),
+            "--header-timeout", str(header_timeout), "--max-connections", str(max_connections),
+            "--keep-alive", str(keep_alive), "--log-level", log_level])
+
+    import uvicorn
+
+    from mlkube.gateway.app import create_app
+    from mlkube.gateway.serving import uvicorn_options
+
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     limits = HttpLimits(max_head_bytes=max_header_kb * 1024, head_timeout_s=header_timeout,
                         max_connections=max_connections)
@@ -98,6 +113,18 @@ def check(
     for name, route in loaded.deployments.items():
         typer.echo(f"deployment    {name}: {route.state}, {len(route.instances)} instance(s), "
                    f"capacity {route.capacity}")
+
+
+def _holds_json(path: Path) -> bool:
+    """Whether ``path`` holds a JSON document now (else it is YAML, or not there: the
+    Python engine says what is wrong with it, as it always has)."""
+    import json
+
+    try:
+        json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _has_uvloop() -> bool:

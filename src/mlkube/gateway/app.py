@@ -489,6 +489,9 @@ class Gateway:
                 per_instance[url] = per_instance.get(url, 0) + count
         return orjson.dumps({
             "status": "Healthy",
+            # Which engine serves (the native one says "native"): what a user checks to
+            # know which program answers behind a target.
+            "engine": "python",
             "endpoint": routes.config.endpoint,
             "replica": self._replica,
             "config_digest": routes.digest,

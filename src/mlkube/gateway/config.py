@@ -37,12 +37,12 @@ For targets:
   already. The gateway notices within ``--reload-interval`` (1 s); a version that does not
   parse is refused and logged, and the gateway keeps serving the last good one.
 - ``GatewayConfig.digest`` identifies the content. ``GET /`` on the gateway (no auth)
-  answers ``{"status": "Healthy", "replica": <host name>, "config_digest": ...,
-  "keys_fingerprint": ..., "in_flight": {name: n}}``; with several replicas behind a
-  Service, a change is applied once each replica has answered with it. Before
-  stopping a deployment that lost its traffic (blue/green), poll until the digest is the
-  new one (no new request goes to it from then on) and its ``in_flight`` is 0 or absent
-  (the requests it had, queued ones included, have finished).
+  answers ``{"status": "Healthy", "engine": "python" | "native", "replica": <host name>,
+  "config_digest": ..., "keys_fingerprint": ..., "in_flight": {name: n}}``; with several
+  replicas behind a Service, a change is applied once each replica has answered with it.
+  Before stopping a deployment that lost its traffic (blue/green), poll until the digest
+  is the new one (no new request goes to it from then on) and its ``in_flight`` is 0 or
+  absent (the requests it had, queued ones included, have finished).
 - A deployment that is not ``Succeeded`` is still routed to if it has instances (a rolling
   update); when none answers, callers get 424 with ``state`` and ``reason``. ``Failed``
   answers 424 at once. A request is tried on each other instance (once) when one refuses

@@ -10,13 +10,19 @@ serves with the Python engine, which stays complete.
 
 ``MLKUBE_GATEWAY_ENGINE`` chooses: ``auto`` (the default: native when its binary is
 found), ``native`` (refuse to start an endpoint without it), ``python``.
+
+``mlkube gateway run`` itself hands over to the binary (``exec_native``), so whatever
+starts that command (a Kubernetes gateway pod, a person) gets the native engine where
+it is installed; a gateway image carries this machine's binary (``image_binary``).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import struct
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from mlkube.errors import ValidationError
@@ -24,6 +30,8 @@ from mlkube.errors import ValidationError
 BINARY = "mlkube-gateway"
 ENGINE_VARIABLE = "MLKUBE_GATEWAY_ENGINE"
 ENGINES = ("auto", "native", "python")
+#: The ELF program header type naming a dynamic loader.
+_PT_INTERP = 3
 
 
 def native_binary() -> Path | None:
@@ -35,14 +43,20 @@ def native_binary() -> Path | None:
     return Path(found) if found else None
 
 
-def chosen_binary() -> Path | None:
-    """The native binary to serve with, or None for the Python engine, as
-    ``MLKUBE_GATEWAY_ENGINE`` says."""
+def engine_choice() -> str:
+    """``MLKUBE_GATEWAY_ENGINE`` checked: ``auto`` (when unset), ``native`` or ``python``."""
     wanted = os.environ.get(ENGINE_VARIABLE, "auto").strip().lower() or "auto"
     if wanted not in ENGINES:
         raise ValidationError(
             f"{ENGINE_VARIABLE}={wanted!r} is not a gateway engine.",
             hint=f"Set it to one of {', '.join(ENGINES)} (or unset it: auto).")
+    return wanted
+
+
+def chosen_binary() -> Path | None:
+    """The native binary to serve with, or None for the Python engine, as
+    ``MLKUBE_GATEWAY_ENGINE`` says."""
+    wanted = engine_choice()
     if wanted == "python":
         return None
     binary = native_binary()
@@ -64,3 +78,41 @@ def gateway_command(*, config: Path, keys: Path, port: int, host: str,
     if binary is not None:
         return [str(binary), *files]
     return [sys.executable, "-m", "mlkube.cli.main", "gateway", "run", *files]
+
+
+def image_binary() -> Path | None:
+    """The native binary to put in a gateway image, or None for a Python-only image: the
+    chosen one (``MLKUBE_GATEWAY_ENGINE``), when it is statically linked (a dynamically
+    linked one may need a C library the image's Debian lacks; ``make install`` builds it
+    with ``CGO_ENABLED=0``)."""
+    binary = chosen_binary()
+    return binary if binary is not None and is_static_executable(binary) else None
+
+
+def is_static_executable(path: Path) -> bool:
+    """Whether ``path`` is a 64-bit little-endian ELF executable without a program
+    interpreter (no dynamic loader, so it runs on any Linux of its architecture)."""
+    try:
+        with path.open("rb") as binary:
+            header = binary.read(64)
+            if len(header) < 64 or header[:6] != b"\x7fELF\x02\x01":
+                return False
+            (program_headers,) = struct.unpack_from("<Q", header, 32)  # e_phoff
+            entry_size, entries = struct.unpack_from("<HH", header, 54)  # e_phentsize, e_phnum
+            binary.seek(program_headers)
+            table = binary.read(entry_size * entries)
+    except OSError:
+        return False
+    return len(table) == entry_size * entries and all(
+        struct.unpack_from("<I", table, i * entry_size)[0] != _PT_INTERP
+        for i in range(entries))
+
+
+def exec_native(binary: Path, arguments: Sequence[str]) -> None:
+    """Replace this process with the native engine serving ``arguments`` (the flags of
+    ``mlkube gateway run``, which the binary takes one for one). Never returns: the
+    binary never starts mlkube again, so there is no loop, and the process keeps its pid
+    (a container's PID 1, a target's supervised process) and its signals."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(binary, [str(binary), *arguments])

@@ -58,6 +58,9 @@ class ApiAccess:
     namespace: str
     token: str
     ca_file: str
+    #: Read again for each call (the kubelet rewrites it before the token expires); the
+    #: last token read stands in while it cannot be read.
+    token_file: str | None = None
 
     @classmethod
     def in_cluster(cls, account_dir: Path = ACCOUNT_DIR) -> ApiAccess | None:
@@ -72,7 +75,7 @@ class ApiAccess:
             return None
         host = f"[{host}]" if ":" in host else host
         return cls(base_url=f"https://{host}:{port}", namespace=namespace, token=token,
-                   ca_file=str(account_dir / "ca.crt"))
+                   ca_file=str(account_dir / "ca.crt"), token_file=str(account_dir / "token"))
 
 
 class KubernetesScaler:
@@ -232,11 +235,22 @@ class _ApiClient:
         host_port = access.base_url.removeprefix("https://")
         host, _, port = host_port.rpartition(":")
         self._host, self._port = host.strip("[]"), int(port)
+        self._token = access.token
+
+    def _bearer(self) -> str:
+        """The pod's current token: a bound token lasts an hour where the API server does
+        not extend it, and the kubelet writes its successor into the mounted file."""
+        if self._access.token_file:
+            try:
+                self._token = Path(self._access.token_file).read_text().strip() or self._token
+            except OSError:
+                pass
+        return self._token
 
     async def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         payload = b"" if body is None else orjson.dumps(body)
         head = (f"{method} {path} HTTP/1.0\r\nHost: {self._host}\r\n"
-                f"Authorization: Bearer {self._access.token}\r\nAccept: application/json\r\n"
+                f"Authorization: Bearer {self._bearer()}\r\nAccept: application/json\r\n"
                 f"Content-Type: application/merge-patch+json\r\n"
                 f"Content-Length: {len(payload)}\r\n\r\n").encode()
         reader, writer = await asyncio.wait_for(asyncio.open_connection(

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from mlkube.entities.container_layout import ContainerLayout
-from mlkube.environments.dockerfile import BuildContext, render_build_context
+from mlkube.environments.dockerfile import VENV_DIR, BuildContext, render_build_context
 from mlkube.environments.resolved import ResolvedEnvironment
+from mlkube.gateway.engine import BINARY
 from mlkube.targets.base import PreparedDeployment
 
 #: Where a CA bundle for image builds is named (corporate proxies, this machine).
@@ -53,9 +55,23 @@ def deployment_layout(prepared: PreparedDeployment) -> ContainerLayout:
 
 
 def gateway_build_context(server_wheel: Path, *, python_version: str | None = None,
-                          ca_bundle: Path | None = None) -> BuildContext:
+                          ca_bundle: Path | None = None,
+                          native_gateway: Path | None = None) -> BuildContext:
     """The gateway's image: mlkube alone on the base image (its extra needs the same few
-    packages as the server's), tagged by the wheel's content."""
-    return render_build_context(ResolvedEnvironment(python_version=python_version,
+    packages as the server's), tagged by the content of everything in it.
+
+    ``native_gateway`` (``gateway.engine.image_binary()``) is put beside the image's
+    virtualenv Python, where ``mlkube gateway run`` finds it and hands over to it; its
+    bytes are part of the context, so a changed binary is a new image tag and digest.
+    Without it the image serves with the Python engine."""
+    base = render_build_context(ResolvedEnvironment(python_version=python_version,
                                                     requirements=()),
                                 server_wheel, ca_bundle=ca_bundle)
+    if native_gateway is None:
+        return base
+    inside = VENV_DIR / "bin" / BINARY
+    lines = ["", "# The native gateway engine, found by `mlkube gateway run` beside its Python.",
+             f"COPY mlkube-build/{BINARY} {inside}"]
+    return replace(base, dockerfile=base.dockerfile + "\n".join(lines) + "\n",
+                   files={**base.files, f"mlkube-build/{BINARY}": native_gateway},
+                   steps=(*base.steps, f"copy the native gateway engine to {inside}"))

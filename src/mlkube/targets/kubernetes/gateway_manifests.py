@@ -1,19 +1,21 @@
 """The objects of one endpoint: its gateway, the gateway's config and keys, and its entry.
 
 The gateway (``mlkube gateway run``) is the same program as on the local and docker
-targets. Its config (traffic, mirror, per-deployment Service URLs and request settings)
-is a ConfigMap and its keys a Secret, both mounted as whole folders (never ``subPath``,
-which the kubelet does not refresh): the gateway re-reads them when their content
-changes, so a traffic shift or a key regeneration patches one object and restarts
-nothing. That is also why the gateway's pod template carries no hash of its config.
+targets: the native engine when the gateway image carries it (``gateway.engine``), to
+which that command hands over, else the Python one. Its config (traffic, mirror,
+per-deployment Service URLs and request settings) is a ConfigMap and its keys a Secret,
+both mounted as whole folders (never ``subPath``, which the kubelet does not refresh):
+the gateway re-reads them when their content changes, so a traffic shift or a key
+regeneration patches one object and restarts nothing. That is also why the gateway's pod
+template carries no hash of its config.
 
-Deployments that scale to zero are scaled by the gateway itself
-(``gateway/kubernetes_scaler.py``): its ServiceAccount is then bound to a Role allowing
-only ``get``, ``patch`` and ``update`` on ``deployments/scale``, with ``resourceNames``
-naming exactly those Deployments of this endpoint (``scale_access``). With none, no Role
-is rendered (an empty ``resourceNames`` would mean every Deployment) and the account is
-bound to nothing. The gateway's pod mounts its account's token either way, so a
-deployment that starts scaling to zero needs no gateway restart.
+Deployments that scale to zero are scaled by the gateway itself (the native engine's
+``kubernetes.go``, or ``gateway/kubernetes_scaler.py``): its ServiceAccount is then bound
+to a Role allowing only ``get``, ``patch`` and ``update`` on ``deployments/scale``, with
+``resourceNames`` naming exactly those Deployments of this endpoint (``scale_access``).
+With none, no Role is rendered (an empty ``resourceNames`` would mean every Deployment)
+and the account is bound to nothing. The gateway's pod mounts its account's token either
+way, so a deployment that starts scaling to zero needs no gateway restart.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from typing import Any
 
 from mlkube.environments.dockerfile import BuildContext
 from mlkube.errors import TargetError, ValidationError
+from mlkube.gateway.engine import image_binary
 from mlkube.targets.base import PreparedDeployment, Progress
 from mlkube.targets.docker.build import deployment_build_context, gateway_build_context
 
@@ -161,6 +162,12 @@ def publish_deployment_image(engine: Any, prepared: PreparedDeployment, *, endpo
 
 def publish_gateway_image(engine: Any, *, registry: str, server_wheel: Path,
                           ca_bundle: Path | None, progress: Progress) -> PublishedImage:
-    """The gateway's image (mlkube alone on the base image) in its repository."""
-    return publish_image(engine, gateway_build_context(server_wheel, ca_bundle=ca_bundle),
+    """The gateway's image (mlkube alone on the base image, and this machine's native
+    engine when it has one: ``gateway.engine.image_binary()``) in its repository."""
+    binary = image_binary()
+    progress(f"gateway image: native engine from {binary}" if binary is not None else
+             "gateway image: Python engine (MLKUBE_GATEWAY_ENGINE=python, or no statically "
+             "linked mlkube-gateway on this machine: `make install` builds one)")
+    return publish_image(engine, gateway_build_context(server_wheel, ca_bundle=ca_bundle,
+                                                       native_gateway=binary),
                          registry=registry, repository=GATEWAY_REPOSITORY, progress=progress)
