@@ -7,9 +7,12 @@ to ``max_queue_wait_ms`` and then get 429. Azure's 1 fits its inference server, 
 gunicorn worker takes one request at a time. mlkube's server reads, decodes and answers
 requests on its event loop while one scoring thread predicts, in arrival order; with one
 request at a time it idles through every gateway round trip and amortises nothing. With
-4, the endpoint path serves about as much as with 8 and each request costs the server
-and the gateway about 30 % less CPU (BENCHMARKS.md, "Gateway engines"), while the queue
-and its 429s stay in the gateway, where ``max_queue_wait_ms`` bounds them.
+4 the endpoint path serves about 30 % more than with 1, at a quarter less CPU per request
+in gateway and server together (BENCHMARKS.md, "Gateway engines"). 8 serves more still,
+but keeps twice the queue inside each instance, out of ``max_queue_wait_ms``'s reach, and
+makes ``target_utilization`` scaling wait for twice the requests in flight before it adds
+an instance, which a slow model's users would feel; 4 keeps most of the queue, and its
+429s, in the gateway.
 
 The deployment entity (pydantic, control plane) and the gateway's config (which runs in
 an image without pydantic) both need them, as do the targets that write a gateway
