@@ -40,11 +40,12 @@ class GatewayHandle:
     limits), its files, and an HTTP client holding a valid key."""
 
     def __init__(self, folder: Path, config: dict[str, Any], *, seed: int | None,
-                 limits: HttpLimits | None = None, **options: Any) -> None:
+                 limits: HttpLimits | None = None, keys_mode: int = 0o600,
+                 **options: Any) -> None:
         self.config_path = folder / "gateway.json"
         self.keys_path = folder / "keys.json"
         self.keys = generate_keys()
-        self.write_keys(self.keys)
+        self.write_keys(self.keys, mode=keys_mode)
         self.write_config(config)
         self.native: NativeProcess | None = None
         if NATIVE:
@@ -74,8 +75,8 @@ class GatewayHandle:
         _write_atomically(self.config_path, text)
         return load_gateway_config(text).digest if _parses(text) else ""
 
-    def write_keys(self, keys: EndpointKeys) -> None:
-        _write_atomically(self.keys_path, dump_endpoint_keys(keys), mode=0o600)
+    def write_keys(self, keys: EndpointKeys, *, mode: int = 0o600) -> None:
+        _write_atomically(self.keys_path, dump_endpoint_keys(keys), mode=mode)
 
     def wait_for_digest(self, digest: str) -> None:
         wait_until(lambda: httpx.get(self.url + "/").json()["config_digest"] == digest,

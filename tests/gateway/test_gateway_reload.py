@@ -123,3 +123,19 @@ def test_health_counts_requests_a_removed_deployment_still_serves(upstream, gate
         assert slow.result().status_code == 200
 
     assert httpx.get(gw.url + "/").json()["in_flight"] == {"green": 0}
+
+
+def test_keys_others_can_read_are_warned_of_but_a_secret_mount_for_the_pods_group_is_not(
+        upstream, gateway, caplog):
+    blue = upstream("blue")
+    config = {"endpoint": "iris", "traffic": {"blue": 100},
+              "deployments": {"blue": deployment(blue)}}
+    # As Kubernetes mounts a Secret for a pod with fsGroup: 0440, group the gateway's own.
+    own_group = gateway(config, keys_mode=0o440)
+    assert own_group.score().status_code == 200
+    assert "readable by other users" not in own_group.log_text(caplog)
+
+    world = gateway(config, keys_mode=0o604)
+    wait_until(lambda: "readable by other users (mode 604); chmod 600 it"
+               in world.log_text(caplog), what="the warning")
+    assert world.score().status_code == 200

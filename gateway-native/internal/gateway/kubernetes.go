@@ -99,15 +99,18 @@ type KubernetesScaler struct {
 	mu       sync.Mutex
 	replicas map[string]int
 	counts   map[string]map[float64]time.Time
-	waking   map[string]bool
-	staying  map[string]string
+	// The count of the first look per Deployment, which says nothing about recent work.
+	firstCounts map[string]float64
+	waking      map[string]bool
+	staying     map[string]string
 }
 
 // NewKubernetesScaler over access, reporting to activity.
 func NewKubernetesScaler(access *APIAccess, activity *Activity, logger *Logger) *KubernetesScaler {
 	return &KubernetesScaler{access: access, activity: activity, probe: NewClient(), logger: logger,
 		replicas: map[string]int{}, counts: map[string]map[float64]time.Time{},
-		waking: map[string]bool{}, staying: map[string]string{}}
+		firstCounts: map[string]float64{},
+		waking:      map[string]bool{}, staying: map[string]string{}}
 }
 
 func kubernetesTarget(route *Deployment) string {
@@ -222,7 +225,7 @@ func (s *KubernetesScaler) tick(r ScaledRoute, target string) error {
 	replicas := s.replicas[target]
 	s.mu.Unlock()
 	if replicas == 0 {
-		delete(s.counts, target)
+		s.forgetCounts(target)
 		return nil
 	}
 	if waking || r.Busy != 0 || s.activity.Held(name) != 0 || s.activity.IdleS(name) < after {
@@ -233,7 +236,7 @@ func (s *KubernetesScaler) tick(r ScaledRoute, target string) error {
 		if err := s.setReplicas(target, 0); err != nil {
 			return err
 		}
-		delete(s.counts, target)
+		s.forgetCounts(target)
 		delete(s.staying, target)
 		s.logger.Logf(LevelInfo, "Deployment '%s' scaled to zero after %.0f s without a request.", name, after)
 	} else if s.staying[target] != staying {
@@ -261,19 +264,34 @@ func (s *KubernetesScaler) podsBusy(route *Deployment, target string, after floa
 	if _, known := seen[count]; !known {
 		seen[count] = now
 	}
+	firstCount, looked := s.firstCounts[target]
+	if !looked {
+		firstCount = count
+		s.firstCounts[target] = count
+	}
 	window := time.Duration(after * float64(time.Second))
-	recent := false
+	recent, recentWork := false, false
 	for value, first := range seen {
 		if now.Sub(first) > 4*window {
 			delete(seen, value)
 		} else if now.Sub(first) < window {
 			recent = true
+			recentWork = recentWork || value != firstCount
 		}
 	}
-	if recent {
+	if recentWork {
 		return fmt.Sprintf("its pods scored requests within the last %.0f s (another gateway replica sent them)", after)
 	}
+	if recent {
+		// Only the first look so far: no sign of work, but no proof of idleness either.
+		return fmt.Sprintf("this replica has just started watching its pods' predict count, and waits %.0f s for it to stay unchanged (another gateway replica may be sending them requests)", after)
+	}
 	return ""
+}
+
+func (s *KubernetesScaler) forgetCounts(target string) {
+	delete(s.counts, target)
+	delete(s.firstCounts, target)
 }
 
 func (s *KubernetesScaler) predictCount(route *Deployment) (float64, bool) {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -63,8 +64,9 @@ func TestScalerWakesASleepingDeploymentAndPutsAnIdleOneToSleep(t *testing.T) {
 	route := &Deployment{Name: "blue", Instances: []string{service.URL}, InstanceCount: &three,
 		ScaleToZero: &ScaleToZero{AfterS: 0.2, HeldLimit: 1, KubernetesDeployment: "blue-dep"}}
 	activity := NewActivity()
+	var logged bytes.Buffer
 	scaler := NewKubernetesScaler(&APIAccess{BaseURL: cluster.URL, Namespace: "ns", Token: "pod-token",
-		Client: cluster.Client()}, activity, NewLogger(io.Discard, LevelError))
+		Client: cluster.Client()}, activity, NewLogger(&logged, LevelInfo))
 
 	if err := scaler.tick(ScaledRoute{route, 0}, "blue-dep"); err != nil {
 		t.Fatal(err)
@@ -89,6 +91,12 @@ func TestScalerWakesASleepingDeploymentAndPutsAnIdleOneToSleep(t *testing.T) {
 	}
 	if replicas, _ := api.current(); replicas != 0 {
 		t.Fatalf("an idle deployment stayed at %d replicas", replicas)
+	}
+	// It waited one after_s on its first look at the count, and said so, without
+	// claiming work another replica never sent (the count stayed 7).
+	if text := logged.String(); !strings.Contains(text, "just started watching its pods' predict count") ||
+		strings.Contains(text, "another gateway replica sent them") {
+		t.Errorf("log does not say why the idle deployment waited:\n%s", text)
 	}
 }
 

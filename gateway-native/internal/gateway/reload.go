@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"syscall"
 )
 
 // WatchedFile is one file with its parser and the last text seen.
@@ -92,13 +93,21 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-// WarnIfReadableByOthers: keys files should be 0600.
+// WarnIfReadableByOthers says so when users other than the gateway's own can read the
+// keys file: any permission for others, or for a group the gateway does not run as. A
+// Kubernetes Secret mount (root, 0440, group the pod's fsGroup: the gateway's own) is
+// readable by nobody else, and a read-only mount cannot be chmod-ed anyway.
 func WarnIfReadableByOthers(path string, logger *Logger) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return
 	}
-	if info.Mode().Perm()&0o077 != 0 {
+	perm := info.Mode().Perm()
+	foreignGroup := true
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		foreignGroup = int(st.Gid) != os.Getgid()
+	}
+	if perm&0o007 != 0 || (perm&0o070 != 0 && foreignGroup) {
 		logger.Logf(LevelWarning, "The keys file %s is readable by other users (mode %o); chmod 600 it.", path, info.Mode().Perm())
 	}
 }

@@ -90,6 +90,8 @@ class KubernetesScaler:
         self._replicas: dict[str, int] = {}
         #: Per Deployment: each predict count its pods reported, and when first seen.
         self._counts: dict[str, dict[float, float]] = {}
+        #: Per Deployment: the count of the first look, which says nothing about recent work.
+        self._first_counts: dict[str, float] = {}
         self._waking: dict[str, asyncio.Task[None]] = {}
         #: Per Deployment idle here but kept up: the cause last logged.
         self._staying: dict[str, str] = {}
@@ -150,14 +152,14 @@ class KubernetesScaler:
                     if target not in self._waking:
                         self._replicas[target] = await self._get_replicas(target)
                     if self._replicas.get(target, 0) == 0:
-                        self._counts.pop(target, None)
+                        self._forget_counts(target)
                     elif (target not in self._waking and busy == 0
                             and self._activity.held(name) == 0
                             and self._activity.idle_s(name) >= sleep.after_s):
                         staying = await self._pods_busy(route, target, sleep.after_s)
                         if staying is None:
                             await self._set_replicas(target, 0)
-                            self._counts.pop(target, None)
+                            self._forget_counts(target)
                             self._staying.pop(target, None)
                             log.info("Deployment '%s' scaled to zero after %.0f s without a "
                                      "request.", name, sleep.after_s)
@@ -181,14 +183,25 @@ class KubernetesScaler:
         count = await self._predict_count(route)
         if count is None:
             return "its pods' predict count cannot be read through its Service"
+        self._first_counts.setdefault(target, count)
         seen.setdefault(count, now)
         for value, first in list(seen.items()):
             if now - first > 4 * after_s:
                 del seen[value]
-        if any(now - first < after_s for first in seen.values()):
-            return (f"its pods scored requests within the last {after_s:.0f} s (another "
-                    "gateway replica sent them)")
-        return None
+        recent = [value for value, first in seen.items() if now - first < after_s]
+        if not recent:
+            return None
+        if recent == [self._first_counts[target]]:
+            # Only the first look so far: no sign of work, but no proof of idleness either.
+            return (f"this replica has just started watching its pods' predict count, and "
+                    f"waits {after_s:.0f} s for it to stay unchanged (another gateway "
+                    "replica may be sending them requests)")
+        return (f"its pods scored requests within the last {after_s:.0f} s (another "
+                "gateway replica sent them)")
+
+    def _forget_counts(self, target: str) -> None:
+        self._counts.pop(target, None)
+        self._first_counts.pop(target, None)
 
     async def _predict_count(self, route: DeploymentRoute) -> float | None:
         try:

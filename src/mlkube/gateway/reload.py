@@ -76,11 +76,18 @@ class WatchedFile(Generic[T]):
 
 
 def warn_if_readable_by_others(path: str | os.PathLike[str]) -> None:
-    """Keys files should be 0600; say so if not (Kubernetes Secret mounts may differ)."""
+    """Say so when users other than the gateway's own can read the keys file: any
+    permission for others, or for a group the gateway does not run as.
+
+    A group the gateway runs as is not a leak: a Kubernetes Secret is mounted owned by
+    root, mode 0440, group the pod's ``fsGroup``, which is the gateway's own group, and is
+    readable by nobody else (telling that pod to chmod 600 a read-only mount would be
+    advice nobody can follow)."""
     try:
-        mode = os.stat(path).st_mode
+        info = os.stat(path)
     except OSError:
         return
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+    mode = info.st_mode
+    if mode & stat.S_IRWXO or (mode & stat.S_IRWXG and info.st_gid != os.getgid()):
         log.warning("The keys file %s is readable by other users (mode %o); "
                     "chmod 600 it.", path, stat.S_IMODE(mode))
