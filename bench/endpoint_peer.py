@@ -5,14 +5,15 @@ gateway with the key, the gateway to the server.
 Started by run.py like a server (pinned to the server core, so the supervisor, gateway
 and instance it starts share that core, as every peer's processes do):
 
-    .venv/bin/python bench/endpoint_peer.py MODEL_ROOT WORKDIR READY_FILE [MAX_CONCURRENT]
+    .venv/bin/python bench/endpoint_peer.py MODEL_ROOT WORKDIR READY_FILE [MAX_CONCURRENT [batch]]
 
 Once the deployment serves it writes READY_FILE (mode 600: it holds the key), JSON with
 ``port``, ``path`` and ``headers`` (the Authorization header), then waits. SIGTERM
 deletes the endpoint (its supervisor stops gateway and instance) and exits. Without
 MAX_CONCURRENT the deployment keeps every default setting
-(``max_concurrent_requests_per_instance`` 4; Azure's is 1); with it, that many requests
-may be in flight per instance.
+(``max_concurrent_requests_per_instance`` 8; Azure's is 1); with it, that many requests
+may be in flight per instance, and with ``batch`` the server micro-batches them
+(``MLKUBE_BATCHING=1`` in the deployment's ``environment_variables``).
 """
 
 from __future__ import annotations
@@ -35,12 +36,16 @@ ENDPOINT = "bench-peers"
 DEPLOYMENT = "blue"
 
 
-def create(client: MLClient, model_root: Path, max_concurrent: int | None) -> None:
+def create(client: MLClient, model_root: Path, max_concurrent: int | None,
+           batch: bool) -> None:
     endpoints = client.online_endpoints
     endpoint = ManagedOnlineEndpoint(name=ENDPOINT, auth_mode="key")
     endpoints.begin_create_or_update(endpoint, progress=None).result()
-    settings = ({} if max_concurrent is None else {"request_settings": OnlineRequestSettings(
-        max_concurrent_requests_per_instance=max_concurrent)})
+    settings: dict[str, object] = ({} if max_concurrent is None else {
+        "request_settings": OnlineRequestSettings(
+            max_concurrent_requests_per_instance=max_concurrent)})
+    if batch:
+        settings["environment_variables"] = {"MLKUBE_BATCHING": "1"}
     deployment = ManagedOnlineDeployment(name=DEPLOYMENT, endpoint_name=ENDPOINT,
                                          model=Model(path=str(model_root / "model")),
                                          instance_count=1, **settings)
@@ -66,11 +71,12 @@ def write_ready(client: MLClient, ready_file: Path) -> None:
 def main(argv: list[str]) -> None:
     model_root, workdir, ready_file = Path(argv[0]), Path(argv[1]), Path(argv[2])
     max_concurrent = int(argv[3]) if len(argv) > 3 else None
+    batch = argv[4:5] == ["batch"]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     client = MLClient(workspace=workdir / "workspace")
     try:
-        create(client, model_root, max_concurrent)
+        create(client, model_root, max_concurrent, batch)
         write_ready(client, ready_file)
         print(f"endpoint {ENDPOINT} serving", flush=True)
         stop.wait()

@@ -180,7 +180,8 @@ def _in_venv(venv: str, script: str, *args: str, root_first: bool = False,
     return launch
 
 
-def _mlkube_endpoint(*, max_concurrent: int | None) -> Callable[[Paths, Ports, Path], Launch]:
+def _mlkube_endpoint(*, max_concurrent: int | None,
+                     batch: bool = False) -> Callable[[Paths, Ports, Path], Launch]:
     def launch(paths: Paths, ports: Ports, workdir: Path) -> Launch:
         # A fresh workspace each time: the endpoint is created as a user would, from nothing.
         shutil.rmtree(workdir / "workspace", ignore_errors=True)
@@ -190,6 +191,8 @@ def _mlkube_endpoint(*, max_concurrent: int | None) -> Callable[[Paths, Ports, P
                 str(paths.model_root), str(workdir), str(ready)]
         if max_concurrent is not None:
             argv.append(str(max_concurrent))
+            if batch:
+                argv.append("batch")
         return Launch(argv=argv, env=_env(paths.main_bin), cwd=workdir, ready_file=ready,
                       root_first=True)
 
@@ -244,12 +247,14 @@ PEERS: list[Peer] = [
     Peer("mlkube-endpoint", "mlkube endpoint with key auth (client → gateway → no-code), defaults",
          AZUREML_DATA, "/score", None, _mlkube_endpoint(max_concurrent=None),
          notes=["a local endpoint created with `MLClient` as users do, default deployment "
-                "settings (`max_concurrent_requests_per_instance` 4 when unset), one instance, "
+                "settings (`max_concurrent_requests_per_instance` 8 when unset), one instance, "
                 "`Authorization: Bearer <key>` on every request; gateway, supervisor and "
                 "instance all on the server core"]),
-    Peer("mlkube-endpoint-tuned", "mlkube endpoint with key auth, 8 requests in flight",
-         AZUREML_DATA, "/score", None, _mlkube_endpoint(max_concurrent=8),
-         notes=["the same with `max_concurrent_requests_per_instance` 8"]),
+    Peer("mlkube-endpoint-tuned",
+         "mlkube endpoint with key auth, 16 requests in flight, micro-batching",
+         AZUREML_DATA, "/score", None, _mlkube_endpoint(max_concurrent=16, batch=True),
+         notes=["the same with `max_concurrent_requests_per_instance` 16 and the server's "
+                "micro-batching on (`MLKUBE_BATCHING=1` in `environment_variables`)"]),
     Peer("mlkube-endpoint-one",
          "mlkube endpoint with key auth, 1 request in flight (Azure's default)",
          AZUREML_DATA, "/score", None, _mlkube_endpoint(max_concurrent=1),

@@ -48,10 +48,10 @@ def test_target_utilization_yaml_loads_with_azure_defaults_for_the_rest() -> Non
             scale.target_utilization_percentage) == (1, 3, 10, 70)
     assert deployment.max_instances == 3
     assert deployment.app_insights_enabled is True
-    # Unset blocks take Azure ML's defaults, except 4 requests in flight per instance
+    # Unset blocks take Azure ML's defaults, except 8 requests in flight per instance
     # (Azure's 1 would leave mlkube's server idle through every gateway round trip).
     assert deployment.request_settings == settings.OnlineRequestSettings(
-        request_timeout_ms=5000, max_concurrent_requests_per_instance=4, max_queue_wait_ms=500)
+        request_timeout_ms=5000, max_concurrent_requests_per_instance=8, max_queue_wait_ms=500)
     assert deployment.readiness_probe == settings.ProbeSettings(
         initial_delay=10, period=10, timeout=2, failure_threshold=30, success_threshold=1)
 

@@ -28,13 +28,13 @@ def _config(**overrides):
 
 
 def test_config_loads_with_the_default_request_settings():
-    # Azure ML's, except 4 requests in flight per instance (mlkube.request_defaults).
+    # Azure ML's, except 8 requests in flight per instance (mlkube.request_defaults).
     config = load_gateway_config(json.dumps(_config()))
 
     blue = config.deployments["blue"]
     assert blue.instances == ("http://127.0.0.1:5001",)
     assert (blue.request_timeout_ms, blue.max_concurrent_requests_per_instance,
-            blue.max_queue_wait_ms, blue.state) == (5000, 4, 500, "Succeeded")
+            blue.max_queue_wait_ms, blue.state) == (5000, 8, 500, "Succeeded")
     green = config.deployments["green"]
     assert green.capacity == 4 and green.state == "Updating" and green.reason == "rolling"
     assert config.traffic == {"blue": 90, "green": 10}

@@ -1,7 +1,7 @@
 """Through the gateway at overload: the deployment's queue serves in arrival order.
 
-At the default ``max_concurrent_requests_per_instance`` (4), 64 clients means 60 wait in
-the gateway's queue for a slot and the 4 admitted ones in the server's, both first in,
+At the default ``max_concurrent_requests_per_instance`` (8), 64 clients means 56 wait in
+the gateway's queue for a slot and the 8 admitted ones in the server's, both first in,
 first out. A real gateway in front of a real ``mlkube serve``
 (no-code, the iris model) is driven by a real HTTP client (``tests/overload.py``), which
 counts per request the answers others got while it waited: about 63 in arrival order.

@@ -267,8 +267,8 @@ def test_health_and_metrics_need_no_key(upstream, gateway):
     assert metrics.headers["content-type"].startswith("text/plain")
     assert 'mlkube_gateway_requests_total{deployment="blue",code="200"} 1' in metrics.text
     assert 'mlkube_gateway_requests_total{deployment="",code="401"} 1' in metrics.text
-    # 4 in flight per instance (the default) x 1 instance.
-    assert 'mlkube_gateway_capacity{deployment="blue"} 4' in metrics.text
+    # 8 in flight per instance (the default) x 1 instance.
+    assert 'mlkube_gateway_capacity{deployment="blue"} 8' in metrics.text
 
 
 def test_access_log_has_request_id_deployment_status_latency_never_the_key(

@@ -97,9 +97,9 @@ def test_gateway_config_map_routes_the_endpoint_traffic_to_each_deployment_servi
                 for s in _by_kind(manifests, "Service")}
     blue, green = config.deployments["blue"], config.deployments["green"]
     assert set(blue.instances) == {f"http://{services['blue']}.mlkube.svc:5001"}
-    # Admission limit as in Azure ML: max concurrent requests (unset: mlkube's 4) x
+    # Admission limit as in Azure ML: max concurrent requests (unset: mlkube's 8) x
     # instances (3).
-    assert blue.capacity == 4 * 3
+    assert blue.capacity == 8 * 3
     assert green.request_timeout_ms == 10000
 
 

@@ -16,10 +16,10 @@ import (
 	"strings"
 )
 
-// request_settings defaults: Azure ML's, except 4 in flight per instance (mlkube.request_defaults).
+// request_settings defaults: Azure ML's, except 8 in flight per instance (mlkube.request_defaults).
 const (
 	DefaultRequestTimeoutMS     = 5000
-	DefaultMaxConcurrentPerInst = 4
+	DefaultMaxConcurrentPerInst = 8
 	DefaultMaxQueueWaitMS       = 500
 )
 

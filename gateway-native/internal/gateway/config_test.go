@@ -14,7 +14,7 @@ func TestDigestMatchesThePythonGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ text, digest string }{
-		{string(text), "09088130a4ccec98"},
+		{string(text), "6872a940b83c7668"},
 		{`{"endpoint":"e","deployments":{}}`, "3d08f30d9bffeb82"},
 	} {
 		config, err := LoadConfig([]byte(c.text), "cfg")
@@ -38,10 +38,10 @@ func TestConfigKeepsOrderDefaultsAndDropsZeroMirrors(t *testing.T) {
 	}
 	blue := config.Deployment("blue")
 	if blue.Instances[0] != "http://127.0.0.1:5001" || blue.RequestTimeoutMS != 3000 ||
-		blue.MaxConcurrentPerInst != 4 || blue.MaxQueueWaitMS != 500 || blue.Capacity() != 8 {
+		blue.MaxConcurrentPerInst != 8 || blue.MaxQueueWaitMS != 500 || blue.Capacity() != 16 {
 		t.Errorf("blue: %+v", blue)
 	}
-	if green := config.Deployment("green"); green.Capacity() != 12 || green.State != "Updating" {
+	if green := config.Deployment("green"); green.Capacity() != 24 || green.State != "Updating" {
 		t.Errorf("green: %+v", green)
 	}
 	if red := config.Deployment("red"); red.Capacity() != 0 || red.ScaleToZero.HeldLimit != 4 {

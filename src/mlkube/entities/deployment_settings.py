@@ -74,7 +74,7 @@ DEFAULT_SCALE_TO_ZERO_AFTER_S = 300
 
 
 class OnlineRequestSettings(SdkResource):
-    """How requests to a deployment are limited (Azure ML's defaults, except 4 requests in
+    """How requests to a deployment are limited (Azure ML's defaults, except 8 requests in
     flight per instance when unset: see ``mlkube.request_defaults``)."""
 
     request_timeout_ms: int = Field(request_defaults.REQUEST_TIMEOUT_MS, ge=1, le=3_600_000)

@@ -13,7 +13,7 @@ so a traffic shift or a new deployment needs no restart. The file says::
         "blue": {
           "instances": ["http://127.0.0.1:5001", "http://127.0.0.1:5002"],
           "request_timeout_ms": 5000,                      # optional, request_defaults
-          "max_concurrent_requests_per_instance": 4,       # optional
+          "max_concurrent_requests_per_instance": 8,       # optional
           "max_queue_wait_ms": 500,                        # optional
           "state": "Succeeded",                            # optional, see STATES
           "reason": null                                   # optional: why not Succeeded
