@@ -205,6 +205,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                                        content_type, args)
     finally:
         proctree.stop(server)
+    # Timed again after the server, and the faster of the two kept, as the best slice is
+    # for the server: the same predict on the same core was seen at 5.7 and 8.5 ms CPU
+    # minutes apart on a machine shared with other work.
+    again = time_booster(model_dir, budget_s=1.0 if args.quick else 4.0)
+    results["inprocess"] = {
+        rows: {key: min(value, again[rows][key]) for key, value in timings.items()}
+        for rows, timings in inprocess.items()}
     results["loadavg_end"] = loadavg()
     return results
 
@@ -324,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args)
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1))
+    print("in-process predict timed before and after the server; the faster of the two:",
+          flush=True)
+    for point in results["points"]:
+        print(_line(point, results["inprocess"][str(point["rows"])]), flush=True)
     if not args.quick:
         write_section(render(results))
         print(f"wrote the Big bodies section of {BENCHMARKS} and {RESULTS}", flush=True)

@@ -1,13 +1,15 @@
 """10,000-row bodies, in every request format: the same predictions as in-process
 ``pyfunc.predict``, the same clear errors for a bad cell deep inside, the same limits.
 
-The server reads big numeric bodies on fast paths (a numeric CSV in one orjson call,
-records through one getter each); these tests hold them to what the per-cell paths
-give, on full-precision floats as computed features have."""
+The server reads big numeric bodies on fast paths (a numeric CSV by pandas' C parser,
+records through one getter each, the garbage collector paused while a body is decoded);
+these tests hold them to what the per-cell paths give, on full-precision floats as
+computed features have."""
 
 from __future__ import annotations
 
 import csv
+import gc
 import io
 
 import mlflow.pyfunc
@@ -99,3 +101,17 @@ def test_the_body_limit_still_refuses_a_big_body(start_server, iris_lgbm_model_r
         assert "--max-request-mb" in response.json()["hint"]
     small, _ = table_bodies(IRIS_COLUMNS, big_frame.values[:10].tolist())["data-rows"]
     assert server.client.post("/score", content=small).status_code == 200
+
+
+def test_the_garbage_collector_is_on_again_after_every_request_good_or_bad(iris_server,
+                                                                           big_frame):
+    # The server pauses it while it decodes a body; a request that fails to decode must
+    # not leave it off, or every cycle a model makes would stay in memory for good.
+    bodies = table_bodies(IRIS_COLUMNS, big_frame.values[:50].tolist())
+    bad = [[1.0, "x", 2.0, 3.0]]
+    for body, content_type in (bodies["dataframe_records"], bodies["csv"],
+                               table_bodies(IRIS_COLUMNS, bad)["data-rows"],
+                               (b"{not json", "application/json")):
+        route, response = _score(iris_server, "csv", body, content_type)
+        assert gc.isenabled(), (route, response.status_code)
+    assert response.status_code == 400

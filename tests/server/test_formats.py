@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import random
+
 import numpy as np
 import orjson
 import pandas as pd
@@ -109,3 +113,41 @@ def test_dataframe_predictions_are_records_and_v2_columns():
 def test_non_contiguous_and_float32_arrays_are_written_exactly():
     array = np.arange(6, dtype=np.float32).reshape(2, 3).T
     assert orjson.loads(formats.encode_score(array)) == array.tolist()
+
+
+def _float_cells(text: str) -> list[list[float]]:
+    """What the csv module and float() make of a CSV table: the reference."""
+    return [[float(cell) for cell in row] for row in csv.reader(io.StringIO(text)) if row]
+
+
+def test_csv_matrix_holds_exactly_the_values_float_reads_from_each_cell():
+    rng = random.Random(14)
+    values = ([rng.uniform(-1e3, 1e3) for _ in range(4_000)]
+              + [rng.random() * 10.0 ** rng.randint(-320, 308) for _ in range(4_000)]
+              + [5e-324, 2.2250738585072011e-308, 1.7976931348623157e308, 0.1, 1 / 3])
+    spelled = [repr(v) for v in values] + [f"{v:.25e}" for v in values[:2_000]] + [
+        "-0", "+1", ".5", "5.", "1E5", "123456789012345678901234567890", " 2.5", "1e999",
+        "0.30000000000000004441", "9007199254740993"]
+    spelled += ["0"] * (-len(spelled) % 4)
+    text = "\r\n".join(",".join(spelled[i:i + 4]) for i in range(0, len(spelled), 4)) + "\r\n"
+    matrix = formats.CsvRows(text).matrix(4)
+    assert matrix is not None and matrix.dtype == np.float64
+    reference = np.array(_float_cells(text))
+    assert matrix.shape == reference.shape
+    # Bit for bit (signed zeros and infinities included), not just ==.
+    assert matrix.tobytes() == reference.tobytes()
+
+
+# Big enough for pandas: its fixed cost is not paid on a small body.
+_PADDING = "1.5,2\n" * 20_000
+
+
+@pytest.mark.parametrize("tail", [
+    "3\n", "3,4,5\n", "1,\n", "1,nan\n", "1,inf\n", "1,NaN\n", '"1",2\n', "1,2\x00\n",
+    "1,true\n", "0x10,2\n", "1_000,2\n", "   \n", "\n3,4\n", "1e,2\n", "1,2 3\n",
+])
+def test_csv_matrix_leaves_every_other_table_to_the_cell_by_cell_reading(tail):
+    # None means: read cell by cell, where float() and the column's type rules decide.
+    assert formats.CsvRows(_PADDING + tail).matrix(2) is None
+    assert formats.CsvRows(_PADDING).matrix(2).shape == (20_000, 2)
+    assert formats.CsvRows("1.5,2\n").matrix(2) is None  # small: orjson reads it

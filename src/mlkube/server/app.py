@@ -345,7 +345,8 @@ class InferenceApp:
             body = formats.inline_binary_tensors(body, json_length)
             content_type = "application/json"
         # A @rawhttp run(request) gets the whole request, on every scoring route.
-        decoded = self.scorer.decode(HttpRequest(exchange.scope, body, content_type))
+        decoded = _without_collections(self.scorer.decode,
+                                       HttpRequest(exchange.scope, body, content_type))
         fn_started = time.perf_counter()
         try:
             if self.batcher is not None and self.scorer.can_batch(decoded):
@@ -549,6 +550,23 @@ def _freeze_loaded_objects() -> None:
     collected first, so nothing that should be freed is kept."""
     gc.collect()
     gc.freeze()
+
+
+def _without_collections(decode: Callable[[Any], Any], request: Any) -> Any:
+    """``decode(request)`` with the cyclic garbage collector paused.
+
+    Decoding a body allocates a container per row (10,000 lists or dicts for a 10,000-row
+    body), and every 700 allocations start a collection that walks the young ones; a
+    parsed JSON document holds no cycles, so each walk is waste: a quarter of the parse
+    on a 10,000-row body. What decoding leaves is freed by reference counting when the
+    request ends, or collected by the next collection after this."""
+    if not gc.isenabled():  # someone (a score.py) turned it off: theirs to turn back on
+        return decode(request)
+    gc.disable()
+    try:
+        return decode(request)
+    finally:
+        gc.enable()
 
 
 def _request_ids(exchange: _Exchange) -> str:

@@ -323,8 +323,10 @@ class CompiledSignature:
         self._check_given_columns(tuple(header))
         position = {n: i for i, n in enumerate(header)}
         if self.all_double and self._covers(header):
-            numbers = cells.numbers()
-            matrix = None if numbers is None else _float_matrix(numbers, len(header))
+            matrix = cells.matrix(len(header))
+            if matrix is None:
+                numbers = cells.numbers()
+                matrix = None if numbers is None else _float_matrix(numbers, len(header))
             if matrix is not None:
                 return self._table_of_matrix(matrix, header)
         rows = cells.rows()
