@@ -402,12 +402,12 @@ class CsvRows:
         """The rows of a big body as one float64 matrix of ``width`` columns, read by
         pandas' C parser (half of what ``numbers()`` and the matrix made from it cost on a
         10,000-row body), when every cell is a plain number; else None, and the caller
-        reads them another way (a small body always: pandas' fixed cost is too high). Its values are ``float()``'s: pandas from 3.1 converts as exactly as
-        ``float()`` does (with an older pandas this gives None).
-        Cells pandas would read differently from the csv module are kept from it: quotes,
-        letters of literals (nan, inf, true), NUL; a short row or a blank one (pandas
-        fills them with NaN, which no such text holds otherwise; the csv module skips an
-        empty line and refuses one of spaces) or a long one gives None."""
+        reads them another way, as it does a small body (pandas' fixed cost is too high
+        there) or without pandas 3.1. The values are ``float()``'s (see
+        ``_pandas_csv_reader``). Tables pandas would read unlike the csv module are kept
+        from it: quotes, the letters of literals (nan, inf, true), NUL; a short row or a
+        blank one (pandas fills them with NaN, which no such text holds otherwise; the csv
+        module skips an empty line and refuses one of spaces) or a long one gives None."""
         text = self.text
         if len(text) < _PANDAS_FROM_CHARS or any(
                 character in text for character in _NOT_IN_PANDAS_NUMBERS):
