@@ -287,12 +287,12 @@ class CompiledSignature:
                 # is then missing: KeyError), or a value that is no number: the checked
                 # per-column path below, which names what is wrong.
                 try:
-                    values = list(itertools.chain.from_iterable(
+                    flat: list[Any] | None = list(itertools.chain.from_iterable(
                         map(self._row_of_record, records)))
                 except (KeyError, TypeError):
-                    values = None
+                    flat = None
                 width = len(self.column_names)
-                matrix = None if values is None else _flat_float_matrix(values, width)
+                matrix = None if flat is None else _flat_float_matrix(flat, width)
                 if matrix is not None:
                     return self._table_of_matrix(matrix, self.column_names)
         if not isinstance(records, list) or not all_dicts(records):
