@@ -171,20 +171,22 @@ def measure_loaded(port: int, server_pid: int, path: str, body: bytes, content_t
     body_file = WORK / f"big-bodies-body-{len(body)}.bin"
     body_file.write_bytes(body)
     url = f"http://127.0.0.1:{port}{path}"
-    wrk_load.run_wrk(url, connections=LOADED_CONNECTIONS, seconds=1, core=LOAD_CORE,
-                     body_file=body_file, content_type=content_type)
     slices = []
-    for _ in range(CHUNKS):
-        cpu_before = proctree.tree_cpu_seconds(server_pid)
-        run = wrk_load.run_wrk(url, connections=LOADED_CONNECTIONS,
-                               seconds=max(1.0, seconds / CHUNKS), core=LOAD_CORE,
-                               body_file=body_file, content_type=content_type)
-        cpu = proctree.tree_cpu_seconds(server_pid) - cpu_before
-        if run.errors or run.non_2xx or not run.requests:
-            raise RuntimeError(f"{path} under {LOADED_CONNECTIONS} connections: "
-                               f"{run.errors} errors, {run.non_2xx} non-2xx answers")
-        slices.append((run.rps, cpu / run.requests))
-    body_file.unlink()
+    try:
+        wrk_load.run_wrk(url, connections=LOADED_CONNECTIONS, seconds=1, core=LOAD_CORE,
+                         body_file=body_file, content_type=content_type)
+        for _ in range(CHUNKS):
+            cpu_before = proctree.tree_cpu_seconds(server_pid)
+            run = wrk_load.run_wrk(url, connections=LOADED_CONNECTIONS,
+                                   seconds=max(1.0, seconds / CHUNKS), core=LOAD_CORE,
+                                   body_file=body_file, content_type=content_type)
+            cpu = proctree.tree_cpu_seconds(server_pid) - cpu_before
+            if run.errors or run.non_2xx or not run.requests:
+                raise RuntimeError(f"{path} under {LOADED_CONNECTIONS} connections: "
+                                   f"{run.errors} errors, {run.non_2xx} non-2xx answers")
+            slices.append((run.rps, cpu / run.requests))
+    finally:
+        body_file.unlink(missing_ok=True)
     return {"loaded_rps": max(s[0] for s in slices),
             "loaded_server_cpu_us": 1e6 * min(s[1] for s in slices)}
 

@@ -112,6 +112,6 @@ def test_the_garbage_collector_is_on_again_after_every_request_good_or_bad(iris_
     for body, content_type in (bodies["dataframe_records"], bodies["csv"],
                                table_bodies(IRIS_COLUMNS, bad)["data-rows"],
                                (b"{not json", "application/json")):
-        route, response = _score(iris_server, "csv", body, content_type)
+        route, response = _score(iris_server, "csv", body, content_type)  # /invocations
         assert gc.isenabled(), (route, response.status_code)
     assert response.status_code == 400

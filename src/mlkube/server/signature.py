@@ -277,24 +277,6 @@ class CompiledSignature:
         return self._typed_table(values, len(rows), booleans)
 
     def _table_from_records(self, records: Any, booleans: bool) -> Table:
-        if (isinstance(records, list) and records and records[0].__class__ is dict
-                and self.signature.kind != "none"):
-            self._check_given_columns(tuple(records[0]))
-            if self._row_of_record is not None and not booleans:
-                # One C-level getter per record, its values chained into one list and
-                # one numpy conversion, instead of a list per column and an array each.
-                # A record that is no object (TypeError) or lacks some column (its value
-                # is then missing: KeyError), or a value that is no number: the checked
-                # per-column path below, which names what is wrong.
-                try:
-                    flat: list[Any] | None = list(itertools.chain.from_iterable(
-                        map(self._row_of_record, records)))
-                except (KeyError, TypeError):
-                    flat = None
-                width = len(self.column_names)
-                matrix = None if flat is None else _flat_float_matrix(flat, width)
-                if matrix is not None:
-                    return self._table_of_matrix(matrix, self.column_names)
         if not isinstance(records, list) or not all_dicts(records):
             raise InvalidInputError(
                 "Records must be a JSON array of objects ({column: value}).",
@@ -305,6 +287,20 @@ class CompiledSignature:
             return _untyped_table([[r.get(n) for n in names] for r in records], names)
         present = set(records[0]) if records else set()
         self._check_given_columns(tuple(present))
+        if self._row_of_record is not None and not booleans and records:
+            # One C-level getter per record, its values chained into one list and one
+            # numpy conversion, instead of a list per column and an array each. A record
+            # without some column (its value is then missing) or a value that is no
+            # number: the per-column path below, which names what is wrong.
+            try:
+                flat: list[Any] | None = list(itertools.chain.from_iterable(
+                    map(self._row_of_record, records)))
+            except KeyError:
+                flat = None
+            width = len(self.column_names)
+            matrix = None if flat is None else _flat_float_matrix(flat, width)
+            if matrix is not None:
+                return self._table_of_matrix(matrix, self.column_names)
         values = {c: [r.get(c) for r in records] for c in self.column_names if c in present}
         return self._typed_table(values, len(records), booleans)
 
