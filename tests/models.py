@@ -67,6 +67,25 @@ def train_iris_lightgbm(azureml_model_dir: Path) -> Path:
     return path
 
 
+def train_iris_lightgbm_objective(azureml_model_dir: Path, objective: str) -> Path:
+    """A LightGBM booster on the iris features with one output per row: ``binary``
+    (is it setosa?) or ``regression`` (the label as a number)."""
+    import lightgbm as lgb
+    import mlflow.lightgbm
+    from mlflow.models import infer_signature
+
+    X, y = iris_frame()
+    target = (y == 0).astype(int) if objective == "binary" else y.astype(float)
+    params = {"objective": objective, "num_leaves": 8, "min_data_in_leaf": 5,
+              "verbose": -1, "seed": 42}
+    booster = lgb.train(params, lgb.Dataset(X, label=target), num_boost_round=10)
+    path = Path(azureml_model_dir) / "model"
+    mlflow.lightgbm.save_model(booster, str(path),
+                               signature=infer_signature(X, booster.predict(X)),
+                               pip_requirements=_pinned("mlflow", "lightgbm"))
+    return path
+
+
 def _save_sklearn(model: object, X: pd.DataFrame, azureml_model_dir: Path) -> Path:
     """``mlflow.sklearn.save_model`` with the signature and input example taken from the
     training frame, as users log a fitted Pipeline."""

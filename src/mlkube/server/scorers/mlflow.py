@@ -25,13 +25,10 @@ from mlkube.errors import ModelNotReadyError
 from mlkube.server import formats
 from mlkube.server.batching import concat_inputs, split_output
 from mlkube.server.scorers.base import HttpRequest, Scorer
-from mlkube.server.scorers.lightgbm_booster import direct_booster
+from mlkube.server.scorers.lightgbm_booster import booster_predictor, direct_booster
 from mlkube.server.signature import CompiledSignature, InputSignature, ModelInput, Table
 
 logger = logging.getLogger("mlkube.server")
-
-# Requests up to this many rows are predicted by LightGBM on one thread.
-_SINGLE_THREAD_ROWS = 512
 
 
 @dataclasses.dataclass(slots=True)
@@ -153,7 +150,7 @@ class MlflowScorer(Scorer):
         self.signature_dict, self.signature = signature_dict, signature
         self.input_example = _read_input_example(
             self.model_path, document.get("saved_input_example_info"))
-        self._predictor, self.predictor_name = _booster_predictor(booster), "lightgbm-booster"
+        self._predictor, self.predictor_name = booster_predictor(booster)
         self._log_loaded()
         return True
 
@@ -187,7 +184,7 @@ class MlflowScorer(Scorer):
             import lightgbm
 
             if isinstance(raw, lightgbm.Booster):
-                return _booster_predictor(raw), "lightgbm-booster"
+                return booster_predictor(raw)
         if (loader == "mlflow.sklearn" and raw is not None and no_params
                 and signature.signature.kind == "columns" and signature.fully_checked
                 and pyfunc_conf.get("predict_fn", "predict") == "predict"):
@@ -254,20 +251,6 @@ class MlflowScorer(Scorer):
         return (request_schema(self.signature.signature),
                 request_example(self.signature.signature, self.input_example),
                 response_schema())
-
-
-def _booster_predictor(booster: Any) -> Callable[[Any, Any], Any]:
-    # pyfunc calls booster.predict(DataFrame); LightGBM turns the float64 frame into the
-    # same float64 matrix we build, so outputs are identical. Rows are scored
-    # independently, so the thread count cannot change them; for small requests
-    # OpenMP's fork/join (and its spinning on a busy machine) costs far more than the
-    # trees, so they run on one thread.
-    def predict_booster(data: Any, _params: Any) -> Any:
-        if data.n_rows <= _SINGLE_THREAD_ROWS:
-            return booster.predict(data.matrix, num_threads=1)
-        return booster.predict(data.matrix)
-
-    return predict_booster
 
 
 def _read_mlmodel(model_path: str) -> dict[str, Any]:
