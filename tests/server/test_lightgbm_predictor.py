@@ -1,4 +1,4 @@
-"""The LightGBM Booster is predicted through LightGBM's C API (scorers/lightgbm_booster.py):
+"""The LightGBM Booster is predicted through LightGBM's C API (scorers/direct_predictors.py):
 its answers must be pyfunc's, byte for byte, for every model shape, batch size, layout
 and thread count, and under concurrent requests."""
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlkube.server.scorers.lightgbm_booster import SINGLE_THREAD_ROWS, booster_predictor
+from mlkube.server.scorers.direct_predictors import SINGLE_THREAD_ROWS, booster_predictor
 from mlkube.server.signature import Table
 from tests.models import IRIS_COLUMNS, iris_frame, train_iris_lightgbm_objective
 

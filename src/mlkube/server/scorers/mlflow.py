@@ -24,8 +24,9 @@ from typing import Any
 from mlkube.errors import ModelNotReadyError
 from mlkube.server import formats
 from mlkube.server.batching import concat_inputs, split_output
+from mlkube.server.scorers import direct_predictors
 from mlkube.server.scorers.base import HttpRequest, Scorer
-from mlkube.server.scorers.lightgbm_booster import booster_predictor, direct_booster
+from mlkube.server.scorers.lightgbm_booster import direct_booster
 from mlkube.server.signature import CompiledSignature, InputSignature, ModelInput, Table
 
 logger = logging.getLogger("mlkube.server")
@@ -150,7 +151,7 @@ class MlflowScorer(Scorer):
         self.signature_dict, self.signature = signature_dict, signature
         self.input_example = _read_input_example(
             self.model_path, document.get("saved_input_example_info"))
-        self._predictor, self.predictor_name = booster_predictor(booster)
+        self._predictor, self.predictor_name = direct_predictors.booster_predictor(booster)
         self._log_loaded()
         return True
 
@@ -172,8 +173,6 @@ class MlflowScorer(Scorer):
             except NotImplementedError:
                 raw = None
         if raw is not None and loader in ("mlflow.xgboost", "mlflow.onnx"):
-            from mlkube.server.scorers import direct_predictors
-
             direct, name = ((direct_predictors.xgboost_predictor, "xgboost-booster")
                             if loader == "mlflow.xgboost"
                             else (direct_predictors.onnx_predictor, "onnx-session"))
@@ -184,7 +183,7 @@ class MlflowScorer(Scorer):
             import lightgbm
 
             if isinstance(raw, lightgbm.Booster):
-                return booster_predictor(raw)
+                return direct_predictors.booster_predictor(raw)
         if (loader == "mlflow.sklearn" and raw is not None and no_params
                 and signature.signature.kind == "columns" and signature.fully_checked
                 and pyfunc_conf.get("predict_fn", "predict") == "predict"):
