@@ -78,20 +78,29 @@ def _median_seconds(func, *, budget_s: float, cpu: bool = False) -> float:
 
 def time_predict(model_dir: Path, bodies: Bodies, *,
                  budget_s: float) -> dict[str, dict[str, float]]:
-    """Median microseconds (wall clock and CPU) of booster.predict and pyfunc.predict on
-    the same rows."""
+    """Median microseconds (wall clock and CPU) of booster.predict, the server's LightGBM
+    predictor and pyfunc.predict on the same rows."""
     import mlflow.lightgbm
     import mlflow.pyfunc
     import pandas as pd
 
+    from mlkube.server.scorers.direct_predictors import booster_predictor
+    from mlkube.server.signature import Table
+
     booster = mlflow.lightgbm.load_model(str(model_dir))
     pyfunc = mlflow.pyfunc.load_model(str(model_dir))
+    # What the no-code server calls: the same C calls as booster.predict, made directly.
+    served, _name = booster_predictor(booster)
     results: dict[str, dict[str, float]] = {}
     for name, rows in bodies.rows.items():
         array = np.asarray(rows, dtype=np.float64)
         frame = pd.DataFrame(rows, columns=bodies.columns)
         assert np.allclose(pyfunc.predict(frame), bodies.expected[name])
+        table = Table({}, len(array), array)
+        assert served(table, None).tobytes() == booster.predict(array).tobytes()
         calls = {f"booster.predict, {name} (numpy)": lambda a=array: booster.predict(a),
+                 f"mlkube's LightGBM predictor, {name} (numpy)":
+                     lambda t=table: served(t, None),
                  f"pyfunc.predict, {name} (DataFrame)": lambda f=frame: pyfunc.predict(f)}
         for label, call in calls.items():
             results[label] = {

@@ -49,6 +49,31 @@ _COL_MAJOR, _ROW_MAJOR = 0, 1
 _ONE_THREAD, _ALL_THREADS = b"num_threads=1", b""
 
 
+# What a direct path raises at load when a library's internals are not the ones it was
+# written against (a private name gone, a symbol missing): the public call serves then.
+_NOT_AS_EXPECTED = (AttributeError, OSError, TypeError, ValueError)
+
+
+def _same_on_probes(mine: Predictor, reference: Predictor, width: int) -> bool:
+    """Whether ``mine`` answers ``reference``'s exact bytes (values, dtype, shape) on
+    probe batches: one row, several (zeros, missing and huge values among them, in both
+    memory layouts) and more than SINGLE_THREAD_ROWS (the all-threads path)."""
+    rng = np.random.default_rng(0)
+    several = rng.normal(0.0, 3.0, (7, width))
+    several[0] = 0.0
+    several[1, ::2] = np.nan
+    several[2] = 1e30
+    probes = [rng.normal(0.0, 3.0, (1, width)), several, np.asfortranarray(several),
+              rng.normal(0.0, 3.0, (SINGLE_THREAD_ROWS + 1, width))]
+    for matrix in probes:
+        table = Table({}, len(matrix), matrix)
+        got, expected = mine(table, None), reference(table, None)
+        if (got.shape != expected.shape or got.dtype != expected.dtype
+                or got.tobytes() != expected.tobytes()):
+            return False
+    return True
+
+
 def booster_predictor(booster: Any) -> tuple[Predictor, str]:
     """The predictor for a Booster whose input is a float64 matrix in signature order.
 
@@ -63,17 +88,18 @@ def booster_predictor(booster: Any) -> tuple[Predictor, str]:
     used as before. Returns the predictor and its name for the load log
     (``lightgbm-booster``, or ``lightgbm-booster-python`` for ``Booster.predict``).
     """
+    python = _python_predictor(booster)
     try:
-        direct = _CApiPredictor(booster)
-    except (AttributeError, OSError, TypeError, ValueError) as error:
-        logger.info("LightGBM's C API is not used directly (%s); Booster.predict serves",
-                    error)
-        return _python_predictor(booster), "lightgbm-booster-python"
-    if not direct.agrees_with_booster():
+        direct = _LightGBMCalls(booster)
+    except _NOT_AS_EXPECTED as error:
+        logger.info("LightGBM's C API is not called directly (%s); Booster.predict "
+                    "serves", error)
+        return python, "lightgbm-booster-python"
+    if not _same_on_probes(direct.predict, python, direct.width):
         logger.warning("LightGBM's C API gave other bytes than Booster.predict on the "
                        "probe rows; Booster.predict serves")
         direct.close()
-        return _python_predictor(booster), "lightgbm-booster-python"
+        return python, "lightgbm-booster-python"
     return direct.predict, "lightgbm-booster"
 
 
@@ -88,7 +114,7 @@ def _python_predictor(booster: Any) -> Predictor:
     return predict_booster
 
 
-class _CApiPredictor:
+class _LightGBMCalls:
     """``Booster.predict(matrix)``'s C calls with their per-model arguments fixed."""
 
     def __init__(self, booster: Any) -> None:
@@ -102,7 +128,7 @@ class _CApiPredictor:
         self._error_class = basic.LightGBMError
         handle = booster._handle
         self._handle = handle
-        self._width = booster.num_feature()
+        self.width = booster.num_feature()
         # What Booster.predict passes when pyfunc calls it with no arguments.
         self._num_iteration = booster.best_iteration
         self._start_iteration = 0
@@ -131,13 +157,13 @@ class _CApiPredictor:
         self._check(self._lib.LGBM_BoosterPredictForMatSingleRowFastInit(
             handle, ctypes.c_int(_PREDICT_NORMAL), ctypes.c_int(self._start_iteration),
             ctypes.c_int(self._num_iteration), ctypes.c_int(_DTYPE_FLOAT64),
-            ctypes.c_int32(self._width), ctypes.c_char_p(_ONE_THREAD),
+            ctypes.c_int32(self.width), ctypes.c_char_p(_ONE_THREAD),
             ctypes.byref(self._fast_config)))
 
     def predict(self, data: Any, _params: Any) -> Any:
         matrix = data.matrix
         rows, width = matrix.shape if matrix.ndim == 2 else (0, 0)
-        if rows == 0 or width != self._width or matrix.dtype != np.float64:
+        if rows == 0 or width != self.width or matrix.dtype != np.float64:
             # LightGBM's own message for a wrong width; its own answer for no rows.
             return self._booster.predict(matrix, num_threads=1)
         answer = np.empty(rows * self._per_row)
@@ -163,23 +189,6 @@ class _CApiPredictor:
             answer = answer.reshape(rows, self._per_row)
         return answer
 
-    def agrees_with_booster(self) -> bool:
-        """Whether this gives ``Booster.predict``'s exact bytes on probe rows (one row
-        and several, zeros, NaN and large values among them)."""
-        rng = np.random.default_rng(0)
-        probes = [rng.normal(0.0, 3.0, (rows, self._width)) for rows in (1, 7)]
-        probes[1][0] = 0.0
-        probes[1][1, ::2] = np.nan
-        probes[1][2] = 1e30
-        probes.append(np.asfortranarray(probes[1]))
-        for matrix in probes:
-            mine = self.predict(Table({}, len(matrix), matrix), None)
-            theirs = self._booster.predict(matrix, num_threads=1)
-            if (mine.shape != theirs.shape or mine.dtype != theirs.dtype
-                    or mine.tobytes() != theirs.tobytes()):
-                return False
-        return True
-
     def close(self) -> None:
         if self._fast_config.value:
             self._lib.LGBM_FastConfigFree(self._fast_config)
@@ -196,10 +205,18 @@ class _CApiPredictor:
             raise self._error_class(self._lib.LGBM_GetLastError().decode("utf-8"))
 
 
-def xgboost_predictor(raw: Any, signature: CompiledSignature) -> Predictor | None:
+def xgboost_predictor(raw: Any,
+                      signature: CompiledSignature) -> tuple[Predictor, str] | None:
     """``inplace_predict`` on the float matrix, for a Booster with an all-double column
     signature (every column required, so every request has the whole matrix) and no
-    params; None otherwise."""
+    params; None otherwise.
+
+    ``inplace_predict`` is called as XGBoost's own C call (``_XGBoostCalls``) with its
+    arguments built once: on one row the Python around the call (JSON for the arguments
+    and the array, the output's re-wrapping) cost more than the trees. Checked at load
+    against ``inplace_predict`` itself, as LightGBM's is. Named ``xgboost-booster``, or
+    ``xgboost-booster-python`` when ``inplace_predict`` serves.
+    """
     spec = signature.signature
     if not signature.all_double or spec.params or not all(c.required for c in spec.columns):
         return None
@@ -215,10 +232,72 @@ def xgboost_predictor(raw: Any, signature: CompiledSignature) -> Predictor | Non
         model = single_thread if data.n_rows <= SINGLE_THREAD_ROWS else booster
         return model.inplace_predict(data.matrix)
 
-    return predict_xgboost
+    try:
+        direct = _XGBoostCalls(booster, single_thread, fallback=predict_xgboost)
+    except _NOT_AS_EXPECTED as error:
+        logger.info("XGBoost's C API is not called directly (%s); inplace_predict serves",
+                    error)
+        return predict_xgboost, "xgboost-booster-python"
+    if not _same_on_probes(direct.predict, predict_xgboost, direct.width):
+        logger.warning("XGBoost's C API gave other bytes than inplace_predict on the probe "
+                       "rows; inplace_predict serves")
+        return predict_xgboost, "xgboost-booster-python"
+    return direct.predict, "xgboost-booster"
 
 
-def onnx_predictor(raw: Any, signature: CompiledSignature) -> Predictor | None:
+class _XGBoostCalls:
+    """``Booster.inplace_predict(matrix)``'s C call (``XGBoosterPredictFromDense``) with
+    its configuration JSON built once."""
+
+    def __init__(self, booster: Any, single_thread: Any, *, fallback: Predictor) -> None:
+        import ctypes
+
+        from xgboost import core
+
+        # Both boosters are kept: the handles below are theirs.
+        self._boosters = (booster, single_thread)
+        self._handles = (booster.handle.value, single_thread.handle.value)
+        self._fallback = fallback
+        self.width = booster.num_features()
+        self._check = core._check_call
+        # inplace_predict's own arguments for a value prediction, made by its own helper.
+        self._config = core.make_jcargs(type=0, training=False, iteration_begin=0,
+                                        iteration_end=0, missing=float("nan"),
+                                        strict_shape=False, cache_id=0)
+        self._predict = core._LIB["XGBoosterPredictFromDense"]  # own object: own argtypes
+        self._predict.argtypes = [
+            ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p,
+            ctypes.POINTER(ctypes.POINTER(ctypes.c_uint64)),
+            ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.POINTER(ctypes.c_float))]
+        self._predict.restype = ctypes.c_int
+        self._ctypes = ctypes
+
+    def predict(self, data: Any, params: Any) -> Any:
+        matrix = data.matrix
+        rows, width = matrix.shape if matrix.ndim == 2 else (0, 0)
+        if rows == 0 or width != self.width or matrix.dtype != np.float64:
+            # XGBoost's own message for a wrong width, its own answer for no rows.
+            return self._fallback(data, params)
+        ctypes = self._ctypes
+        matrix = np.ascontiguousarray(matrix)
+        # The array interface inplace_predict sends for a C-ordered float64 matrix.
+        interface = (b'{"data": [%d, false], "strides": null, "descr": [["", "<f8"]], '
+                     b'"typestr": "<f8", "shape": [%d, %d], "version": 3}'
+                     % (matrix.ctypes.data, rows, width))
+        shape = ctypes.POINTER(ctypes.c_uint64)()
+        dims = ctypes.c_uint64()
+        values = ctypes.POINTER(ctypes.c_float)()
+        handle = self._handles[1] if rows <= SINGLE_THREAD_ROWS else self._handles[0]
+        self._check(self._predict(handle, interface, self._config, None,
+                                  ctypes.byref(shape), ctypes.byref(dims),
+                                  ctypes.byref(values)))
+        # XGBoost keeps the answer in the booster's per-thread buffer: copy it out.
+        answer = np.empty(tuple(shape[i] for i in range(dims.value)), dtype=np.float32)
+        ctypes.memmove(answer.ctypes.data, values, answer.nbytes)
+        return answer
+
+
+def onnx_predictor(raw: Any, signature: CompiledSignature) -> tuple[Predictor, str] | None:
     """``session.run`` on the validated tensor, for a model with one input, a one-tensor
     signature and no params; None otherwise."""
     spec = signature.signature
@@ -241,4 +320,4 @@ def onnx_predictor(raw: Any, signature: CompiledSignature) -> Predictor | None:
         return dict(zip(output_names, session.run(output_names, {input_name: array}),
                         strict=True))
 
-    return predict_onnx
+    return predict_onnx, "onnx-session"

@@ -173,12 +173,11 @@ class MlflowScorer(Scorer):
             except NotImplementedError:
                 raw = None
         if raw is not None and loader in ("mlflow.xgboost", "mlflow.onnx"):
-            direct, name = ((direct_predictors.xgboost_predictor, "xgboost-booster")
-                            if loader == "mlflow.xgboost"
-                            else (direct_predictors.onnx_predictor, "onnx-session"))
-            predictor = direct(raw, signature)
-            if predictor is not None:
-                return predictor, name
+            direct = (direct_predictors.xgboost_predictor if loader == "mlflow.xgboost"
+                      else direct_predictors.onnx_predictor)
+            chosen = direct(raw, signature)
+            if chosen is not None:
+                return chosen
         if loader == "mlflow.lightgbm" and raw is not None and signature.all_double and no_params:
             import lightgbm
 
