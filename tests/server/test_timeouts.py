@@ -10,6 +10,7 @@ and once the call returns the server is ready and scores again.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import httpx
@@ -55,3 +56,33 @@ def test_timed_out_call_makes_readiness_503_until_it_returns(script_server, capl
     assert time.monotonic() - started > 2.5  # not before the call returned
     again = server.client.post("/score", json={"return": "init_calls"})
     assert again.status_code == 200, again.text
+
+
+def test_each_request_times_out_after_its_own_limit_not_its_neighbours(script_server):
+    # One timer serves every request's deadline (server/deadlines.py): requests sent
+    # 0.4 s apart must each get their 504 a limit after they were sent, and a request
+    # that finishes in time between them must get its answer.
+    server = script_server("behaviours.py", scoring_timeout_ms=TIMEOUT_MS, scoring_threads=3)
+    limit = TIMEOUT_MS / 1000
+    outcomes: dict[str, tuple[int, float]] = {}
+
+    def send(name: str, body: dict, delay: float) -> None:
+        time.sleep(delay)
+        sent = time.monotonic()
+        answer = httpx.post(server.url + "/score", json=body, timeout=30)
+        outcomes[name] = (answer.status_code, time.monotonic() - sent)
+
+    threads = [threading.Thread(target=send, args=args) for args in (
+        ("first", {"sleep": 2.5}, 0.0), ("quick", {"sleep": 0.2}, 0.2),
+        ("second", {"sleep": 2.5}, 0.4))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes["quick"][0] == 200
+    for name in ("first", "second"):
+        status, elapsed = outcomes[name]
+        assert status == 504, name
+        assert limit - 0.05 <= elapsed <= limit + 0.4, (name, elapsed)
+    wait_until(lambda: httpx.get(server.url + "/ready", timeout=5).status_code == 200,
+               timeout=10, what="readiness after the slow calls returned")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import sys
 import threading
 import time
 import traceback
@@ -53,6 +52,7 @@ from mlkube.errors import (
     error_body,
 )
 from mlkube.server import formats
+from mlkube.server.deadlines import Deadlines
 from mlkube.server.metrics import Metrics
 from mlkube.server.scorers.base import HttpRequest, Scorer
 from mlkube.server.scoring_threads import ScoringThreads
@@ -126,6 +126,7 @@ class InferenceApp:
         self.threads = ScoringThreads(settings.scoring_threads)
         self.batcher: Any = None
         self._timeout = settings.scoring_timeout_ms / 1000.0
+        self._deadlines = Deadlines(self._timeout)
         self._max_body = settings.max_request_bytes
         self._cors = settings.cors_origins
         # Set when a @rawhttp entry script has loaded: its /score takes every method.
@@ -350,9 +351,9 @@ class InferenceApp:
         fn_started = time.perf_counter()
         try:
             if self.batcher is not None and self.scorer.can_batch(decoded):
-                output = await self._with_timeout(self.batcher.submit(decoded))
+                output = await self._deadlines.wait(self.batcher.submit(decoded))
             else:
-                output, _ = await self._with_timeout(
+                output, _ = await self._deadlines.wait(
                     self.threads.run(self._timed_predict, decoded))
         except asyncio.TimeoutError:
             logger.warning("Request %s on %s timed out after SCORING_TIMEOUT_MS=%d; "
@@ -389,18 +390,6 @@ class InferenceApp:
             ) from None
         exchange.response_headers.append((b"x-ms-run-fn-exec-ms", f"{exec_ms:.3f}".encode()))
         await self._respond(exchange, 200, payload, json=True)
-
-    if sys.version_info >= (3, 11):
-
-        async def _with_timeout(self, awaitable: Awaitable[Any]) -> Any:
-            # One timer handle; wait_for would wrap the awaitable in another task.
-            async with asyncio.timeout(self._timeout):
-                return await awaitable
-
-    else:  # pragma: no cover - Python 3.10
-
-        async def _with_timeout(self, awaitable: Awaitable[Any]) -> Any:
-            return await asyncio.wait_for(awaitable, self._timeout)
 
     def _too_large(self, size: int) -> PayloadTooLargeError:
         return PayloadTooLargeError(

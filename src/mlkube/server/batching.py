@@ -86,15 +86,16 @@ class MicroBatcher:
         self._pending: collections.deque[tuple[Any, asyncio.Future[Any]]] = collections.deque()
         self._busy = False
 
-    async def submit(self, item: Any) -> Any:
-        """Predict ``item`` in the next batch; returns its own output."""
+    def submit(self, item: Any) -> asyncio.Future[Any]:
+        """Predict ``item`` in the next batch; await the future for its own output (a
+        future cancelled meanwhile is left out of the batch)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((item, future))
         if not self._busy:
             self._busy = True
             loop.create_task(self._drain())
-        return await future
+        return future
 
     async def _drain(self) -> None:
         try:
