@@ -23,6 +23,7 @@ from mlkube.server.scorers.direct_predictors import (
 )
 from mlkube.server.signature import CompiledSignature, InputSignature, Table
 from tests.models import IRIS_COLUMNS, iris_frame, train_iris_lightgbm_objective
+from tests.server.test_batching import fire_concurrently
 
 # Batch sizes: the single-row path, small batches and the all-threads path.
 SIZES = [1, 2, 100, SINGLE_THREAD_ROWS + 88]
@@ -159,3 +160,18 @@ def test_an_input_wider_than_the_trees_gets_the_librarys_own_message(
         error, message = ValueError, "Feature shape mismatch"
     with pytest.raises(error, match=message):
         predict(table(np.ones((1, 5))), None)
+
+
+def test_small_requests_on_the_loop_and_big_ones_in_a_thread_each_get_their_own_answer(
+        start_server, iris_lgbm_model_root):
+    # Requests of up to INLINE_ROWS rows are predicted on the event loop while a bigger
+    # one runs in the scoring thread: concurrent mixes must still answer each its own.
+    server = start_server(model_dir=str(iris_lgbm_model_root))
+    model = mlflow.pyfunc.load_model(str(iris_lgbm_model_root / "model"))
+    batches = [noisy_iris_rows(SINGLE_THREAD_ROWS + 88 if seed % 5 == 0 else 1 + seed % 20,
+                               seed) for seed in range(60)]
+    responses = fire_concurrently(server.url, [{"data": b.tolist()} for b in batches])
+    for batch, response in zip(batches, responses, strict=True):
+        assert response.status_code == 200, response.text
+        expected = model.predict(pd.DataFrame(batch, columns=IRIS_COLUMNS))
+        assert same_bytes(np.asarray(response.json()), expected), len(batch)

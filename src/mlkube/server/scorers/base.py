@@ -74,7 +74,15 @@ class Scorer(abc.ABC):
     def predict(self, decoded: Any) -> Any:
         """Score one decoded request; any exception becomes a 500 naming it.
 
-        Called in a scoring thread (never on the event loop)."""
+        Called in a scoring thread, or on the event loop for requests
+        ``may_run_inline`` accepts."""
+
+    def may_run_inline(self, decoded: Any) -> bool:
+        """Whether ``predict`` on this request is short and safe enough to run on the event
+        loop (library code only, no user code that could block or hang, a few rows), so
+        the hand-off to a scoring thread and back, which costs more than such a call, is
+        skipped. The app still hands it off while such calls are measured slow."""
+        return False
 
     def can_batch(self, decoded: Any) -> bool:
         """Whether this request may be merged with others into one ``predict_batch``."""
