@@ -3,7 +3,8 @@
 On a shared VM the same server measures 15-25 % apart from one minute to the next, more
 than most single changes move it, so comparing one run before a change with one run
 after says little. This starts both servers at once (each pinned to core 0, mlkube from
-``--base`` and from this checkout, the same iris LightGBM model and virtualenv) and
+``--base`` and from this checkout, the same iris model (LightGBM, or ``--flavor``) and
+virtualenv) and
 loads them in turns of ``--slice`` seconds with wrk on core 1 (8 connections by
 default), ``--rounds`` times, in the order A B B A A B ...: drift of the machine falls
 on both alike. Per side it
@@ -14,6 +15,7 @@ medians. Every answer is checked against in-process ``booster.predict`` first.
     git worktree add /tmp/base <commit>       # the tree to compare with
     .venv/bin/python bench/ab.py --base /tmp/base/src
     .venv/bin/python bench/ab.py --base /tmp/base/src --rows 100 --connections 1,8
+    .venv/bin/python bench/ab.py --base /tmp/base/src --flavor xgboost
 
 Traffic goes only to 127.0.0.1. Both servers are stopped at the end, even on Ctrl-C.
 """
@@ -31,8 +33,22 @@ import orjson
 import proctree
 import wrk_load
 from big_bodies import batch
-from inprocess import train_once
+from inprocess import _tests_models, train_once
 from run import LOAD_CORE, REPO, SERVER_CORE, WORK, free_port, loadavg
+
+# The models a comparison can serve: tests/models.py's builder for each.
+MODELS = {"lightgbm": "train_iris_lightgbm", "xgboost": "train_iris_xgboost"}
+
+
+def trained(flavor: str) -> Path:
+    """The flavor's iris model folder (holding MLmodel), trained once into bench/.work."""
+    if flavor == "lightgbm":
+        return train_once(WORK / "model")  # the one every other benchmark serves
+    root = WORK / f"ab-model-{flavor}"
+    if not (root / "model" / "MLmodel").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        getattr(_tests_models(), MODELS[flavor])(root)
+    return root / "model"
 
 
 def start(label: str, source: Path | None, model_dir: Path) -> tuple[proctree.Server, int]:
@@ -50,7 +66,8 @@ def start(label: str, source: Path | None, model_dir: Path) -> tuple[proctree.Se
 
 def check(server: proctree.Server, port: int, body: bytes, expected: np.ndarray) -> None:
     def is_right(_status: int, answer: bytes) -> bool:
-        return np.array_equal(np.asarray(orjson.loads(answer)), expected)
+        got = np.asarray(orjson.loads(answer))
+        return np.array_equal(got.astype(expected.dtype), expected)
 
     proctree.wait_for_answer(server, port=port, path="/score", body=body,
                              is_right=is_right, deadline_s=120)
@@ -80,6 +97,8 @@ def main() -> None:
     parser.add_argument("--this", type=Path, default=None,
                         help="measure this src folder instead of the checkout's (for a "
                         "control run of one tree against a copy of itself)")
+    parser.add_argument("--flavor", choices=sorted(MODELS), default="lightgbm",
+                        help="the iris model served (tests/models.py builds it)")
     parser.add_argument("--rows", type=int, default=1, help="rows per request body")
     parser.add_argument("--connections", default="8", help="comma-separated counts")
     parser.add_argument("--rounds", type=int, default=8, help="turns per side")
@@ -88,11 +107,13 @@ def main() -> None:
     if not (args.base / "mlkube").is_dir():
         sys.exit(f"--base {args.base} holds no mlkube package; pass a tree's src folder")
     WORK.mkdir(parents=True, exist_ok=True)
-    model_dir = train_once(WORK / "model")
-    import lightgbm as lgb
+    model_dir = trained(args.flavor)
+    import mlflow.pyfunc
+    import pandas as pd
 
     array = batch(args.rows)
-    expected = lgb.Booster(model_file=str(model_dir / "model.lgb")).predict(array)
+    expected = mlflow.pyfunc.load_model(str(model_dir)).predict(
+        pd.DataFrame(array, columns=list(_tests_models().IRIS_COLUMNS)))
     body = orjson.dumps({"data": array.tolist()})
     body_file = WORK / f"ab-{args.rows}-rows.json"
     body_file.write_bytes(body)
@@ -103,13 +124,13 @@ def main() -> None:
             servers[label] = start(label, source, model_dir)
         for server, port in servers.values():
             check(server, port, body, expected)
-        print(f"{args.rows}-row bodies; base = {sides['base']}, "
+        print(f"{args.flavor}, {args.rows}-row bodies; base = {sides['base']}, "
               f"this = {sides['this'] or REPO / 'src'}; "
               f"load average {loadavg()}", flush=True)
         for connections in (int(c) for c in args.connections.split(",")):
             figures: dict[str, dict[str, list[float]]] = {
                 label: {"rps": [], "cpu_us": []} for label in sides}
-            for label, (server, port) in servers.items():  # warm-up, not counted
+            for server, port in servers.values():  # warm-up, not counted
                 one_slice(server, port, body_file, connections=connections, seconds=1)
             for turn in range(args.rounds):
                 # A B, then B A: whatever favours the first or second of a pair (a core
