@@ -9,6 +9,7 @@ worker per container.
 from __future__ import annotations
 
 import collections
+import threading
 
 from mlkube.prometheus import Histogram, family, labels, sample, text
 
@@ -25,6 +26,9 @@ class Metrics:
         self.latency: dict[str, Histogram] = {}
         self.predict = Histogram(LATENCY_BUCKETS)
         self.batch_size = Histogram(BATCH_BUCKETS)
+        # Predict times are observed by the scoring threads and, for calls run on the
+        # event loop, by the loop's thread: a histogram's += must not lose counts.
+        self._predict_lock = threading.Lock()
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         self.requests[(route, status)] += 1
@@ -34,7 +38,8 @@ class Metrics:
         histogram.observe(seconds)
 
     def observe_predict(self, seconds: float) -> None:
-        self.predict.observe(seconds)
+        with self._predict_lock:
+            self.predict.observe(seconds)
 
     def observe_batch(self, size: int) -> None:
         self.batch_size.observe(size)
