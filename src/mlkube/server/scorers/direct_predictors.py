@@ -49,6 +49,10 @@ _COL_MAJOR, _ROW_MAJOR = 0, 1
 _ONE_THREAD, _ALL_THREADS = b"num_threads=1", b""
 
 
+# The predictors here that are one call into a library's compiled code on the validated
+# input: no Python of the user's, nothing that waits (Scorer.may_run_inline).
+COMPILED_PREDICTORS = frozenset({"lightgbm-booster", "xgboost-booster", "onnx-session"})
+
 # What a direct path raises at load when a library's internals are not the ones it was
 # written against (a private name gone, a symbol missing): the public call serves then.
 _NOT_AS_EXPECTED = (AttributeError, OSError, TypeError, ValueError)
@@ -90,7 +94,7 @@ def booster_predictor(booster: Any) -> tuple[Predictor, str]:
     """
     python = _python_predictor(booster)
     try:
-        direct = _LightGBMCalls(booster)
+        direct = _LightGBMCalls(booster, fallback=python)
     except _NOT_AS_EXPECTED as error:
         logger.info("LightGBM's C API is not called directly (%s); Booster.predict "
                     "serves", error)
@@ -117,13 +121,13 @@ def _python_predictor(booster: Any) -> Predictor:
 class _LightGBMCalls:
     """``Booster.predict(matrix)``'s C calls with their per-model arguments fixed."""
 
-    def __init__(self, booster: Any) -> None:
+    def __init__(self, booster: Any, *, fallback: Predictor) -> None:
         import ctypes
 
         from lightgbm import basic
 
-
         self._booster = booster  # keeps the handle alive
+        self._fallback = fallback
         self._lib = basic._LIB
         self._error_class = basic.LightGBMError
         handle = booster._handle
@@ -160,12 +164,12 @@ class _LightGBMCalls:
             ctypes.c_int32(self.width), ctypes.c_char_p(_ONE_THREAD),
             ctypes.byref(self._fast_config)))
 
-    def predict(self, data: Any, _params: Any) -> Any:
+    def predict(self, data: Any, params: Any) -> Any:
         matrix = data.matrix
         rows, width = matrix.shape if matrix.ndim == 2 else (0, 0)
         if rows == 0 or width != self.width or matrix.dtype != np.float64:
-            # LightGBM's own message for a wrong width; its own answer for no rows.
-            return self._booster.predict(matrix, num_threads=1)
+            # LightGBM's own message for a wrong width, its own answer for no rows.
+            return self._fallback(data, params)
         answer = np.empty(rows * self._per_row)
         written = self._int64(0)
         if rows == 1:

@@ -83,4 +83,3 @@ def _import_lightgbm_alone() -> Any:
             if sys.modules.get(name, ...) is None:
                 del sys.modules[name]
     return lightgbm
-

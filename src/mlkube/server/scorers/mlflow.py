@@ -31,10 +31,8 @@ from mlkube.server.signature import CompiledSignature, InputSignature, ModelInpu
 
 logger = logging.getLogger("mlkube.server")
 
-# Predictors that are one call into a library's compiled code on the validated input
-# (direct_predictors.py): no Python of the user's, nothing that waits. Requests of up to
-# INLINE_ROWS rows for them may be predicted on the event loop (Scorer.may_run_inline).
-_INLINE_PREDICTORS = frozenset({"lightgbm-booster", "xgboost-booster", "onnx-session"})
+# Requests of up to this many rows to a compiled direct predictor may be predicted on
+# the event loop (Scorer.may_run_inline).
 INLINE_ROWS = 16
 
 
@@ -221,7 +219,7 @@ class MlflowScorer(Scorer):
         return self._predictor(decoded.model_input, decoded.params)
 
     def may_run_inline(self, decoded: PreparedInput) -> bool:
-        return (self.predictor_name in _INLINE_PREDICTORS
+        return (self.predictor_name in direct_predictors.COMPILED_PREDICTORS
                 and len(decoded.model_input) <= INLINE_ROWS)
 
     def can_batch(self, decoded: PreparedInput) -> bool:
