@@ -136,6 +136,11 @@ class InferenceApp:
         # Whether the last call that could run on the event loop was quick enough to
         # (see INLINE_LIMIT_S); the first such call runs in a scoring thread, measured.
         self._inline_is_quick = False
+        # Requests whose predict was handed to a scoring thread and is not back yet. None
+        # runs on the loop meanwhile: it would overtake them, and at 64 connections the
+        # queued ones waited out the loop's GIL switch interval while dozens were served
+        # ahead of them (tests/server/test_overload_fairness.py).
+        self._in_threads = 0
         self._max_body = settings.max_request_bytes
         self._cors = settings.cors_origins
         # Set when a @rawhttp entry script has loaded: its /score takes every method.
@@ -361,14 +366,19 @@ class InferenceApp:
         try:
             if self.batcher is not None and self.scorer.can_batch(decoded):
                 output = await self._deadlines.wait(self.batcher.submit(decoded))
-            elif self._inline_is_quick and self.scorer.may_run_inline(decoded):
+            elif (self._inline_is_quick and not self._in_threads
+                  and self.scorer.may_run_inline(decoded)):
                 output, elapsed = self._timed_predict(decoded)
                 # Should such calls turn slow (a far bigger model than thought, a starved
                 # core), the next ones go back to a scoring thread, off the loop.
                 self._inline_is_quick = elapsed < INLINE_LIMIT_S
             else:
-                output, elapsed = await self._deadlines.wait(
-                    self.threads.run(self._timed_predict, decoded))
+                self._in_threads += 1
+                try:
+                    output, elapsed = await self._deadlines.wait(
+                        self.threads.run(self._timed_predict, decoded))
+                finally:
+                    self._in_threads -= 1
                 if not self._inline_is_quick and elapsed < INLINE_LIMIT_S:
                     self._inline_is_quick = self.scorer.may_run_inline(decoded)
         except asyncio.TimeoutError:
