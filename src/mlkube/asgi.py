@@ -25,6 +25,12 @@ RawHeaders = list[tuple[bytes, bytes]]
 #: A hook run at lifespan startup or shutdown; it may be a coroutine function.
 LifespanHook = Callable[[], Awaitable[None] | None]
 
+#: The scope extension through which ``mlkube.http_protocol`` shows an app the requests
+#: the server process has started and not finished (this one included). Only the protocol
+#: sees them: a request read in the same loop turn as this one has its task but has not
+#: run yet, so the app alone cannot tell it is there.
+REQUESTS_IN_FLIGHT = "mlkube.requests_in_flight"
+
 
 class ClientDisconnectedError(Exception):
     """The caller went away before sending its whole body: there is nobody to answer."""
@@ -76,6 +82,13 @@ async def send_response(send: Send, status: int, headers: RawHeaders, body: byte
     """One whole response: its start, then its body in one message."""
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def requests_in_flight(scope: Scope) -> int | None:
+    """How many requests the server is serving, this one included; None when the app is
+    served by something other than ``mlkube.http_protocol``."""
+    requests = scope.get("extensions", {}).get(REQUESTS_IN_FLIGHT)
+    return None if requests is None else len(requests)
 
 
 def new_request_id() -> bytes:

@@ -39,6 +39,7 @@ from typing import Any, ClassVar, cast
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from mlkube.asgi import REQUESTS_IN_FLIGHT
 from mlkube.errors import (
     MalformedRequestError,
     MlkubeError,
@@ -201,6 +202,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 hint="Send it without the Upgrade and 'Connection: upgrade' headers "
                      "(curl: --http1.1).")
             return
+        # The server's set of request tasks, which uvicorn keeps up to date; the
+        # scope is the one the request's app gets.
+        self.scope["extensions"] = {REQUESTS_IN_FLIGHT: self.tasks}
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -162,10 +162,11 @@ def test_an_input_wider_than_the_trees_gets_the_librarys_own_message(
         predict(table(np.ones((1, 5))), None)
 
 
-def test_small_requests_on_the_loop_and_big_ones_in_a_thread_each_get_their_own_answer(
+def test_concurrent_small_and_big_requests_each_get_their_own_answer(
         start_server, iris_lgbm_model_root):
-    # Requests of up to INLINE_ROWS rows are predicted on the event loop while a bigger
-    # one runs in the scoring thread: concurrent mixes must still answer each its own.
+    # A small request alone in the server is predicted on the event loop, a big one or
+    # one among others in the scoring thread: as the mix of sizes and overlaps changes,
+    # each request must still get its own answer.
     server = start_server(model_dir=str(iris_lgbm_model_root))
     model = mlflow.pyfunc.load_model(str(iris_lgbm_model_root / "model"))
     batches = [noisy_iris_rows(SINGLE_THREAD_ROWS + 88 if seed % 5 == 0 else 1 + seed % 20,

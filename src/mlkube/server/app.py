@@ -35,6 +35,7 @@ from mlkube.asgi import (
     Send,
     new_request_id,
     read_body,
+    requests_in_flight,
     send_response,
     serve_lifespan,
 )
@@ -61,11 +62,15 @@ from mlkube.server.settings import ServerSettings
 logger = logging.getLogger("mlkube.server")
 
 HEADER_LIMIT = 100
-# A predict the scorer allows on the event loop (Scorer.may_run_inline) runs there while
-# such calls take less than this: the hand-off to a scoring thread and back costs about
-# as much (two thread wake-ups and the loop's self-pipe; 130 µs of CPU per one-row
-# request at one connection, measured with bench/ab.py), and a call this short holds up
-# the loop's other requests less than the hand-off would delay their own.
+# A predict the scorer allows on the event loop (Scorer.may_run_inline) runs there when
+# its request is the only one in the server and such calls take less than this: the
+# hand-off to a scoring thread and back costs about as much (two thread wake-ups and the
+# loop's self-pipe; 130 µs of CPU per one-row request at one connection, measured with
+# bench/ab.py), and a call this short holds up a request that arrives meanwhile less than
+# the hand-off would delay its own. With others in flight the hand-off is shared among
+# them and the thread is the cheaper and the fairer path (BENCHMARKS.md, "Fairness at
+# overload": at 64 connections the loop served requests read in one turn ahead of those
+# read in the turn before, each passed over by up to two rounds, for more CPU each).
 INLINE_LIMIT_S = 0.0002
 _JSON = (b"content-type", b"application/json")
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
@@ -136,11 +141,6 @@ class InferenceApp:
         # Whether the last call that could run on the event loop was quick enough to
         # (see INLINE_LIMIT_S); the first such call runs in a scoring thread, measured.
         self._inline_is_quick = False
-        # Requests whose predict was handed to a scoring thread and is not back yet. None
-        # runs on the loop meanwhile: it would overtake them, and at 64 connections the
-        # queued ones waited out the loop's GIL switch interval while dozens were served
-        # ahead of them (tests/server/test_overload_fairness.py).
-        self._in_threads = 0
         self._max_body = settings.max_request_bytes
         self._cors = settings.cors_origins
         # Set when a @rawhttp entry script has loaded: its /score takes every method.
@@ -366,19 +366,15 @@ class InferenceApp:
         try:
             if self.batcher is not None and self.scorer.can_batch(decoded):
                 output = await self._deadlines.wait(self.batcher.submit(decoded))
-            elif (self._inline_is_quick and not self._in_threads
+            elif (self._inline_is_quick and requests_in_flight(exchange.scope) == 1
                   and self.scorer.may_run_inline(decoded)):
                 output, elapsed = self._timed_predict(decoded)
                 # Should such calls turn slow (a far bigger model than thought, a starved
                 # core), the next ones go back to a scoring thread, off the loop.
                 self._inline_is_quick = elapsed < INLINE_LIMIT_S
             else:
-                self._in_threads += 1
-                try:
-                    output, elapsed = await self._deadlines.wait(
-                        self.threads.run(self._timed_predict, decoded))
-                finally:
-                    self._in_threads -= 1
+                output, elapsed = await self._deadlines.wait(
+                    self.threads.run(self._timed_predict, decoded))
                 if not self._inline_is_quick and elapsed < INLINE_LIMIT_S:
                     self._inline_is_quick = self.scorer.may_run_inline(decoded)
         except asyncio.TimeoutError:
