@@ -316,11 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         print(f"wrote {write_report(orjson.loads(results_path.read_bytes()), quick=args.quick)}")
         return 0
-    try:
-        wrk_load.require_wrk()
-    except wrk_load.WrkMissing as error:
-        print(f"Error: {error}", file=sys.stderr)
-        return 1
+    wrk_load.require_wrk()
     # SIGTERM (e.g. a CI time limit) should clean up like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     selected = [p for p in peers.PEERS

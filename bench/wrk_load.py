@@ -18,10 +18,6 @@ LUA_SCRIPT = Path(__file__).resolve().parent / "post.lua"
 INSTALL_HINT = "install it with: apt-get install -y wrk (Debian/Ubuntu)"
 
 
-class WrkMissing(Exception):
-    """`wrk` is not on PATH."""
-
-
 @dataclass(frozen=True)
 class LoadResult:
     """One wrk run: throughput, latency percentiles (ms) and every kind of failure."""
@@ -49,9 +45,11 @@ class LoadResult:
 
 
 def require_wrk() -> str:
+    """wrk's path; without it a benchmark cannot run, so the script stops, saying how
+    to install it (a message, not a traceback)."""
     path = shutil.which("wrk")
     if path is None:
-        raise WrkMissing(f"`wrk` is not installed; {INSTALL_HINT}")
+        raise SystemExit(f"Error: `wrk` is not installed; {INSTALL_HINT}")
     return path
 
 
