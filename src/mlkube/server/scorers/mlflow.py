@@ -32,8 +32,12 @@ from mlkube.server.signature import CompiledSignature, InputSignature, ModelInpu
 logger = logging.getLogger("mlkube.server")
 
 # Requests of up to this many rows to a compiled direct predictor may be predicted on
-# the event loop (Scorer.may_run_inline).
-INLINE_ROWS = 16
+# the event loop (Scorer.may_run_inline) -- when alone in the server and while such calls
+# stay quick (app.INLINE_LIMIT_S), which catches a model heavier than these rows suggest.
+# 128 iris rows predict in about 95 µs (booster.predict, one thread); a lone 100-row
+# request costs 12-16 % less server CPU on the loop than through the thread
+# (bench/big_bodies.py; BENCHMARKS.md, "Big bodies").
+INLINE_ROWS = 128
 
 
 @dataclasses.dataclass(slots=True)
